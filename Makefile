@@ -1,0 +1,112 @@
+# hashemb: `make` builds build/hashemb; `make help` lists the targets.
+CC      ?= gcc
+ifeq ($(origin CC),default)
+CC      := gcc
+endif
+BUILD   ?= build
+OPT     ?= -O3 -march=native
+# ISO C mode keeps -ffp-contract=off: the same sums in the same order as the reference kernels.
+CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Wshadow -Wno-unused-parameter -fopenmp
+LDLIBS  := -lxxhash -lz -lm
+ifeq ($(WERROR),1)
+CFLAGS  += -Werror
+endif
+ifneq ($(SAN),)
+CFLAGS  += -fsanitize=$(SAN) -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=$(SAN)
+endif
+
+# OpenBLAS: the OpenMP build, by its own directory and an rpath (SPEC 8). pkg-config would pick the
+# pthread build where both are installed, and its threads fight OpenMP's for the cores.
+BLAS_DIR ?= /usr/lib/x86_64-linux-gnu/openblas-openmp
+BLAS_INC ?= /usr/include/x86_64-linux-gnu/openblas-openmp
+CFLAGS  += -I$(BLAS_INC)
+LDFLAGS += -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR)
+LDLIBS  := -lopenblas $(LDLIBS)
+
+GIT_SHA := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD -- src Makefile 2>/dev/null || echo -dirty)
+CFLAGS  += -DGIT_SHA='"$(GIT_SHA)"'
+
+DEB_PKGS := libopenblas-openmp-dev libxxhash-dev zlib1g-dev gnuplot-nox
+
+LIB_SRC  := $(filter-out src/main.c src/test_%.c,$(wildcard src/*.c))
+LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
+TEST_SRC := $(wildcard src/test_*.c)
+TEST_BIN := $(TEST_SRC:src/%.c=$(BUILD)/%)
+TEST_SH  := $(sort $(wildcard src/test_*.sh))
+
+.PHONY: all test asan bench bench-peer clean deps help check-deps
+.DEFAULT_GOAL := all
+
+all: check-deps $(BUILD)/hashemb
+
+help:
+	@echo "make            build build/hashemb"
+	@echo "make test       build with warnings as errors, run the unit tests and the end-to-end tests"
+	@echo "make asan       the same tests under AddressSanitizer and UBSan (build/asan)"
+	@echo "make bench      speed and memory measurements, written to results/bench/"
+	@echo "make bench-peer install Debian's python3-torch for the PyTorch peer in make bench"
+	@echo "make deps       install the Debian packages that are missing ($(DEB_PKGS))"
+	@echo "make clean      remove build/"
+
+# What the build needs, and what was found.
+check-deps:
+	@missing=""; \
+	[ -f $(BLAS_DIR)/libopenblas.so ] && [ -f $(BLAS_INC)/cblas.h ] || missing="$$missing libopenblas-openmp-dev"; \
+	[ -f /usr/include/xxhash.h ] || missing="$$missing libxxhash-dev"; \
+	[ -f /usr/include/zlib.h ] || missing="$$missing zlib1g-dev"; \
+	echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null || missing="$$missing (OpenMP: a gcc with -fopenmp)"; \
+	if [ -n "$$missing" ]; then echo "hashemb: missing:$$missing -- run 'make deps'" >&2; exit 1; fi
+	@[ -f $(BUILD)/.found ] || { mkdir -p $(BUILD); \
+	  echo "found: OpenMP ($(CC) -fopenmp), OpenBLAS OpenMP build ($(BLAS_DIR)), xxHash, zlib$$(command -v gnuplot >/dev/null && echo ', gnuplot' || echo '; gnuplot not found: no plots (make deps)')" | tee $(BUILD)/.found; }
+
+deps:
+	@need=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || need="$$need $$p"; done; \
+	if [ -z "$$need" ]; then echo "deps: all installed ($(DEB_PKGS))"; exit 0; fi; \
+	echo "deps: installing$$need"; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then SUDO=sudo; \
+	else echo "deps: not root and no sudo: run  sudo apt-get update && sudo apt-get install -y$$need" >&2; exit 1; fi; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq$$need
+	@rm -f $(BUILD)/.found
+
+# Rebuild everything when the flags change (e.g. `make test` adds -Werror).
+$(BUILD)/.flags: FORCE
+	@mkdir -p $(BUILD)/obj
+	@echo '$(CC) $(CFLAGS) $(LDFLAGS) $(LDLIBS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LDFLAGS) $(LDLIBS)' > $@
+FORCE:
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) $(BUILD)/.flags
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libhashemb.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/hashemb: $(BUILD)/obj/main.o $(BUILD)/libhashemb.a
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/test_%: $(BUILD)/obj/test_%.o $(BUILD)/libhashemb.a
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+tests: $(BUILD)/hashemb $(TEST_BIN)
+
+# Unit tests (one binary per src/test_*.c), then the command-line tests (src/test_*.sh).
+test: check-deps
+	@$(MAKE) --no-print-directory WERROR=1 tests
+	@BUILD=$(BUILD) ./src/run_tests.sh $(TEST_BIN) $(TEST_SH)
+
+asan: check-deps
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 SAN=address,undefined WERROR=1 tests
+	@ASAN_OPTIONS=detect_leaks=0 BUILD=build/asan HASHEMB_QUICK=1 ./src/run_tests.sh $(TEST_BIN:$(BUILD)/%=build/asan/%) $(TEST_SH)
+
+bench: all
+	./bench/bench.sh
+
+bench-peer:
+	@dpkg-query -W -f='$${Status}' python3-torch 2>/dev/null | grep -q 'ok installed' || \
+	  { [ "$$(id -u)" = 0 ] && SUDO="" || SUDO=sudo; $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq python3-torch; }
+
+clean:
+	rm -rf $(BUILD)

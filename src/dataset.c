@@ -1,0 +1,426 @@
+#include "dataset.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+const char *const DS_SPLIT_NAMES[DS_NSPLITS] = {"train", "valid", "test"};
+
+static uint64_t pad64(uint64_t n) { return (n + 63) / 64 * 64; }
+
+DsLayout ds_layout(uint64_t rows, uint32_t fields, uint32_t flags) {
+    DsLayout l;
+    l.labels = DS_HEADER;
+    l.ids = l.labels + pad64(rows);
+    l.prob = l.ids + pad64(rows * fields * 4);
+    l.total = l.prob + ((flags & DS_FLAG_PROB) ? rows * 4 : 0);
+    return l;
+}
+
+static uint32_t rd32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+static void wr32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static void wr64(uint8_t *p, uint64_t v) {
+    wr32(p, (uint32_t)v);
+    wr32(p + 4, (uint32_t)(v >> 32));
+}
+
+int ds_split_open(DsSplit *s, const char *path, Err *e) {
+    memset(s, 0, sizeof *s);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return err_set(e, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return err_set(e, "%s: cannot stat: %s", path, strerror(errno));
+    }
+    uint64_t len = (uint64_t)st.st_size;
+    if (len < DS_HEADER) {
+        close(fd);
+        return err_set(e, "%s: truncated: %llu bytes, shorter than the 64-byte header", path,
+                       (unsigned long long)len);
+    }
+    void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) return err_set(e, "%s: cannot map: %s", path, strerror(errno));
+    const uint8_t *p = map;
+    int rc = -1;
+    if (memcmp(p, DS_MAGIC, 8) != 0) {
+        err_set(e, "%s: bad magic: not a hashemb dataset file", path);
+        goto fail;
+    }
+    uint32_t version = rd32(p + 8), fields = rd32(p + 12), flags = rd32(p + 24);
+    uint64_t rows = rd64(p + 16);
+    if (version != DS_VERSION) {
+        err_set(e, "%s: unsupported version %u (this build reads version %u)", path, version,
+                DS_VERSION);
+        goto fail;
+    }
+    if (fields == 0 || fields > DS_MAX_FIELDS) {
+        err_set(e, "%s: bad header: %u fields", path, fields);
+        goto fail;
+    }
+    if (flags & ~DS_FLAG_PROB || rd32(p + 28) != 0) {
+        err_set(e, "%s: bad header: unknown flags or non-zero reserved word", path);
+        goto fail;
+    }
+    for (int i = 40; i < 64; i++)
+        if (p[i]) {
+            err_set(e, "%s: bad header: reserved bytes 40..63 are not zero", path);
+            goto fail;
+        }
+    if (rows > (1ull << 40)) {
+        err_set(e, "%s: bad header: %llu rows", path, (unsigned long long)rows);
+        goto fail;
+    }
+    DsLayout l = ds_layout(rows, fields, flags);
+    if (len != l.total) {
+        err_set(e, "%s: size mismatch: %llu bytes, but the header (%llu rows x %u fields%s) needs %llu"
+                   " (truncated or edited file)",
+                path, (unsigned long long)len, (unsigned long long)rows, fields,
+                flags & DS_FLAG_PROB ? ", with probabilities" : "", (unsigned long long)l.total);
+        goto fail;
+    }
+    uint64_t want = rd64(p + 32);
+    uint64_t got = XXH64(p + DS_HEADER, len - DS_HEADER, 0);
+    if (want != got) {
+        err_set(e, "%s: checksum mismatch: header says %016llx, contents hash to %016llx (corrupt or"
+                   " edited file)",
+                path, (unsigned long long)want, (unsigned long long)got);
+        goto fail;
+    }
+    for (uint64_t i = 0; i < rows; i++)
+        if (p[l.labels + i] > 1) {
+            err_set(e, "%s: row %llu: label %u is not 0 or 1", path, (unsigned long long)i,
+                    p[l.labels + i]);
+            goto fail;
+        }
+    s->path = xstrdup(path);
+    s->fields = fields;
+    s->rows = rows;
+    s->flags = flags;
+    s->labels = p + l.labels;
+    s->ids = (const uint32_t *)(p + l.ids);
+    s->prob = flags & DS_FLAG_PROB ? (const float *)(p + l.prob) : NULL;
+    s->map = map;
+    s->map_len = len;
+    return 0;
+fail:
+    munmap(map, len);
+    return rc;
+}
+
+void ds_split_close(DsSplit *s) {
+    if (s->map) munmap(s->map, s->map_len);
+    free(s->path);
+    memset(s, 0, sizeof *s);
+}
+
+int ds_writer_open(DsWriter *w, const char *path, uint64_t rows, uint32_t fields, uint32_t flags,
+                   Err *e) {
+    memset(w, 0, sizeof *w);
+    w->fd = -1;
+    CHECK(fields > 0 && fields <= DS_MAX_FIELDS);
+    DsLayout l = ds_layout(rows, fields, flags);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return err_set(e, "%s: cannot create: %s", path, strerror(errno));
+    int rc = posix_fallocate(fd, 0, (off_t)l.total);
+    if (rc != 0) {
+        close(fd);
+        unlink(path);
+        return err_set(e, "%s: cannot allocate %llu bytes: %s", path, (unsigned long long)l.total,
+                       strerror(rc));
+    }
+    void *map = mmap(NULL, l.total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) {
+        int er = errno;
+        close(fd);
+        unlink(path);
+        return err_set(e, "%s: cannot map for writing: %s", path, strerror(er));
+    }
+    uint8_t *p = map;
+    w->path = xstrdup(path);
+    w->fd = fd;
+    w->fields = fields;
+    w->flags = flags;
+    w->rows = rows;
+    w->labels = p + l.labels;
+    w->ids = (uint32_t *)(p + l.ids);
+    w->prob = flags & DS_FLAG_PROB ? (float *)(p + l.prob) : NULL;
+    w->map = map;
+    w->map_len = l.total;
+    return 0;
+}
+
+int ds_writer_finish(DsWriter *w, Err *e) {
+    uint8_t *p = w->map;
+    memset(p, 0, DS_HEADER);
+    memcpy(p, DS_MAGIC, 8);
+    wr32(p + 8, DS_VERSION);
+    wr32(p + 12, w->fields);
+    wr64(p + 16, w->rows);
+    wr32(p + 24, w->flags);
+    wr64(p + 32, XXH64(p + DS_HEADER, w->map_len - DS_HEADER, 0));
+    int rc = 0;
+    if (msync(w->map, w->map_len, MS_SYNC) != 0)
+        rc = err_set(e, "%s: cannot write: %s", w->path, strerror(errno));
+    munmap(w->map, w->map_len);
+    if (close(w->fd) != 0 && rc == 0) rc = err_set(e, "%s: cannot close: %s", w->path, strerror(errno));
+    free(w->path);
+    memset(w, 0, sizeof *w);
+    w->fd = -1;
+    return rc;
+}
+
+void ds_writer_abort(DsWriter *w) {
+    if (w->map) munmap(w->map, w->map_len);
+    if (w->fd >= 0) close(w->fd);
+    if (w->path) unlink(w->path);
+    free(w->path);
+    memset(w, 0, sizeof *w);
+    w->fd = -1;
+}
+
+/* --- dataset.meta --- */
+
+void ds_meta_set(DsMeta *m, const char *key, const char *fmt, ...) {
+    char buf[1 << 16];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    for (int i = 0; i < m->n; i++)
+        if (!strcmp(m->keys[i], key)) {
+            free(m->vals[i]);
+            m->vals[i] = xstrdup(buf);
+            return;
+        }
+    if (m->n == m->cap) {
+        m->cap = m->cap ? 2 * m->cap : 32;
+        m->keys = xrealloc(m->keys, sizeof *m->keys * (size_t)m->cap);
+        m->vals = xrealloc(m->vals, sizeof *m->vals * (size_t)m->cap);
+    }
+    m->keys[m->n] = xstrdup(key);
+    m->vals[m->n] = xstrdup(buf);
+    m->n++;
+}
+
+const char *ds_meta_get(const DsMeta *m, const char *key) {
+    for (int i = 0; i < m->n; i++)
+        if (!strcmp(m->keys[i], key)) return m->vals[i];
+    return NULL;
+}
+
+int ds_meta_write(const DsMeta *m, const char *path, Err *e) {
+    FILE *f = fopen(path, "w");
+    if (!f) return err_set(e, "%s: cannot create: %s", path, strerror(errno));
+    for (int i = 0; i < m->n; i++) fprintf(f, "%s=%s\n", m->keys[i], m->vals[i]);
+    if (ferror(f) | (fclose(f) != 0)) return err_set(e, "%s: cannot write: %s", path, strerror(errno));
+    return 0;
+}
+
+int ds_meta_read(DsMeta *m, const char *path, Err *e) {
+    memset(m, 0, sizeof *m);
+    FILE *f = fopen(path, "r");
+    if (!f) return err_set(e, "%s: cannot open: %s", path, strerror(errno));
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int lineno = 0;
+    while ((n = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
+        if (n == 0 || line[0] == '#') continue;
+        char *eq = strchr(line, '=');
+        if (!eq) {
+            free(line);
+            fclose(f);
+            ds_meta_free(m);
+            return err_set(e, "%s:%d: expected key=value", path, lineno);
+        }
+        *eq = 0;
+        ds_meta_set(m, line, "%s", eq + 1);
+    }
+    free(line);
+    fclose(f);
+    return 0;
+}
+
+void ds_meta_free(DsMeta *m) {
+    for (int i = 0; i < m->n; i++) {
+        free(m->keys[i]);
+        free(m->vals[i]);
+    }
+    free(m->keys);
+    free(m->vals);
+    memset(m, 0, sizeof *m);
+}
+
+/* --- the whole dataset --- */
+
+static int meta_u64(const DsMeta *m, const char *path, const char *key, uint64_t *out, Err *e) {
+    const char *v = ds_meta_get(m, key);
+    if (!v) return err_set(e, "%s: missing key '%s'", path, key);
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (!*v || *end || errno) return err_set(e, "%s: key '%s': '%s' is not a count", path, key, v);
+    *out = x;
+    return 0;
+}
+
+int ds_open(Dataset *d, const char *dir, int check_ids, Err *e) {
+    memset(d, 0, sizeof *d);
+    struct stat st;
+    if (stat(dir, &st) != 0) return err_set(e, "%s: no such dataset directory", dir);
+    if (!S_ISDIR(st.st_mode)) return err_set(e, "%s: not a directory", dir);
+    size_t plen = strlen(dir) + 32;
+    char *path = xmalloc(plen);
+    snprintf(path, plen, "%s/dataset.meta", dir);
+    if (ds_meta_read(&d->meta, path, e)) {
+        free(path);
+        return -1;
+    }
+    d->dir = xstrdup(dir);
+    uint64_t fields;
+    if (meta_u64(&d->meta, path, "fields", &fields, e)) goto fail;
+    if (fields == 0 || fields > DS_MAX_FIELDS) {
+        err_set(e, "%s: bad field count %llu", path, (unsigned long long)fields);
+        goto fail;
+    }
+    d->fields = (uint32_t)fields;
+    const char *cards = ds_meta_get(&d->meta, "cardinalities");
+    const char *names = ds_meta_get(&d->meta, "field_names");
+    if (!cards || !names) {
+        err_set(e, "%s: missing key '%s'", path, cards ? "field_names" : "cardinalities");
+        goto fail;
+    }
+    d->cards = xcalloc(fields, sizeof *d->cards);
+    d->field_names = xcalloc(fields, sizeof *d->field_names);
+    {
+        char *copy = xstrdup(cards), *save = NULL;
+        uint32_t k = 0;
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save), k++) {
+            char *end;
+            unsigned long long c = strtoull(t, &end, 10);
+            if (k >= fields || *end || c < 1 || c > 0xffffffffull) {
+                free(copy);
+                err_set(e, "%s: bad cardinalities (item %u '%s')", path, k + 1, t);
+                goto fail;
+            }
+            d->cards[k] = c;
+        }
+        free(copy);
+        if (k != fields) {
+            err_set(e, "%s: %u cardinalities for %llu fields", path, k, (unsigned long long)fields);
+            goto fail;
+        }
+        copy = xstrdup(names);
+        k = 0;
+        for (char *t = strtok_r(copy, ",", &save); t && k < fields; t = strtok_r(NULL, ",", &save))
+            d->field_names[k++] = xstrdup(t);
+        free(copy);
+        if (k != fields) {
+            err_set(e, "%s: %u field names for %llu fields", path, k, (unsigned long long)fields);
+            goto fail;
+        }
+    }
+    for (int s = 0; s < DS_NSPLITS; s++) {
+        snprintf(path, plen, "%s/%s.bin", dir, DS_SPLIT_NAMES[s]);
+        if (ds_split_open(&d->split[s], path, e)) goto fail;
+        DsSplit *sp = &d->split[s];
+        if (sp->fields != fields) {
+            err_set(e, "%s: %u fields, but dataset.meta says %llu", path, sp->fields,
+                    (unsigned long long)fields);
+            goto fail;
+        }
+        char key[32];
+        uint64_t rows;
+        snprintf(key, sizeof key, "rows_%s", DS_SPLIT_NAMES[s]);
+        snprintf(path, plen, "%s/dataset.meta", dir);
+        if (meta_u64(&d->meta, path, key, &rows, e)) goto fail;
+        if (rows != sp->rows) {
+            err_set(e, "%s/%s.bin: %llu rows, but dataset.meta says %llu", dir, DS_SPLIT_NAMES[s],
+                    (unsigned long long)sp->rows, (unsigned long long)rows);
+            goto fail;
+        }
+        if (check_ids) {
+            for (uint64_t i = 0; i < sp->rows; i++)
+                for (uint32_t f = 0; f < d->fields; f++)
+                    if (sp->ids[i * d->fields + f] >= d->cards[f]) {
+                        err_set(e, "%s/%s.bin: row %llu field %u: id %u is not below its "
+                                   "cardinality %llu",
+                                dir, DS_SPLIT_NAMES[s], (unsigned long long)i, f,
+                                sp->ids[i * d->fields + f], (unsigned long long)d->cards[f]);
+                        goto fail;
+                    }
+        }
+    }
+    free(path);
+    return 0;
+fail:
+    free(path);
+    ds_close(d);
+    return -1;
+}
+
+void ds_close(Dataset *d) {
+    for (int s = 0; s < DS_NSPLITS; s++) ds_split_close(&d->split[s]);
+    if (d->field_names)
+        for (uint32_t f = 0; f < d->fields; f++) free(d->field_names[f]);
+    free(d->field_names);
+    free(d->cards);
+    free(d->dir);
+    ds_meta_free(&d->meta);
+    memset(d, 0, sizeof *d);
+}
+
+int ds_dir_begin(const char *out, char **tmpdir, Err *e) {
+    size_t n = strlen(out) + 32;
+    char *t = xmalloc(n);
+    snprintf(t, n, "%s.tmp.%d", out, (int)getpid());
+    rm_tree(t);
+    if (mkdir(t, 0755) != 0) {
+        err_set(e, "%s: cannot create directory: %s", t, strerror(errno));
+        free(t);
+        return -1;
+    }
+    *tmpdir = t;
+    return 0;
+}
+
+int ds_dir_commit(const char *tmpdir, const char *out, Err *e) {
+    /* an existing dataset at `out` is replaced: moved aside, the new one renamed in, the old removed */
+    size_t n = strlen(out) + 32;
+    char *old = xmalloc(n);
+    snprintf(old, n, "%s.old.%d", out, (int)getpid());
+    int had = path_exists(out);
+    if (had && rename(out, old) != 0) {
+        err_set(e, "%s: cannot replace: %s", out, strerror(errno));
+        free(old);
+        ds_dir_abort(tmpdir);
+        return -1;
+    }
+    if (rename(tmpdir, out) != 0) {
+        err_set(e, "%s: cannot rename %s into place: %s", out, tmpdir, strerror(errno));
+        if (had) rename(old, out);
+        free(old);
+        ds_dir_abort(tmpdir);
+        return -1;
+    }
+    if (had) rm_tree(old);
+    free(old);
+    return 0;
+}
+
+void ds_dir_abort(const char *tmpdir) { rm_tree(tmpdir); }

@@ -1,0 +1,313 @@
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int err_set(Err *e, const char *fmt, ...) {
+    if (e) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+void check_failed(const char *file, int line, const char *cond) {
+    fprintf(stderr, "hashemb: internal error at %s:%d: CHECK(%s) failed\n", file, line, cond);
+    fflush(stderr);
+    abort();
+}
+
+void fatal_at(const char *file, int line, const char *fmt, ...) {
+    int saved = errno;
+    va_list ap;
+    fprintf(stderr, "hashemb: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    if (saved) fprintf(stderr, ": %s", strerror(saved));
+    fprintf(stderr, " (at %s:%d)\n", file, line);
+    exit(1);
+}
+
+void *xmalloc_at(size_t n, const char *file, int line) {
+    void *p = malloc(n ? n : 1);
+    if (!p) fatal_at(file, line, "out of memory allocating %zu bytes", n);
+    return p;
+}
+
+void *xcalloc_at(size_t n, size_t size, const char *file, int line) {
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) fatal_at(file, line, "out of memory allocating %zu x %zu bytes", n, size);
+    return p;
+}
+
+void *xrealloc_at(void *p, size_t n, const char *file, int line) {
+    void *q = realloc(p, n ? n : 1);
+    if (!q) fatal_at(file, line, "out of memory reallocating to %zu bytes", n);
+    return q;
+}
+
+void *xaligned_at(size_t n, const char *file, int line) {
+    void *p = NULL;
+    size_t rounded = (n + 63) / 64 * 64;
+    if (posix_memalign(&p, 64, rounded ? rounded : 64) != 0)
+        fatal_at(file, line, "out of memory allocating %zu aligned bytes", n);
+    return p;
+}
+
+char *xstrdup_at(const char *s, const char *file, int line) {
+    size_t n = strlen(s) + 1;
+    char *p = xmalloc_at(n, file, line);
+    memcpy(p, s, n);
+    return p;
+}
+
+double now_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+int parse_i64(const char *s, long long lo, long long hi, const char *what, long long *out, Err *e) {
+    char *end;
+    errno = 0;
+    if (!s || !*s) return err_set(e, "%s: missing value", what);
+    long long v = strtoll(s, &end, 10);
+    if (*end || errno == ERANGE)
+        return err_set(e, "%s: '%s' is not a whole number", what, s);
+    if (v < lo || v > hi)
+        return err_set(e, "%s: %lld is out of range [%lld, %lld]", what, v, lo, hi);
+    *out = v;
+    return 0;
+}
+
+int parse_f64(const char *s, double lo, double hi, const char *what, double *out, Err *e) {
+    char *end;
+    errno = 0;
+    if (!s || !*s) return err_set(e, "%s: missing value", what);
+    double v = strtod(s, &end);
+    if (*end || errno == ERANGE || !isfinite(v))
+        return err_set(e, "%s: '%s' is not a number", what, s);
+    if (v < lo || v > hi) return err_set(e, "%s: %g is out of range [%g, %g]", what, v, lo, hi);
+    *out = v;
+    return 0;
+}
+
+static int split_list(const char *s, const char *what, char ***parts, int *n, Err *e) {
+    if (!s || !*s) return err_set(e, "%s: missing value", what);
+    int cap = 1;
+    for (const char *p = s; *p; p++) cap += *p == ',';
+    char **v = xmalloc(sizeof *v * (size_t)cap);
+    char *copy = xstrdup(s);
+    int k = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) v[k++] = tok;
+    if (k != cap) {
+        free(copy);
+        free(v);
+        return err_set(e, "%s: '%s' has an empty item", what, s);
+    }
+    *parts = v;
+    *n = k;
+    return 0;
+}
+
+int parse_i64_list(const char *s, long long lo, long long hi, const char *what, long long **out,
+                   int *n, Err *e) {
+    char **parts;
+    int k;
+    if (split_list(s, what, &parts, &k, e)) return -1;
+    long long *v = xmalloc(sizeof *v * (size_t)k);
+    for (int i = 0; i < k; i++) {
+        if (parse_i64(parts[i], lo, hi, what, &v[i], e)) {
+            free(parts[0]);
+            free(parts);
+            free(v);
+            return -1;
+        }
+    }
+    free(parts[0]);
+    free(parts);
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+int parse_f64_list(const char *s, double lo, double hi, const char *what, double **out, int *n,
+                   Err *e) {
+    char **parts;
+    int k;
+    if (split_list(s, what, &parts, &k, e)) return -1;
+    double *v = xmalloc(sizeof *v * (size_t)k);
+    for (int i = 0; i < k; i++) {
+        if (parse_f64(parts[i], lo, hi, what, &v[i], e)) {
+            free(parts[0]);
+            free(parts);
+            free(v);
+            return -1;
+        }
+    }
+    free(parts[0]);
+    free(parts);
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+int rm_tree(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return errno == ENOENT ? 0 : -1;
+    if (!S_ISDIR(st.st_mode)) return unlink(path);
+    DIR *d = opendir(path);
+    if (!d) return -1;
+    struct dirent *de;
+    int rc = 0;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        size_t n = strlen(path) + strlen(de->d_name) + 2;
+        char *sub = xmalloc(n);
+        snprintf(sub, n, "%s/%s", path, de->d_name);
+        rc |= rm_tree(sub);
+        free(sub);
+    }
+    closedir(d);
+    return rc | rmdir(path);
+}
+
+int path_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+uint64_t peak_rss_bytes(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (uint64_t)ru.ru_maxrss * 1024u;
+}
+
+/* --- sha256 (FIPS 180-4), for recording the source files of a dataset --- */
+
+typedef struct {
+    uint32_t h[8];
+    uint64_t len;
+    uint8_t buf[64];
+    size_t fill;
+} Sha256;
+
+static const uint32_t K256[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+
+#define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void sha256_block(Sha256 *s, const uint8_t *p) {
+    uint32_t w[64];
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 |
+               p[4 * i + 3];
+    for (int i = 16; i < 64; i++) {
+        uint32_t s0 = ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    uint32_t a = s->h[0], b = s->h[1], c = s->h[2], d = s->h[3], e = s->h[4], f = s->h[5],
+             g = s->h[6], h = s->h[7];
+    for (int i = 0; i < 64; i++) {
+        uint32_t t1 = h + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) + K256[i] + w[i];
+        uint32_t t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+        h = g;
+        g = f;
+        f = e;
+        e = d + t1;
+        d = c;
+        c = b;
+        b = a;
+        a = t1 + t2;
+    }
+    s->h[0] += a;
+    s->h[1] += b;
+    s->h[2] += c;
+    s->h[3] += d;
+    s->h[4] += e;
+    s->h[5] += f;
+    s->h[6] += g;
+    s->h[7] += h;
+}
+
+static void sha256_init(Sha256 *s) {
+    static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    memcpy(s->h, h0, sizeof h0);
+    s->len = 0;
+    s->fill = 0;
+}
+
+static void sha256_update(Sha256 *s, const uint8_t *p, size_t n) {
+    s->len += n;
+    while (n) {
+        if (s->fill == 0 && n >= 64) {
+            sha256_block(s, p);
+            p += 64;
+            n -= 64;
+            continue;
+        }
+        size_t k = 64 - s->fill < n ? 64 - s->fill : n;
+        memcpy(s->buf + s->fill, p, k);
+        s->fill += k;
+        p += k;
+        n -= k;
+        if (s->fill == 64) {
+            sha256_block(s, s->buf);
+            s->fill = 0;
+        }
+    }
+}
+
+static void sha256_final(Sha256 *s, char hex[65]) {
+    uint64_t bits = s->len * 8;
+    uint8_t pad = 0x80, zero = 0, lenb[8];
+    sha256_update(s, &pad, 1);
+    while (s->fill != 56) sha256_update(s, &zero, 1);
+    for (int i = 0; i < 8; i++) lenb[i] = (uint8_t)(bits >> (56 - 8 * i));
+    sha256_update(s, lenb, 8);
+    for (int i = 0; i < 8; i++) snprintf(hex + 8 * i, 9, "%08x", s->h[i]);
+}
+
+void sha256_buf(const void *data, size_t n, char hex[65]) {
+    Sha256 s;
+    sha256_init(&s);
+    sha256_update(&s, data, n);
+    sha256_final(&s, hex);
+}
+
+int sha256_file(const char *path, char hex[65], Err *e) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return err_set(e, "%s: cannot open: %s", path, strerror(errno));
+    Sha256 s;
+    sha256_init(&s);
+    static __thread uint8_t buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) sha256_update(&s, buf, n);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) return err_set(e, "%s: read error", path);
+    sha256_final(&s, hex);
+    return 0;
+}

@@ -1,0 +1,66 @@
+/* util: the three kinds of error of STYLE.md, checked allocation and I/O, timing, number parsing.
+ * Bad user input travels as an Err (a message naming the flag or FILE:LINE) returned to main; I/O and
+ * allocation failures and broken invariants stop the program where they happen. */
+#ifndef HASHEMB_UTIL_H
+#define HASHEMB_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define ERR_LEN 1024
+
+/* An error for bad user input: functions that can meet one return -1 and fill it. */
+typedef struct {
+    char msg[ERR_LEN];
+} Err;
+
+int err_set(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Broken invariant: never compiled out. */
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) check_failed(__FILE__, __LINE__, #cond);                                      \
+    } while (0)
+void check_failed(const char *file, int line, const char *cond) __attribute__((noreturn));
+
+/* I/O or allocation failure: prints where, what failed, and errno's text, then exits 1. */
+void fatal_at(const char *file, int line, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 3, 4)));
+#define FATAL(...) fatal_at(__FILE__, __LINE__, __VA_ARGS__)
+
+void *xmalloc_at(size_t n, const char *file, int line);
+void *xcalloc_at(size_t n, size_t size, const char *file, int line);
+void *xrealloc_at(void *p, size_t n, const char *file, int line);
+/* 64-byte aligned, for arrays the hot loops stream through */
+void *xaligned_at(size_t n, const char *file, int line);
+char *xstrdup_at(const char *s, const char *file, int line);
+#define xmalloc(n) xmalloc_at((n), __FILE__, __LINE__)
+#define xcalloc(n, s) xcalloc_at((n), (s), __FILE__, __LINE__)
+#define xrealloc(p, n) xrealloc_at((p), (n), __FILE__, __LINE__)
+#define xaligned(n) xaligned_at((n), __FILE__, __LINE__)
+#define xstrdup(s) xstrdup_at((s), __FILE__, __LINE__)
+
+double now_seconds(void);
+
+/* Whole-string number parsing: -1 and an Err naming `what` when s is not entirely a number in range. */
+int parse_i64(const char *s, long long lo, long long hi, const char *what, long long *out, Err *e);
+int parse_f64(const char *s, double lo, double hi, const char *what, double *out, Err *e);
+/* Comma-separated lists; *n receives the count. Caller frees *out. */
+int parse_i64_list(const char *s, long long lo, long long hi, const char *what, long long **out,
+                   int *n, Err *e);
+int parse_f64_list(const char *s, double lo, double hi, const char *what, double **out, int *n,
+                   Err *e);
+
+/* Directory helpers: remove a directory tree we created (temporary output), make one. */
+int rm_tree(const char *path);
+int path_exists(const char *path);
+
+/* Peak resident set size of this process, from the OS (getrusage), in bytes. */
+uint64_t peak_rss_bytes(void);
+
+/* sha256 of a file's bytes as 64 hex chars (+NUL). -1 with an Err when it cannot be read. */
+int sha256_file(const char *path, char hex[65], Err *e);
+void sha256_buf(const void *data, size_t n, char hex[65]);
+
+#endif
