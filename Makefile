@@ -25,7 +25,6 @@ LDFLAGS += -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR)
 LDLIBS  := -lopenblas $(LDLIBS)
 
 GIT_SHA := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD -- src Makefile 2>/dev/null || echo -dirty)
-CFLAGS  += -DGIT_SHA='"$(GIT_SHA)"'
 
 DEB_PKGS := libopenblas-openmp-dev libxxhash-dev zlib1g-dev gnuplot-nox
 
@@ -79,6 +78,13 @@ FORCE:
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# Only cmd.o carries the commit, so a new commit rebuilds one file.
+$(BUILD)/.sha: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(GIT_SHA)' | cmp -s - $@ || echo '$(GIT_SHA)' > $@
+$(BUILD)/obj/cmd.o: $(BUILD)/.sha
+$(BUILD)/obj/cmd.o: CFLAGS += -DGIT_SHA='"$(GIT_SHA)"'
 
 $(BUILD)/libhashemb.a: $(LIB_OBJ)
 	@rm -f $@

@@ -1,15 +1,9 @@
 /* hashemb: one binary, subcommands of SPEC 2. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "blas.h"
 #include "cmd.h"
-
-#ifndef GIT_SHA
-#define GIT_SHA "unknown"
-#endif
-const char *const HASHEMB_GIT_SHA = GIT_SHA;
 
 static const char USAGE[] =
     "usage: hashemb COMMAND [options]    (hashemb COMMAND --help for each)\n"
@@ -20,22 +14,6 @@ static const char USAGE[] =
     "  plan   show how a strategy would lay out each field's tables, without training\n"
     "  train  train DeepFM or an MLP with one embedding strategy and write a result row\n"
     "  bench  kernel and end-to-end speed measurements\n";
-
-int cmd_usage_error(const char *cmd, const char *usage, const char *fmt, ...) {
-    va_list ap;
-    fprintf(stderr, "hashemb %s: ", cmd);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n%s", usage);
-    return 2;
-}
-
-int cmd_bad_option(const char *cmd, const char *usage) {
-    (void)cmd;
-    fputs(usage, stderr);
-    return 2;
-}
 
 int main(int argc, char **argv) {
     blas_fix_core(argv);
@@ -59,6 +37,8 @@ int main(int argc, char **argv) {
         {"gen", cmd_gen},
         {"prep", cmd_prep},
         {"info", cmd_info},
+        {"plan", cmd_plan},
+        {"train", cmd_train},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(c, cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);

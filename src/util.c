@@ -217,7 +217,69 @@ static const uint32_t K256[64] = {
 
 #define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+
+/* The same compression with the SHA extensions (8-10x faster: prep hashes multi-GB inputs). State
+ * kept as ABEF/CDGH as the sha256rnds2 instruction wants it; the schedule runs four words at a time. */
+__attribute__((target("sha,sse4.1,ssse3"))) static void sha256_block_ni(uint32_t h[8], const uint8_t *p) {
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bll, 0x0405060700010203ll);
+    __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[0]), 0xb1); /* CDAB */
+    __m128i st1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[4]), 0x1b); /* EFGH */
+    __m128i st0 = _mm_alignr_epi8(tmp, st1, 8);                                     /* ABEF */
+    st1 = _mm_blend_epi16(st1, tmp, 0xf0);                                          /* CDGH */
+    __m128i abef = st0, cdgh = st1, m[4];
+    for (int g = 0; g < 16; g++) {
+        __m128i w;
+        if (g < 4) {
+            w = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * g)), bswap);
+        } else {
+            /* W[t] = s1(W[t-2]) + W[t-7] + s0(W[t-15]) + W[t-16], for t = 4g .. 4g+3 */
+            w = _mm_sha256msg1_epu32(m[g & 3], m[(g + 1) & 3]);
+            w = _mm_add_epi32(w, _mm_alignr_epi8(m[(g + 3) & 3], m[(g + 2) & 3], 4));
+            w = _mm_sha256msg2_epu32(w, m[(g + 3) & 3]);
+        }
+        m[g & 3] = w;
+        __m128i k = _mm_add_epi32(w, _mm_loadu_si128((const __m128i *)&K256[4 * g]));
+        st1 = _mm_sha256rnds2_epu32(st1, st0, k);
+        st0 = _mm_sha256rnds2_epu32(st0, st1, _mm_shuffle_epi32(k, 0x0e));
+    }
+    st0 = _mm_add_epi32(st0, abef);
+    st1 = _mm_add_epi32(st1, cdgh);
+    tmp = _mm_shuffle_epi32(st0, 0x1b);  /* FEBA */
+    st1 = _mm_shuffle_epi32(st1, 0xb1);  /* DCHG */
+    st0 = _mm_blend_epi16(tmp, st1, 0xf0); /* DCBA */
+    st1 = _mm_alignr_epi8(st1, tmp, 8);  /* HGFE */
+    _mm_storeu_si128((__m128i *)&h[0], st0);
+    _mm_storeu_si128((__m128i *)&h[4], st1);
+}
+
+static int have_sha_ni(void) {
+    static int known = -1;
+    if (known < 0) {
+        unsigned a, b, c, d;
+        int sse41 = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSE4_1) && (c & bit_SSSE3);
+        int sha = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29));
+        known = sse41 && sha;
+    }
+    return known;
+}
+#endif
+
+static void sha256_block_ref(Sha256 *s, const uint8_t *p);
+
 static void sha256_block(Sha256 *s, const uint8_t *p) {
+#if defined(__x86_64__)
+    if (have_sha_ni()) {
+        sha256_block_ni(s->h, p);
+        return;
+    }
+#endif
+    sha256_block_ref(s, p);
+}
+
+static void sha256_block_ref(Sha256 *s, const uint8_t *p) {
     uint32_t w[64];
     for (int i = 0; i < 16; i++)
         w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 |

@@ -1,0 +1,253 @@
+/* Unit tests of prep's parsing pieces and of the vocabulary's id orders. The command-line behaviour
+ * (formats end to end, bad input, determinism) is tested in test_prep.sh. */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "prep.h"
+#include "cmd.h"
+#include "testing.h"
+#include "vocab.h"
+
+static void test_criteo_int(void) {
+    /* x <= 2 stays as it is, negatives included; x > 2 becomes floor(ln(x)^2) */
+    static const struct {
+        const char *s;
+        int64_t want;
+    } cases[] = {{"0", 0},        {"1", 1},      {"2", 2},         {"-2", -2},     {"-1000", -1000},
+                 {"3", 1},        {"+3", 1},     {"10", 5},        {"100", 21},    {"1000", 47},
+                 {"65535", 122},  {"1618112", 204}, {"4095", 69},  {"4096", 69},
+                 {"999999999999999999", 1717}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t v = -99;
+        int rc = prep_criteo_int(cases[i].s, strlen(cases[i].s), &v);
+        T_CHECK(rc == 0 && v == cases[i].want, "'%s' -> %lld (rc %d), want %lld", cases[i].s,
+                (long long)v, rc, (long long)cases[i].want);
+    }
+    /* the table of small x and the formula agree, for every x the table holds and past it */
+    for (int64_t x = -5; x < 5000; x++) {
+        double l = log((double)x);
+        int64_t want = x <= 2 ? x : (int64_t)floor(l * l);
+        if (prep_criteo_transform(x) != want)
+            T_CHECK(0, "transform(%lld) = %lld, want %lld", (long long)x,
+                    (long long)prep_criteo_transform(x), (long long)want);
+    }
+    static const char *badv[] = {"", "-", "+", "abc", "1.5", "12a", " 1", "1 ", "0x10",
+                                 "1234567890123456789"};
+    for (size_t i = 0; i < sizeof badv / sizeof badv[0]; i++) {
+        int64_t v;
+        T_CHECK(prep_criteo_int(badv[i], strlen(badv[i]), &v) == -1, "'%s' should not parse", badv[i]);
+    }
+}
+
+static void test_hex(void) {
+    uint32_t x = 0;
+    T_CHECK(prep_hex8("68fd1e64", &x) && x == 0x68fd1e64u, "68fd1e64 -> %08x", x);
+    T_CHECK(prep_hex8("00000000", &x) && x == 0, "zeros -> %08x", x);
+    T_CHECK(prep_hex8("ffffffff", &x) && x == 0xffffffffu, "ffffffff -> %08x", x);
+    T_CHECK(prep_hex8("0123abcd", &x) && x == 0x0123abcdu, "0123abcd -> %08x", x);
+    T_CHECK(prep_hex8("9a0f5e1b", &x) && x == 0x9a0f5e1bu, "9a0f5e1b -> %08x", x);
+    /* upper case, non-hex letters, separators and bytes >= 0x80 are not the fast path */
+    static const char *no[] = {"68FD1E64", "68fd1e6g", "68fd1e6/", "68fd1e6:", "68fd1e6`",
+                               "\t8fd1e64", "68fd\xc3\xa9" "64", "68fd 1e6"};
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        T_CHECK(!prep_hex8(no[i], &x), "'%s' taken as hex", no[i]);
+    /* every byte value in every position: accepted exactly when it is a lowercase hex digit */
+    char buf[9] = "00000000";
+    for (int pos = 0; pos < 8; pos++)
+        for (int c = 1; c < 256; c++) {
+            buf[pos] = (char)c;
+            int want = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+            int got = prep_hex8(buf, &x);
+            if (got != want) T_CHECK(0, "byte %d at %d: got %d want %d", c, pos, got, want);
+            if (got && x != (uint32_t)(want ? (c <= '9' ? c - '0' : c - 'a' + 10) : 0) << (4 * (7 - pos)))
+                T_CHECK(0, "byte %d at %d: value %08x", c, pos, x);
+            buf[pos] = '0';
+        }
+
+    /* categorical values: distinct strings stay distinct across the inline encodings */
+    const char *vals[] = {"", "0", "00", "10", "0000000a", "a", "1005", "12345678", "123456789",
+                          "1234567890", "68fd1e64", "68FD1E64", "-1"};
+    size_t nv = sizeof vals / sizeof vals[0];
+    for (size_t i = 0; i < nv; i++)
+        for (size_t j = i + 1; j < nv; j++) {
+            VocabVal a = prep_cat_value(vals[i], strlen(vals[i]));
+            VocabVal b = prep_cat_value(vals[j], strlen(vals[j]));
+            int same = a.kind == b.kind && a.key == b.key &&
+                       (a.kind != VOCAB_STR || (a.len == b.len && !memcmp(a.p, b.p, a.len)));
+            T_CHECK(!same, "'%s' and '%s' got the same value", vals[i], vals[j]);
+        }
+    T_CHECK(prep_cat_value("", 0).kind == VOCAB_EMPTY, "empty");
+    T_CHECK(prep_cat_value("68fd1e64", 8).kind == VOCAB_INLINE, "hex inline");
+    T_CHECK(prep_cat_value("1005", 4).kind == VOCAB_INLINE, "decimal inline");
+    T_CHECK(prep_cat_value("007", 3).kind == VOCAB_STR, "leading zero is a string");
+}
+
+static void test_hour(void) {
+    static const struct {
+        const char *s;
+        int hour, wd, we;
+    } ok[] = {{"14102100", 0, 1, 0},  /* 2014-10-21, Avazu's first day, a Tuesday */
+              {"14102523", 23, 5, 1}, /* Saturday */
+              {"14102601", 1, 6, 1},  /* Sunday */
+              {"14102712", 12, 0, 0}, /* Monday */
+              {"14103023", 23, 3, 0}, /* Thursday, Avazu's last day */
+              {"00010100", 0, 5, 1},  /* 2000-01-01, a Saturday */
+              {"16022912", 12, 0, 0}, /* 2016-02-29 (leap day), a Monday */
+              {"99123123", 23, 3, 0}}; /* 2099-12-31, a Thursday */
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        int h = -1, wd = -1, we = -1;
+        int rc = prep_avazu_hour(ok[i].s, 8, &h, &wd, &we);
+        T_CHECK(rc == 0 && h == ok[i].hour && wd == ok[i].wd && we == ok[i].we,
+                "%s -> rc %d hour %d weekday %d weekend %d", ok[i].s, rc, h, wd, we);
+    }
+    static const char *no[] = {"14102124", "14132100", "14002100", "14103200", "14100000", "15022900",
+                               "1410210", "141021000", "1410210a", "-4102100"};
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        int h, wd, we;
+        T_CHECK(prep_avazu_hour(no[i], strlen(no[i]), &h, &wd, &we) == -1, "'%s' accepted", no[i]);
+    }
+}
+
+static void test_split(void) {
+    /* deterministic, and close to the fractions */
+    double frac[3] = {0.8, 0.1, 0.1};
+    uint64_t n[3] = {0, 0, 0};
+    const uint64_t N = 200000;
+    for (uint64_t line = 1; line <= N; line++) {
+        int s = prep_split_of(line, 7, frac);
+        T_CHECK(s == prep_split_of(line, 7, frac), "line %llu not deterministic", (unsigned long long)line);
+        n[s]++;
+    }
+    T_NEAR((double)n[0] / N, 0.8, 0.005, "train fraction");
+    T_NEAR((double)n[1] / N, 0.1, 0.005, "valid fraction");
+    /* a split with weight 0 gets nothing, and another seed gives another assignment */
+    double frac2[3] = {8.0 / 9, 1.0 / 9, 0};
+    uint64_t differ = 0;
+    for (uint64_t line = 1; line <= 10000; line++) {
+        T_CHECK(prep_split_of(line, 7, frac2) != DS_TEST, "line %llu went to an uncarved split",
+                (unsigned long long)line);
+        differ += prep_split_of(line, 7, frac) != prep_split_of(line, 8, frac);
+    }
+    T_CHECK(differ > 1000, "seeds 7 and 8 agree on %llu of 10000 lines", (unsigned long long)(10000 - differ));
+}
+
+/* A field with known counts: "b" x3, "a" x3, "" x2, 7 x2, "c" x1, 5 x1 in this order of first appearance. */
+static void fill(VocabMap *m) {
+    vocab_init(m);
+    Err e;
+    const char *seq[] = {"c", "b", "7", "", "a", "b", "a", "", "7", "b", "a", "5"};
+    for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
+        VocabVal v;
+        if (seq[i][0] == '7' || seq[i][0] == '5')
+            v = vocab_val_inline((uint64_t)(seq[i][0] - '0'));
+        else if (!seq[i][0])
+            v = vocab_val_empty();
+        else
+            v = vocab_val_str(seq[i], 1);
+        T_CHECK(vocab_add(m, &v, &e) == 0, "add");
+    }
+}
+
+static uint32_t id_of(const VocabMap *m, const char *s) {
+    VocabVal v;
+    if (s[0] == '7' || s[0] == '5' || s[0] == '9')
+        v = vocab_val_inline((uint64_t)(s[0] - '0'));
+    else if (!s[0])
+        v = vocab_val_empty();
+    else
+        v = vocab_val_str(s, (uint32_t)strlen(s));
+    return vocab_id(m, &v);
+}
+
+static void test_orders(void) {
+    VocabMap m;
+    /* freq: count descending, ties by value (empty, then inline as integers, then strings) */
+    fill(&m);
+    T_CHECK(vocab_distinct(&m) == 6, "distinct %llu", (unsigned long long)vocab_distinct(&m));
+    T_CHECK(vocab_finalize(&m, VOCAB_ORDER_FREQ, 1, 0) == 7, "N_f");
+    const char *freq[] = {"a", "b", "", "7", "5", "c"};
+    for (int i = 0; i < 6; i++)
+        T_CHECK(id_of(&m, freq[i]) == (uint32_t)i + 1, "freq: '%s' has id %u, want %d", freq[i],
+                id_of(&m, freq[i]), i + 1);
+    T_CHECK(id_of(&m, "zz") == 0 && id_of(&m, "9") == 0, "unseen values are OOV");
+    vocab_free(&m);
+
+    fill(&m);
+    vocab_finalize(&m, VOCAB_ORDER_FIRST, 1, 0);
+    const char *first[] = {"c", "b", "7", "", "a", "5"};
+    for (int i = 0; i < 6; i++)
+        T_CHECK(id_of(&m, first[i]) == (uint32_t)i + 1, "first: '%s' has id %u, want %d", first[i],
+                id_of(&m, first[i]), i + 1);
+    vocab_free(&m);
+
+    /* min-count 2 drops "c" and 5; the rest keep the freq order */
+    fill(&m);
+    T_CHECK(vocab_finalize(&m, VOCAB_ORDER_FREQ, 2, 0) == 5, "N_f with min-count 2");
+    T_CHECK(id_of(&m, "c") == 0 && id_of(&m, "5") == 0, "rare values are OOV");
+    T_CHECK(id_of(&m, "a") == 1 && id_of(&m, "b") == 2 && id_of(&m, "") == 3 && id_of(&m, "7") == 4,
+            "kept values keep their order");
+    vocab_free(&m);
+    fill(&m);
+    T_CHECK(vocab_finalize(&m, VOCAB_ORDER_FREQ, 4, 0) == 1, "min-count above every count leaves OOV only");
+    T_CHECK(id_of(&m, "a") == 0, "all OOV");
+    vocab_free(&m);
+
+    /* hash: a permutation of 1..6 ordered by the seeded hash; another seed, another order */
+    uint32_t ids[2][6];
+    for (int k = 0; k < 2; k++) {
+        fill(&m);
+        vocab_finalize(&m, VOCAB_ORDER_HASH, 1, (uint64_t)k + 1);
+        uint32_t seen = 0;
+        for (int i = 0; i < 6; i++) {
+            ids[k][i] = id_of(&m, freq[i]);
+            T_CHECK(ids[k][i] >= 1 && ids[k][i] <= 6, "hash id %u", ids[k][i]);
+            seen |= 1u << ids[k][i];
+        }
+        T_CHECK(seen == 0x7e, "hash ids are not a permutation of 1..6 (%x)", seen);
+        vocab_free(&m);
+    }
+    T_CHECK(memcmp(ids[0], ids[1], sizeof ids[0]) != 0, "seeds 1 and 2 gave the same hash order");
+}
+
+static void test_big_map(void) {
+    /* growth past many doublings, with string and inline keys that share key bits */
+    VocabMap m;
+    vocab_init(&m);
+    Err e;
+    char buf[32];
+    const uint32_t N = 100000;
+    for (int rep = 0; rep < 2; rep++)
+        for (uint32_t i = 0; i < N; i++) {
+            VocabVal v = vocab_val_inline(i);
+            T_CHECK(vocab_add(&m, &v, &e) == 0, "add");
+            int n = snprintf(buf, sizeof buf, "s%u", i);
+            v = vocab_val_str(buf, (uint32_t)n);
+            v.key = i; /* force a key clash with the inline value: the kind must tell them apart */
+            T_CHECK(vocab_add(&m, &v, &e) == 0, "add");
+        }
+    T_CHECK(vocab_distinct(&m) == 2 * N, "distinct %llu, want %u", (unsigned long long)vocab_distinct(&m),
+            2 * N);
+    T_CHECK(vocab_finalize(&m, VOCAB_ORDER_FIRST, 2, 0) == 2 * N + 1, "N_f");
+    uint64_t bad = 0;
+    for (uint32_t i = 0; i < N; i++) {
+        VocabVal v = vocab_val_inline(i);
+        bad += vocab_id(&m, &v) != 2 * i + 1;
+        int n = snprintf(buf, sizeof buf, "s%u", i);
+        v = vocab_val_str(buf, (uint32_t)n);
+        v.key = i;
+        bad += vocab_id(&m, &v) != 2 * i + 2;
+    }
+    T_CHECK(bad == 0, "%llu wrong ids after growth", (unsigned long long)bad);
+    vocab_free(&m);
+}
+
+int main(void) {
+    test_criteo_int();
+    test_hex();
+    test_hour();
+    test_split();
+    test_orders();
+    test_big_map();
+    return t_report("test_prep");
+}
