@@ -1,0 +1,287 @@
+#include "emb.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+const char *const EMB_NAMES[EMB_NKINDS] = {"full", "hash", "qr", "bh"};
+const char *const QR_OP_NAMES[QR_NOPS] = {"mult", "add", "concat"};
+const char *const BH_BLOCKS_NAMES[2] = {"succession", "skip"};
+const char *const BH_TABLE_NAMES[2] = {"shared", "per-block"};
+const char *const BH_FUSE_NAMES[3] = {"sum", "mean", "concat"};
+
+const EmbStrategy *const EMB_STRATEGIES[EMB_NKINDS] = {
+    [EMB_FULL] = &EMB_FULL_STRATEGY,
+    [EMB_HASH] = &EMB_HASH_STRATEGY,
+    [EMB_QR] = &EMB_QR_STRATEGY,
+    [EMB_BH] = &EMB_BH_STRATEGY,
+};
+_Static_assert(sizeof EMB_STRATEGIES / sizeof EMB_STRATEGIES[0] == EMB_NKINDS,
+               "one strategy per EmbKind");
+_Static_assert(sizeof EMB_NAMES / sizeof EMB_NAMES[0] == EMB_NKINDS, "one name per EmbKind");
+
+void emb_options_default(EmbOptions *o) {
+    memset(o, 0, sizeof *o);
+    o->kind = EMB_FULL;
+    o->ratio = 1.0;
+    o->compress_min = 200;
+    o->seed = 1;
+    o->qr_op = QR_MULT;
+    o->bh_blocks = BH_SUCCESSION;
+    o->bh_table = BH_SHARED;
+    o->bh_fuse = BH_SUM;
+}
+
+void emb_variant(const EmbOptions *o, char *buf, size_t n) {
+    switch (o->kind) {
+    case EMB_FULL:
+        snprintf(buf, n, "full");
+        break;
+    case EMB_HASH:
+        snprintf(buf, n, "hash:cm%ld", o->compress_min);
+        break;
+    case EMB_QR:
+        snprintf(buf, n, "qr:%s:cm%ld", QR_OP_NAMES[o->qr_op], o->compress_min);
+        break;
+    case EMB_BH: {
+        char bits[16], t[16] = "";
+        if (o->bh_bits) snprintf(bits, sizeof bits, "S%d", o->bh_bits);
+        else snprintf(bits, sizeof bits, "Sauto");
+        if (o->bh_t) snprintf(t, sizeof t, ":t%d", o->bh_t);
+        snprintf(buf, n, "bh:%s:%s:%s:%s%s:cm%ld", BH_BLOCKS_NAMES[o->bh_blocks],
+                 BH_TABLE_NAMES[o->bh_table], BH_FUSE_NAMES[o->bh_fuse], bits, t, o->compress_min);
+        break;
+    }
+    default:
+        CHECK(0);
+    }
+}
+
+static uint64_t h4(uint32_t v, uint64_t seed) {
+    unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 24)};
+    return XXH64(b, 4, seed);
+}
+
+uint64_t emb_field_seed(uint32_t f, uint64_t seed) { return h4(f, seed); }
+uint64_t emb_hash_id(uint32_t id, uint64_t seed_f) { return h4(id, seed_f); }
+
+int emb_plan_make(EmbPlan *p, const uint64_t *cards, int fields, int w, const EmbOptions *o, Err *e) {
+    memset(p, 0, sizeof *p);
+    if (fields < 1) return err_set(e, "no fields");
+    if (w < 1) return err_set(e, "row width %d", w);
+    if (o->kind != EMB_FULL && !(o->ratio >= 1.0))
+        return err_set(e, "--ratio: %g is below 1 (a ratio is full size / compressed size)", o->ratio);
+    if (o->compress_min < 0) return err_set(e, "--compress-min: %ld is negative", o->compress_min);
+    if (o->bh_bits < 0 || o->bh_bits > 63) return err_set(e, "--bh-bits: %d is out of range [1, 63]", o->bh_bits);
+    if (o->bh_t < 0 || o->bh_t > 63) return err_set(e, "--bh-t: %d is out of range [1, 63]", o->bh_t);
+    p->opt = *o;
+    if (o->kind == EMB_FULL) p->opt.ratio = 1.0;
+    p->fields = fields;
+    p->w = w;
+    p->f = xcalloc((size_t)fields, sizeof *p->f);
+    const EmbStrategy *s = EMB_STRATEGIES[o->kind];
+    for (int i = 0; i < fields; i++) {
+        EmbFieldPlan *fp = &p->f[i];
+        fp->N = cards[i];
+        fp->feasible = 1;
+        fp->budget = (double)cards[i] * w / p->opt.ratio;
+        fp->seed_f = emb_field_seed((uint32_t)i, o->seed);
+        fp->compressed = o->kind != EMB_FULL && (long long)cards[i] > o->compress_min;
+        if (fp->compressed) s->plan(fp, &p->opt, w);
+        else EMB_FULL_STRATEGY.plan(fp, &p->opt, w);
+        p->full_params += fp->N * (uint64_t)w;
+        p->params += fp->params;
+        if (fp->compressed) {
+            p->n_compressed++;
+            p->n_clamped += fp->clamped;
+            p->full_compressed += fp->N * (uint64_t)w;
+            p->params_compressed += fp->params;
+        }
+        if (!fp->feasible && !p->infeasible) {
+            p->infeasible = 1;
+            snprintf(p->reason, sizeof p->reason, "field %d (N=%llu): %s", i,
+                     (unsigned long long)fp->N, fp->reason);
+        }
+    }
+    p->ratio_actual = p->params ? (double)p->full_params / (double)p->params : NAN;
+    p->ratio_compressed =
+        p->params_compressed ? (double)p->full_compressed / (double)p->params_compressed : NAN;
+    if (!p->infeasible && o->kind != EMB_FULL && p->n_compressed > 0 &&
+        p->ratio_compressed * 2.0 < p->opt.ratio) {
+        p->infeasible = 1;
+        snprintf(p->reason, sizeof p->reason,
+                 "ratio_compressed %.3g falls short of the target %g by more than 2x (%d of %d "
+                 "compressed fields clamped)",
+                 p->ratio_compressed, p->opt.ratio, p->n_clamped, p->n_compressed);
+    }
+    return 0;
+}
+
+void emb_plan_free(EmbPlan *p) {
+    free(p->f);
+    memset(p, 0, sizeof *p);
+}
+
+/* --- tables --- */
+
+void emb_table_alloc(EmbTable *t, uint64_t rows, int width, uint32_t max_touch, OptKind opt) {
+    memset(t, 0, sizeof *t);
+    CHECK(rows >= 1 && rows < (1ull << 31) && width >= 1);
+    t->rows = rows;
+    t->width = width;
+    size_t n = (size_t)rows * (size_t)width;
+    t->w = xaligned(n * sizeof(float));
+    int per = optim_state_per_param(opt);
+    if (per >= 1) {
+        t->v = xaligned(n * sizeof(float));
+        memset(t->v, 0, n * sizeof(float));
+    }
+    if (per >= 2) {
+        t->m = xaligned(n * sizeof(float));
+        memset(t->m, 0, n * sizeof(float));
+    }
+    t->slot = xmalloc((size_t)rows * sizeof *t->slot);
+    memset(t->slot, 0xff, (size_t)rows * sizeof *t->slot);
+    t->cap = max_touch < rows ? max_touch : (uint32_t)rows;
+    t->touched = xmalloc((size_t)t->cap * sizeof *t->touched);
+    t->g = xaligned((size_t)t->cap * (size_t)width * sizeof(float));
+    t->ntouched = 0;
+}
+
+void emb_table_init_normal(EmbTable *t, double mean, double std, Rng *rng) {
+    size_t n = (size_t)t->rows * (size_t)t->width;
+    for (size_t i = 0; i < n; i++) t->w[i] = (float)(mean + std * rng_normal(rng));
+}
+
+void emb_table_free(EmbTable *t) {
+    free(t->w);
+    free(t->m);
+    free(t->v);
+    free(t->slot);
+    free(t->touched);
+    free(t->g);
+    memset(t, 0, sizeof *t);
+}
+
+void emb_tables_update(EmbField *f, const Optim *o) {
+    for (int k = 0; k < f->ntables; k++) {
+        EmbTable *t = &f->tables[k];
+        size_t W = (size_t)t->width;
+        for (uint32_t s = 0; s < t->ntouched; s++) {
+            uint32_t row = t->touched[s];
+            size_t off = (size_t)row * W;
+            optim_row(o, t->w + off, t->g + (size_t)s * W, t->m ? t->m + off : NULL,
+                      t->v ? t->v + off : NULL, t->width);
+            t->slot[row] = -1;
+        }
+        t->ntouched = 0;
+    }
+}
+
+void emb_tables_bytes(const EmbField *f, uint64_t *param_bytes, uint64_t *opt_bytes) {
+    uint64_t p = 0, s = 0;
+    for (int k = 0; k < f->ntables; k++) {
+        const EmbTable *t = &f->tables[k];
+        uint64_t n = t->rows * (uint64_t)t->width * sizeof(float);
+        p += n;
+        s += (t->m ? n : 0) + (t->v ? n : 0);
+    }
+    *param_bytes = p;
+    *opt_bytes = s;
+}
+
+/* --- all fields --- */
+
+int emb_create(Emb *emb, const EmbPlan *plan, int max_batch, OptKind opt, uint64_t seed, Err *e) {
+    memset(emb, 0, sizeof *emb);
+    if (plan->infeasible) return err_set(e, "infeasible plan: %s", plan->reason);
+    if (max_batch < 1) return err_set(e, "batch size %d", max_batch);
+    emb->plan = *plan;
+    emb->plan.f = xmalloc((size_t)plan->fields * sizeof *plan->f);
+    memcpy(emb->plan.f, plan->f, (size_t)plan->fields * sizeof *plan->f);
+    emb->fields = plan->fields;
+    emb->w = plan->w;
+    emb->max_batch = max_batch;
+    emb->f = xcalloc((size_t)plan->fields, sizeof *emb->f);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < emb->fields; i++) {
+        EmbField *f = &emb->f[i];
+        f->plan = plan->f[i];
+        f->w = plan->w;
+        f->index = (uint32_t)i;
+        f->s = f->plan.compressed ? EMB_STRATEGIES[plan->opt.kind] : &EMB_FULL_STRATEGY;
+        /* each field's init stream depends on (seed, field) only: the same tables whatever the
+         * thread count */
+        Rng rng;
+        rng_seed(&rng, rng_mix(seed ^ 0x5eed0000ull) ^ rng_mix((uint64_t)i + 1));
+        f->s->create(f, max_batch, opt, &rng);
+    }
+    return 0;
+}
+
+void emb_free(Emb *emb) {
+    if (emb->f)
+        for (int i = 0; i < emb->fields; i++) {
+            EmbField *f = &emb->f[i];
+            if (f->s && f->s->free_priv) f->s->free_priv(f);
+            for (int k = 0; k < f->ntables; k++) emb_table_free(&f->tables[k]);
+        }
+    free(emb->f);
+    free(emb->plan.f);
+    memset(emb, 0, sizeof *emb);
+}
+
+void emb_forward(const Emb *emb, float *out, const uint32_t *ids, int B) {
+    const int F = emb->fields, w = emb->w;
+    const int chunk = 64;
+    /* parallel over rows: each thread writes whole output rows */
+#pragma omp parallel for schedule(static)
+    for (int b0 = 0; b0 < B; b0 += chunk) {
+        int nb = B - b0 < chunk ? B - b0 : chunk;
+        for (int i = 0; i < F; i++) {
+            const EmbField *f = &emb->f[i];
+            f->s->forward(f, out + ((size_t)b0 * F + i) * w, (size_t)F * w, ids + (size_t)b0 * F + i,
+                          (size_t)F, nb);
+        }
+    }
+}
+
+void emb_backward(Emb *emb, const float *dout, const uint32_t *ids, int B) {
+    const int F = emb->fields, w = emb->w;
+    /* parallel over fields: each field's tables are written by one thread only */
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < F; i++) {
+        EmbField *f = &emb->f[i];
+        f->s->backward(f, dout + (size_t)i * w, (size_t)F * w, ids + i, (size_t)F, B);
+    }
+}
+
+void emb_update(Emb *emb, const Optim *o) {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < emb->fields; i++) emb->f[i].s->update(&emb->f[i], o);
+}
+
+void emb_bytes(const Emb *emb, uint64_t *param_bytes, uint64_t *opt_bytes) {
+    uint64_t p = 0, s = 0;
+    for (int i = 0; i < emb->fields; i++) {
+        uint64_t a, b;
+        emb->f[i].s->bytes(&emb->f[i], &a, &b);
+        p += a;
+        s += b;
+    }
+    *param_bytes = p;
+    *opt_bytes = s;
+}
+
+uint64_t emb_work_bytes(const Emb *emb) {
+    uint64_t n = 0;
+    for (int i = 0; i < emb->fields; i++)
+        for (int k = 0; k < emb->f[i].ntables; k++) {
+            const EmbTable *t = &emb->f[i].tables[k];
+            n += t->rows * sizeof *t->slot + t->cap * (sizeof *t->touched + (uint64_t)t->width * 4);
+        }
+    return n;
+}

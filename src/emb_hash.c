@@ -1,0 +1,56 @@
+/* emb_hash: the hashing trick (SPEC 4): m = max(1, floor(N_f / r)) rows; row = XXH64(id, seed_f) mod m.
+ * Ids are hashed once per lookup; the row index is not cached, as a table of them would cost as much
+ * memory as the compression saves. */
+#include <math.h>
+#include <string.h>
+
+#include "emb.h"
+
+static void hash_plan(EmbFieldPlan *fp, const EmbOptions *o, int w) {
+    uint64_t m = (uint64_t)floor((double)fp->N / o->ratio);
+    fp->m = m < 1 ? 1 : m;
+    fp->rows = fp->m;
+    fp->params = fp->m * (uint64_t)w;
+    fp->clamped = (double)fp->params > fp->budget;
+}
+
+static void hash_create(EmbField *f, int max_batch, OptKind opt, Rng *rng) {
+    f->ntables = 1;
+    emb_table_alloc(&f->tables[0], f->plan.m, f->w, (uint32_t)max_batch, opt);
+    emb_table_init_normal(&f->tables[0], 0.0, EMB_INIT_STD, rng);
+}
+
+static inline uint32_t hash_row(const EmbField *f, uint32_t id) {
+    return (uint32_t)(emb_hash_id(id, f->plan.seed_f) % f->plan.m);
+}
+
+static void hash_forward(const EmbField *f, float *out, size_t out_stride, const uint32_t *ids,
+                         size_t id_stride, int B) {
+    const EmbTable *t = &f->tables[0];
+    const size_t w = (size_t)f->w;
+    for (int b = 0; b < B; b++)
+        memcpy(out + (size_t)b * out_stride, t->w + (size_t)hash_row(f, ids[(size_t)b * id_stride]) * w,
+               w * sizeof(float));
+}
+
+static void hash_backward(EmbField *f, const float *dout, size_t dout_stride, const uint32_t *ids,
+                          size_t id_stride, int B) {
+    EmbTable *t = &f->tables[0];
+    const int w = f->w;
+    for (int b = 0; b < B; b++) {
+        float *g = emb_grad_row(t, hash_row(f, ids[(size_t)b * id_stride]));
+        const float *d = dout + (size_t)b * dout_stride;
+        for (int k = 0; k < w; k++) g[k] += d[k];
+    }
+}
+
+const EmbStrategy EMB_HASH_STRATEGY = {
+    .name = "hash",
+    .plan = hash_plan,
+    .create = hash_create,
+    .forward = hash_forward,
+    .backward = hash_backward,
+    .update = emb_tables_update,
+    .bytes = emb_tables_bytes,
+    .free_priv = NULL,
+};

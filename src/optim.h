@@ -1,0 +1,32 @@
+/* optim: Adam (default), Adagrad and SGD (SPEC 5). The dense form updates every parameter; the sparse
+ * ("lazy") form updates only the embedding rows a batch touched, each once, with the step count of
+ * the whole run for Adam's bias correction (as TensorFlow's LazyAdam and PyTorch's SparseAdam). */
+#ifndef HASHEMB_OPTIM_H
+#define HASHEMB_OPTIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { OPT_ADAM, OPT_ADAGRAD, OPT_SGD, OPT_NKINDS } OptKind;
+extern const char *const OPT_NAMES[OPT_NKINDS]; /* "adam", "adagrad", "sgd" */
+
+typedef struct {
+    OptKind kind;
+    float lr, beta1, beta2, eps;
+    float emb_l2;  /* L2 on touched embedding rows: g += emb_l2 * w */
+    long step;     /* steps taken so far (Adam bias correction); optim_begin_step increments it */
+    /* bias corrections of the current step, computed once per step */
+    float bc1, bc2;
+} Optim;
+
+void optim_init(Optim *o, OptKind kind, float lr, float emb_l2);
+/* How many floats of state a parameter needs (Adam 2, Adagrad 1, SGD 0). */
+int optim_state_per_param(OptKind kind);
+void optim_begin_step(Optim *o);
+
+/* Dense: every one of n parameters. m, v: state arrays (NULL where the kind has none). */
+void optim_dense(const Optim *o, float *w, const float *g, float *m, float *v, size_t n);
+/* One row of width n with gradient g (the embedding L2 term is added here). */
+void optim_row(const Optim *o, float *w, const float *g, float *m, float *v, int n);
+
+#endif

@@ -1,0 +1,309 @@
+/* plan: `hashemb plan` (SPEC 2, 4): how a strategy would lay out each field's tables under the budget,
+ * without training: per field the strategy's parameters, rows, parameters, bytes, ratio and whether it
+ * is clamped, then the totals, the two achieved ratios and whether a run would be infeasible; `--tsv`
+ * for scripts. The strategy flags are parsed by embopt.c's emb_options_parse_flag, as in `train`. */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "dataset.h"
+#include "emb.h"
+
+/* --- the command --- */
+
+static const char USAGE[] =
+    "usage: hashemb plan (--data DIR | --cards N1,N2,...) [--model deepfm|mlp] [--dim 16]\n"
+    "                    --emb STRATEGY --ratio R [strategy options] [--seed 1] [--tsv]\n"
+    "\n"
+    "Shows how a strategy lays out each field's tables under the budget of N_f * w / R parameters\n"
+    "(w = dim + 1 for deepfm, dim for mlp), without training.\n"
+    "\n"
+    "  --data DIR                         a prepared dataset: its dataset.meta's fields and cardinalities\n"
+    "  --cards N1,N2,...                  or the fields' cardinalities (OOV id included)\n"
+    "  --model deepfm|mlp                 backbone (default deepfm)\n"
+    "  --dim D                            factor dimension d (default 16)\n"
+    "%s"
+    "  --seed N                           the run's seed (seeds the hashing; default 1)\n"
+    "  --tsv                              one tab-separated row per field, then a total row\n"
+    "  --help                             this text\n";
+
+/* ids sharing their vector are counted up to this field size (16 bytes per id) */
+#define PLAN_SHARING_MAX_IDS (1ull << 25)
+
+static char *usage_text(void) {
+    static char buf[4096];
+    snprintf(buf, sizeof buf, USAGE, EMB_OPTIONS_USAGE);
+    return buf;
+}
+
+static int usage_error(const char *fmt, const char *msg) {
+    return cmd_usage_error("plan", usage_text(), fmt, msg);
+}
+
+static void lengths_str(const EmbFieldPlan *fp, char *buf, size_t n) {
+    buf[0] = 0;
+    for (int j = 0; j < fp->n; j++) {
+        char x[16];
+        snprintf(x, sizeof x, "%s%d", j ? "/" : "", fp->lengths[j]);
+        strncat(buf, x, n - strlen(buf) - 1);
+    }
+}
+
+/* The strategy columns of a field (m S t n lengths), "NA" where one does not apply. */
+typedef struct {
+    char m[24], S[8], t[8], n[8], lengths[256], rows[24], params[24], bytes[24], ratio[24];
+} FieldCols;
+
+static void field_cols(const EmbPlan *p, const EmbFieldPlan *fp, FieldCols *c) {
+    EmbKind k = fp->compressed ? p->opt.kind : EMB_FULL;
+    strcpy(c->m, "NA");
+    strcpy(c->S, "NA");
+    strcpy(c->t, "NA");
+    strcpy(c->n, "NA");
+    strcpy(c->lengths, "NA");
+    if (k == EMB_HASH || k == EMB_QR) snprintf(c->m, sizeof c->m, "%llu", (unsigned long long)fp->m);
+    if (k == EMB_BH) {
+        snprintf(c->S, sizeof c->S, "%d", fp->S);
+        if (fp->n) {
+            snprintf(c->t, sizeof c->t, "%d", fp->t);
+            snprintf(c->n, sizeof c->n, "%d", fp->n);
+            lengths_str(fp, c->lengths, sizeof c->lengths);
+        }
+    }
+    if (fp->params) {
+        snprintf(c->rows, sizeof c->rows, "%llu", (unsigned long long)fp->rows);
+        snprintf(c->params, sizeof c->params, "%llu", (unsigned long long)fp->params);
+        snprintf(c->bytes, sizeof c->bytes, "%llu", (unsigned long long)fp->params * sizeof(float));
+        snprintf(c->ratio, sizeof c->ratio, "%.6g", (double)fp->N * p->w / (double)fp->params);
+    } else {
+        strcpy(c->rows, "NA");
+        strcpy(c->params, "NA");
+        strcpy(c->bytes, "NA");
+        strcpy(c->ratio, "NA");
+    }
+}
+
+static void human_bytes(uint64_t b, char *buf, size_t n) {
+    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    double x = (double)b;
+    int i = 0;
+    while (x >= 1024 && i < 5) {
+        x /= 1024;
+        i++;
+    }
+    snprintf(buf, n, i ? "%.1f %s" : "%.0f %s", x, u[i]);
+}
+
+static void print_tsv(const EmbPlan *p, char **names) {
+    printf("field\tN\tm\tS\tt\tn\tlengths\trows\tparams\tbytes\tratio\tclamped\n");
+    uint64_t N = 0, rows = 0;
+    for (int i = 0; i < p->fields; i++) {
+        const EmbFieldPlan *fp = &p->f[i];
+        FieldCols c;
+        field_cols(p, fp, &c);
+        printf("%s\t%llu\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", names[i], (unsigned long long)fp->N,
+               c.m, c.S, c.t, c.n, c.lengths, c.rows, c.params, c.bytes, c.ratio, fp->clamped);
+        N += fp->N;
+        rows += fp->rows;
+    }
+    char ra[24] = "NA";
+    if (isfinite(p->ratio_actual)) snprintf(ra, sizeof ra, "%.6g", p->ratio_actual);
+    /* the total's clamped is the count of clamped fields */
+    printf("total\t%llu\tNA\tNA\tNA\tNA\tNA\t%llu\t%llu\t%llu\t%s\t%d\n", (unsigned long long)N,
+           (unsigned long long)rows, (unsigned long long)p->params,
+           (unsigned long long)p->params * sizeof(float), ra, p->n_clamped);
+}
+
+static void print_human(const EmbPlan *p, char **names, const char *model, int dim) {
+    const EmbOptions *o = &p->opt;
+    char variant[128];
+    emb_variant(o, variant, sizeof variant);
+    printf("plan: %s, ratio %g, %s with d = %d (w = %d), compress-min %ld, seed %llu\n", variant,
+           o->ratio, model, dim, p->w, o->compress_min, (unsigned long long)o->seed);
+    const int sharing = o->kind == EMB_BH;
+    int nw = 5;
+    for (int i = 0; i < p->fields; i++) nw = (int)strlen(names[i]) > nw ? (int)strlen(names[i]) : nw;
+    printf("%-*s %11s", nw, "field", "N");
+    if (o->kind == EMB_HASH || o->kind == EMB_QR) printf(" %11s", "m");
+    if (o->kind == EMB_BH) printf(" %3s %3s %3s %-16s", "S", "t", "n", "lengths");
+    printf(" %11s %12s %10s %9s  %s\n", "rows", "params", "bytes", "ratio",
+           sharing ? "notes (sharing: ids that share their vector with another)" : "notes");
+    uint64_t N = 0;
+    for (int i = 0; i < p->fields; i++) {
+        const EmbFieldPlan *fp = &p->f[i];
+        FieldCols c;
+        field_cols(p, fp, &c);
+        char hb[32] = "NA";
+        if (fp->params) human_bytes(fp->params * sizeof(float), hb, sizeof hb);
+        printf("%-*s %11llu", nw, names[i], (unsigned long long)fp->N);
+        if (o->kind == EMB_HASH || o->kind == EMB_QR) printf(" %11s", fp->compressed ? c.m : "-");
+        if (o->kind == EMB_BH) {
+            if (fp->compressed) printf(" %3s %3s %3s %-16s", c.S, c.t, c.n, c.lengths);
+            else printf(" %3s %3s %3s %-16s", "-", "-", "-", "-");
+        }
+        printf(" %11s %12s %10s %9s ", c.rows, c.params, hb, c.ratio);
+        if (!fp->compressed && o->kind != EMB_FULL) printf(" full (N <= compress-min)");
+        if (fp->clamped) printf(" CLAMPED (over its budget of %.0f)", fp->budget);
+        if (!fp->feasible) printf(" INFEASIBLE: %s", fp->reason);
+        if (sharing && fp->compressed && fp->feasible) {
+            uint64_t s = emb_bh_sharing(fp, PLAN_SHARING_MAX_IDS);
+            if (s == UINT64_MAX) printf(" sharing: not counted (N > %llu)", PLAN_SHARING_MAX_IDS);
+            else printf(" sharing: %llu (%.3g%%)", (unsigned long long)s, 100.0 * (double)s / (double)fp->N);
+        }
+        printf("\n");
+        N += fp->N;
+    }
+    char hb[32], hf[32];
+    human_bytes(p->params * sizeof(float), hb, sizeof hb);
+    human_bytes(p->full_params * sizeof(float), hf, sizeof hf);
+    printf("\ntotal: %d fields, %llu ids\n", p->fields, (unsigned long long)N);
+    printf("  full params        %llu (%s)\n", (unsigned long long)p->full_params, hf);
+    printf("  params             %llu (%s)\n", (unsigned long long)p->params, hb);
+    if (isfinite(p->ratio_actual)) printf("  ratio_actual       %.6g   (target %g)\n", p->ratio_actual, o->ratio);
+    else printf("  ratio_actual       NA   (no field can be built)\n");
+    if (p->n_compressed && isfinite(p->ratio_compressed))
+        printf("  ratio_compressed   %.6g   over %d compressed fields\n", p->ratio_compressed,
+               p->n_compressed);
+    else printf("  ratio_compressed   NA   (no compressed field that can be built)\n");
+    printf("  clamped            %d of %d compressed fields\n", p->n_clamped, p->n_compressed);
+    if (p->infeasible) printf("  INFEASIBLE: %s (a run writes status infeasible and trains nothing)\n", p->reason);
+    else printf("  feasible\n");
+}
+
+static int read_meta(const char *dir, uint64_t **cards, char ***names, int *fields, Err *e) {
+    size_t n = strlen(dir) + 32;
+    char *path = xmalloc(n);
+    snprintf(path, n, "%s/dataset.meta", dir);
+    DsMeta m = {0};
+    int rc = -1;
+    long long *c = NULL;
+    int nc = 0;
+    if (ds_meta_read(&m, path, e)) goto done;
+    const char *cs = ds_meta_get(&m, "cardinalities"), *ns = ds_meta_get(&m, "field_names");
+    if (!cs || !ns) {
+        err_set(e, "%s: missing key '%s'", path, cs ? "field_names" : "cardinalities");
+        goto done;
+    }
+    char what[4200];
+    snprintf(what, sizeof what, "%s: cardinalities", path);
+    if (parse_i64_list(cs, 1, 1ll << 32, what, &c, &nc, e)) goto done;
+    char **nm = xcalloc((size_t)nc, sizeof *nm);
+    char *copy = xstrdup(ns), *save = NULL;
+    int k = 0;
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save), k++)
+        if (k < nc) nm[k] = xstrdup(t);
+    free(copy);
+    if (k != nc) {
+        for (int i = 0; i < nc; i++) free(nm[i]);
+        free(nm);
+        err_set(e, "%s: %d field names for %d cardinalities", path, k, nc);
+        goto done;
+    }
+    *cards = xmalloc((size_t)nc * sizeof **cards);
+    for (int i = 0; i < nc; i++) (*cards)[i] = (uint64_t)c[i];
+    *names = nm;
+    *fields = nc;
+    rc = 0;
+done:
+    free(c);
+    ds_meta_free(&m);
+    free(path);
+    return rc;
+}
+
+enum { P_DATA = 256, P_CARDS, P_MODEL, P_DIM, P_SEED, P_TSV, P_HELP, P_STRATEGY };
+
+int cmd_plan(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"data", required_argument, 0, P_DATA},   {"cards", required_argument, 0, P_CARDS},
+        {"model", required_argument, 0, P_MODEL}, {"dim", required_argument, 0, P_DIM},
+        {"seed", required_argument, 0, P_SEED},   {"tsv", no_argument, 0, P_TSV},
+        {"help", no_argument, 0, P_HELP},
+        {"emb", required_argument, 0, P_STRATEGY}, {"ratio", required_argument, 0, P_STRATEGY},
+        {"compress-min", required_argument, 0, P_STRATEGY},
+        {"qr-op", required_argument, 0, P_STRATEGY}, {"bh-blocks", required_argument, 0, P_STRATEGY},
+        {"bh-table", required_argument, 0, P_STRATEGY}, {"bh-fuse", required_argument, 0, P_STRATEGY},
+        {"bh-bits", required_argument, 0, P_STRATEGY}, {"bh-t", required_argument, 0, P_STRATEGY},
+        {0, 0, 0, 0}};
+    EmbOptions o;
+    emb_options_default(&o);
+    const char *data = NULL, *cards_s = NULL;
+    int mlp = 0, dim = 16, tsv = 0, emb_given = 0, ratio_given = 0;
+    Err e;
+    long long v;
+    int k, idx;
+    optind = 1;
+    opterr = 1;
+    while ((k = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+        switch (k) {
+        case P_DATA: data = optarg; break;
+        case P_CARDS: cards_s = optarg; break;
+        case P_MODEL:
+            if (!strcmp(optarg, "deepfm")) mlp = 0;
+            else if (!strcmp(optarg, "mlp")) mlp = 1;
+            else return usage_error("--model: '%s' is not one of deepfm, mlp", optarg);
+            break;
+        case P_DIM:
+            if (parse_i64(optarg, 1, 4096, "--dim", &v, &e)) return usage_error("%s", e.msg);
+            dim = (int)v;
+            break;
+        case P_SEED:
+            if (parse_i64(optarg, 0, (long long)1 << 62, "--seed", &v, &e)) return usage_error("%s", e.msg);
+            o.seed = (uint64_t)v;
+            break;
+        case P_TSV: tsv = 1; break;
+        case P_HELP: printf("%s", usage_text()); return 0;
+        case P_STRATEGY:
+            if (emb_options_parse_flag(&o, opts[idx].name, optarg, &e)) return usage_error("%s", e.msg);
+            emb_given |= !strcmp(opts[idx].name, "emb");
+            ratio_given |= !strcmp(opts[idx].name, "ratio");
+            break;
+        default: return cmd_bad_option("plan", usage_text());
+        }
+    }
+    if (optind < argc) return usage_error("unexpected argument '%s'", argv[optind]);
+    if (!data == !cards_s)
+        return usage_error("%s", data ? "--data and --cards: give one, not both"
+                                      : "--data or --cards: missing (the fields to lay out)");
+    if (!emb_given) return usage_error("%s", "--emb: missing (full, hash, qr or bh)");
+    if (o.kind != EMB_FULL && !ratio_given) return usage_error("--ratio: needed with --emb %s", EMB_NAMES[o.kind]);
+    if (emb_options_check(&o, &e)) return usage_error("%s", e.msg);
+    if (o.kind == EMB_FULL) o.ratio = 1.0;
+
+    uint64_t *cards = NULL;
+    char **names = NULL;
+    int fields = 0;
+    if (cards_s) {
+        long long *c;
+        if (parse_i64_list(cards_s, 1, 1ll << 32, "--cards", &c, &fields, &e)) return usage_error("%s", e.msg);
+        cards = xmalloc((size_t)fields * sizeof *cards);
+        names = xmalloc((size_t)fields * sizeof *names);
+        for (int i = 0; i < fields; i++) {
+            char nm[16];
+            snprintf(nm, sizeof nm, "%d", i);
+            cards[i] = (uint64_t)c[i];
+            names[i] = xstrdup(nm);
+        }
+        free(c);
+    } else if (read_meta(data, &cards, &names, &fields, &e)) {
+        fprintf(stderr, "hashemb plan: %s\n", e.msg);
+        return 1;
+    }
+    const int w = mlp ? dim : dim + 1;
+    EmbPlan p;
+    int rc = 0;
+    if (emb_plan_make(&p, cards, fields, w, &o, &e)) {
+        rc = usage_error("%s", e.msg);
+    } else {
+        if (tsv) print_tsv(&p, names);
+        else print_human(&p, names, mlp ? "mlp" : "deepfm", dim);
+        emb_plan_free(&p);
+    }
+    for (int i = 0; i < fields; i++) free(names[i]);
+    free(names);
+    free(cards);
+    return rc;
+}

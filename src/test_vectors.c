@@ -1,0 +1,301 @@
+/* test_vectors: the known answers of ../shared/vectors (SPEC 4, made by an independent Python reading of
+ * the definitions): every row of plan.tsv through emb_plan_make, hash_rows.tsv through the hashing
+ * and the hash strategy's forward, bh_index.tsv through the bh strategy's index function, and
+ * bh_shared_collisions.tsv through the count `plan` prints. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "emb.h"
+#include "testing.h"
+
+#define MAXCOLS 16
+
+/* Splits a line at tabs in place; returns the column count. */
+static int split_tabs(char *line, char **col) {
+    int n = 0;
+    line[strcspn(line, "\r\n")] = 0;
+    for (char *s = line; n < MAXCOLS;) {
+        col[n++] = s;
+        char *t = strchr(s, '\t');
+        if (!t) break;
+        *t = 0;
+        s = t + 1;
+    }
+    return n;
+}
+
+static FILE *open_vec(const char *shared, const char *name) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/vectors/%s", shared, name);
+    FILE *f = fopen(path, "r");
+    T_CHECK(f != NULL, "cannot open %s", path);
+    return f;
+}
+
+static int pick_name(const char *v, const char *const *names, int n) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(v, names[i])) return i;
+    return -1;
+}
+
+/* One field's plan under o with compress-min 0. */
+static void plan1(EmbPlan *p, uint64_t N, int w, EmbOptions *o) {
+    o->compress_min = 0;
+    Err e;
+    int rc = emb_plan_make(p, &N, 1, w, o, &e);
+    CHECK(rc == 0);
+}
+
+static int test_plan_tsv(const char *shared) {
+    FILE *f = open_vec(shared, "plan.tsv");
+    if (!f) return 0;
+    char line[1024], *c[MAXCOLS];
+    int rows = 0, header = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#') continue;
+        int nc = split_tabs(line, c);
+        if (!header) {
+            header = 1;
+            T_CHECK(nc == 9 && !strcmp(c[0], "strategy") && !strcmp(c[8], "clamped"), "plan.tsv header");
+            continue;
+        }
+        if (nc != 9) {
+            T_CHECK(0, "plan.tsv: %d columns", nc);
+            continue;
+        }
+        const int w = atoi(c[2]);
+        const uint64_t N = strtoull(c[3], NULL, 10);
+        const double r = strtod(c[4], NULL);
+        EmbOptions o;
+        emb_options_default(&o);
+        o.ratio = r;
+        char what[256];
+        snprintf(what, sizeof what, "%.16s %.48s w=%d N=%" PRIu64 " r=%g", c[0], c[1], w, N, r);
+        int nvariants = 1;
+        if (!strcmp(c[0], "hash")) {
+            o.kind = EMB_HASH;
+        } else if (!strcmp(c[0], "qr")) {
+            o.kind = EMB_QR;
+            o.qr_op = (QrOp)pick_name(c[1], QR_OP_NAMES, QR_NOPS);
+        } else {
+            o.kind = EMB_BH;
+            char opts[64];
+            snprintf(opts, sizeof opts, "%s", c[1]);
+            char *fuse = strrchr(opts, ':');
+            *fuse++ = 0;
+            char *table = strchr(opts, ':');
+            *table++ = 0;
+            o.bh_blocks = (BhBlocks)pick_name(opts, BH_BLOCKS_NAMES, 2);
+            o.bh_table = (BhTable)pick_name(table, BH_TABLE_NAMES, 2);
+            o.bh_fuse = (BhFuse)pick_name(fuse, BH_FUSE_NAMES, 3);
+            if (o.bh_fuse == BH_SUM) nvariants = 2; /* "sum stands for sum and mean" */
+        }
+        for (int var = 0; var < nvariants; var++) {
+            if (var == 1) o.bh_fuse = BH_MEAN;
+            EmbPlan p;
+            plan1(&p, N, w, &o);
+            const EmbFieldPlan *fp = &p.f[0];
+            T_CHECK(fp->compressed, "%s: not compressed", what);
+            if (!strcmp(c[5], "infeasible")) {
+                T_CHECK(!fp->feasible && p.infeasible, "%s: should be infeasible", what);
+                emb_plan_free(&p);
+                continue;
+            }
+            T_CHECK(fp->feasible, "%s: infeasible: %s", what, fp->reason);
+            char desc[256];
+            if (o.kind == EMB_BH) {
+                char len[200] = "";
+                for (int j = 0; j < fp->n; j++)
+                    snprintf(len + strlen(len), sizeof len - strlen(len), "%s%d", j ? "/" : "", fp->lengths[j]);
+                snprintf(desc, sizeof desc, "S=%d,t=%d,n=%d,lengths=%s", fp->S, fp->t, fp->n, len);
+            } else {
+                snprintf(desc, sizeof desc, "m=%" PRIu64, fp->m);
+            }
+            T_CHECK(!strcmp(desc, c[5]), "%s: %s, expected %s", what, desc, c[5]);
+            T_CHECK(fp->rows == strtoull(c[6], NULL, 10), "%s: rows %" PRIu64 ", expected %s", what,
+                    fp->rows, c[6]);
+            T_CHECK(fp->params == strtoull(c[7], NULL, 10), "%s: params %" PRIu64 ", expected %s", what,
+                    fp->params, c[7]);
+            T_CHECK(fp->clamped == atoi(c[8]), "%s: clamped %d, expected %s", what, fp->clamped, c[8]);
+            emb_plan_free(&p);
+        }
+        rows++;
+    }
+    fclose(f);
+    fprintf(stderr, "  plan.tsv: %d rows\n", rows);
+    T_CHECK(rows == 3840, "plan.tsv: %d rows (3840 expected)", rows);
+    return rows;
+}
+
+/* The row the hash strategy's forward reads for id, found by filling row r with the value r. */
+static uint32_t hash_forward_row(uint32_t field, uint64_t seed, uint32_t id, uint64_t m) {
+    EmbField f;
+    memset(&f, 0, sizeof f);
+    f.s = &EMB_HASH_STRATEGY;
+    f.w = 1;
+    f.index = field;
+    f.plan.N = (uint64_t)id + 1;
+    f.plan.compressed = 1;
+    f.plan.feasible = 1;
+    f.plan.m = m;
+    f.plan.rows = m;
+    f.plan.params = m;
+    f.plan.seed_f = emb_field_seed(field, seed);
+    Rng rng;
+    rng_seed(&rng, 1);
+    f.s->create(&f, 4, OPT_SGD, &rng);
+    for (uint64_t r = 0; r < m; r++) f.tables[0].w[r] = (float)r;
+    float out;
+    f.s->forward(&f, &out, 1, &id, 1, 1);
+    for (int k = 0; k < f.ntables; k++) emb_table_free(&f.tables[k]);
+    return (uint32_t)out;
+}
+
+static int test_hash_rows(const char *shared) {
+    FILE *f = open_vec(shared, "hash_rows.tsv");
+    if (!f) return 0;
+    char line[1024], *c[MAXCOLS];
+    int rows = 0, header = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#') continue;
+        int nc = split_tabs(line, c);
+        if (!header) {
+            header = 1;
+            continue;
+        }
+        if (nc != 7) {
+            T_CHECK(0, "hash_rows.tsv: %d columns", nc);
+            continue;
+        }
+        uint64_t seed = strtoull(c[0], NULL, 10), seed_f = strtoull(c[2], NULL, 10),
+                 h = strtoull(c[4], NULL, 10), m = strtoull(c[5], NULL, 10), row = strtoull(c[6], NULL, 10);
+        uint32_t field = (uint32_t)strtoul(c[1], NULL, 10), id = (uint32_t)strtoul(c[3], NULL, 10);
+        T_CHECK(emb_field_seed(field, seed) == seed_f, "seed_f of field %u seed %" PRIu64, field, seed);
+        T_CHECK(emb_hash_id(id, seed_f) == h, "hash of id %u", id);
+        T_CHECK(hash_forward_row(field, seed, id, m) == row, "hash row of id %u field %u seed %" PRIu64
+                " m %" PRIu64, id, field, seed, m);
+        /* the same seed_f through the plan */
+        if (field == 0) {
+            EmbOptions o;
+            emb_options_default(&o);
+            o.kind = EMB_HASH;
+            o.seed = seed;
+            o.ratio = 2;
+            EmbPlan p;
+            plan1(&p, 1000, 17, &o);
+            T_CHECK(p.f[0].seed_f == seed_f, "plan's seed_f");
+            emb_plan_free(&p);
+        }
+        rows++;
+    }
+    fclose(f);
+    fprintf(stderr, "  hash_rows.tsv: %d rows\n", rows);
+    T_CHECK(rows > 0, "hash_rows.tsv is empty");
+    return rows;
+}
+
+/* A bh plan of one field with a fixed block length. */
+static void bh_plan_t(EmbPlan *p, uint64_t N, int t, BhBlocks blocks, BhTable table) {
+    EmbOptions o;
+    emb_options_default(&o);
+    o.kind = EMB_BH;
+    o.ratio = 1;
+    o.bh_t = t;
+    o.bh_blocks = blocks;
+    o.bh_table = table;
+    plan1(p, N, 17, &o);
+}
+
+static int test_bh_index(const char *shared) {
+    FILE *f = open_vec(shared, "bh_index.tsv");
+    if (!f) return 0;
+    char line[1024], *c[MAXCOLS];
+    int rows = 0, header = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#') continue;
+        int nc = split_tabs(line, c);
+        if (!header) {
+            header = 1;
+            continue;
+        }
+        if (nc != 7) {
+            T_CHECK(0, "bh_index.tsv: %d columns", nc);
+            continue;
+        }
+        uint64_t N = strtoull(c[0], NULL, 10);
+        int S = atoi(c[1]), t = atoi(c[2]);
+        uint32_t id = (uint32_t)strtoul(c[5], NULL, 10);
+        EmbPlan p;
+        bh_plan_t(&p, N, t, (BhBlocks)pick_name(c[3], BH_BLOCKS_NAMES, 2),
+                  (BhTable)pick_name(c[4], BH_TABLE_NAMES, 2));
+        const EmbFieldPlan *fp = &p.f[0];
+        T_CHECK(fp->S == S, "bh S %d, expected %d", fp->S, S);
+        EmbBhLayout L;
+        emb_bh_layout(&L, fp);
+        uint64_t r[EMB_MAX_BLOCKS];
+        emb_bh_rows(&L, id, r);
+        char got[512] = "";
+        for (int j = 0; j < L.n; j++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%" PRIu64, j ? "," : "", r[j]);
+        T_CHECK(!strcmp(got, c[6]), "bh rows of id %u (N %" PRIu64 " t %d %s %s): %s, expected %s", id, N,
+                t, c[3], c[4], got, c[6]);
+        emb_plan_free(&p);
+        rows++;
+    }
+    fclose(f);
+    fprintf(stderr, "  bh_index.tsv: %d rows\n", rows);
+    T_CHECK(rows > 0, "bh_index.tsv is empty");
+    return rows;
+}
+
+static int test_bh_sharing(const char *shared) {
+    FILE *f = open_vec(shared, "bh_shared_collisions.tsv");
+    if (!f) return 0;
+    char line[1024], *c[MAXCOLS];
+    int rows = 0, header = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#') continue;
+        int nc = split_tabs(line, c);
+        if (!header) {
+            header = 1;
+            continue;
+        }
+        if (nc != 5) {
+            T_CHECK(0, "bh_shared_collisions.tsv: %d columns", nc);
+            continue;
+        }
+        uint64_t N = strtoull(c[0], NULL, 10), want = strtoull(c[4], NULL, 10);
+        int t = atoi(c[2]);
+        BhBlocks blocks = (BhBlocks)pick_name(c[3], BH_BLOCKS_NAMES, 2);
+        EmbPlan p;
+        bh_plan_t(&p, N, t, blocks, BH_SHARED);
+        T_CHECK(p.f[0].S == atoi(c[1]), "S");
+        uint64_t got = emb_bh_sharing(&p.f[0], UINT64_MAX);
+        T_CHECK(got == want, "sharing N %" PRIu64 " t %d %s: %" PRIu64 ", expected %" PRIu64, N, t, c[3],
+                got, want);
+        p.f[0].bh_fuse = BH_MEAN;
+        T_CHECK(emb_bh_sharing(&p.f[0], UINT64_MAX) == want, "sharing with mean");
+        emb_plan_free(&p);
+        /* per-block tables: no id shares */
+        bh_plan_t(&p, N, t, blocks, BH_PER_BLOCK);
+        T_CHECK(emb_bh_sharing(&p.f[0], UINT64_MAX) == 0, "per-block sharing");
+        emb_plan_free(&p);
+        rows++;
+    }
+    fclose(f);
+    fprintf(stderr, "  bh_shared_collisions.tsv: %d rows\n", rows);
+    T_CHECK(rows > 0, "bh_shared_collisions.tsv is empty");
+    return rows;
+}
+
+int main(void) {
+    const char *shared = t_shared("vectors/plan.tsv");
+    if (!shared) return t_report("test_vectors");
+    test_plan_tsv(shared);
+    test_hash_rows(shared);
+    test_bh_index(shared);
+    test_bh_sharing(shared);
+    return t_report("test_vectors");
+}
