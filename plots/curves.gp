@@ -1,0 +1,30 @@
+# Valid AUC per epoch: the learning curve of every variant at one target ratio (the middle one of the
+# sweep, or `ratio` given with -e), first seed, one panel per model.
+load 'plots/common.gpi'
+grid = sprintf('results/%s/grid.tsv', sweep)
+if (!exists("ratio")) { ratio = system(sprintf("awk -F'\t' '$3 != 1 { print $3 }' %s | sort -g -u | awk '{ r[NR] = $1 } END { print (NR ? r[int((NR + 1) / 2)] : 1) }'", grid)) }
+runs(m) = system(sprintf("awk -F'\t' -v m=%s -v r=%s '$1 == m && ($3 == r || $2 == \"full\") && !s[$2]++ { printf \"%%s \", $6 }' %s", m, ratio, grid))
+vlab(m, run) = system(sprintf("awk -F'\t' -v m=%s -v run=%s '$1 == m && $6 == run { print $2; exit }' %s | sed -e 's/:cm[0-9]*$//' -e 's/:Sauto//' -e 's/:shared:sum$//'", m, run, grid))
+do for [t in "png pdf"] {
+    if (t eq "png") { set terminal pngcairo size png_w,680 font 'Sans,15' } else { set terminal pdfcairo size (nmodels > 1 ? 11 : 7.5)in,4.6in font 'Sans,11' }
+    set output sprintf('%s/curves.%s', outdir, t)
+    if (nmodels > 1) { set multiplot layout 1,nmodels title sprintf('Valid AUC per epoch at r = %s, sweep %s', ratio, sweep) } else { set multiplot layout 1,1 }
+    do for [mi = 1:nmodels] {
+        m = word(models, mi)
+        rs = runs(m)
+        set xlabel 'epoch'
+        set ylabel 'valid AUC'
+        set xtics 1
+        set offsets graph 0.05, graph 0.05, graph 0.06, graph 0.06
+        set title (nmodels > 1 ? m : sprintf('Valid AUC per epoch at r = %s, sweep %s, %s', ratio, sweep, m)) noenhanced
+        cmd = 'plot '
+        do for [i = 1:words(rs)] {
+            f = sprintf('results/%s/runs/%s.curve.tsv', sweep, word(rs, i))
+            if (system(sprintf('test -f %s && echo 1 || echo 0', f)) + 0) {
+                cmd = cmd . sprintf("'%s' using 1:4 with linespoints ls %d title '%s' noenhanced, ", f, (i - 1) % 10 + 1, vlab(m, word(rs, i)))
+            }
+        }
+        if (strlen(cmd) > 5) { eval(cmd[1:strlen(cmd) - 2]) }
+    }
+    unset multiplot
+}

@@ -1,0 +1,278 @@
+#!/usr/bin/env bash
+# run_all.sh: the sweep driver (SPEC 7). Installs what is missing, builds, expands each sweep file of
+# experiments/ into runs, runs those without a result (so an interrupted sweep resumes), aggregates
+# results/SWEEP/summary.tsv and headline.tsv, and draws plots/out/SWEEP/*.png and *.pdf.
+#
+#   ./run_all.sh [options] [SWEEP...]        (default: quick)
+#     --jobs N      runs at once (default 1; each gets cores/N threads)
+#     --data DIR    train on this prepared dataset instead of the sweep's own
+#     --dry-run     print the runs, their estimated time and memory; run nothing
+#     --emit        make the dataset, then print the runs as command lines (threads fixed), one per
+#                   line, for GNU parallel or a Slurm array (experiments/slurm.sbatch)
+#     --collect     aggregate and plot what has been run (anywhere), run nothing
+#     --threads N   threads per run (default: cores / jobs)
+#     --no-plots    skip the figures
+set -uo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+H=$ROOT/build/hashemb
+
+jobs=1 data_override="" mode=run threads="" plots=1
+sweeps=()
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+die() { echo "run_all.sh: $*" >&2; exit 2; }
+while [ $# -gt 0 ]; do
+    case $1 in
+    --jobs) [ $# -ge 2 ] && [[ $2 =~ ^[1-9][0-9]*$ ]] || die "--jobs: needs a positive whole number"; jobs=$2; shift 2 ;;
+    --threads) [ $# -ge 2 ] && [[ $2 =~ ^[1-9][0-9]*$ ]] || die "--threads: needs a positive whole number"; threads=$2; shift 2 ;;
+    --data) [ $# -ge 2 ] || die "--data: needs a prepared dataset directory"; data_override=$2; shift 2 ;;
+    --dry-run) mode=dry; shift ;;
+    --emit) mode=emit; shift ;;
+    --collect) mode=collect; shift ;;
+    --no-plots) plots=0; shift ;;
+    -h | --help) usage; exit 0 ;;
+    -*) usage >&2; die "unknown option '$1'" ;;
+    *) sweeps+=("$1"); shift ;;
+    esac
+done
+[ ${#sweeps[@]} -eq 0 ] && sweeps=(quick)
+for s in "${sweeps[@]}"; do [ -f "experiments/$s.sweep" ] || die "no sweep '$s' (experiments/$s.sweep; have: $(ls experiments/*.sweep | xargs -n1 basename | sed 's/\.sweep$//' | tr '\n' ' '))"; done
+[ -n "$data_override" ] && { [ -f "$data_override/dataset.meta" ] || die "--data: $data_override is not a prepared dataset (no dataset.meta)"; data_override=$(cd "$data_override" && pwd); }
+
+log() { [ "$mode" = emit ] && echo "$*" >&2 || echo "$*"; }
+
+# --- install and build: both cost nothing when done ---
+if [ "$mode" != collect ] || [ ! -x "$H" ]; then
+    make -s deps >&2 || { echo "run_all.sh: 'make deps' failed: install the packages it names, then run again" >&2; exit 1; }
+    make -s >&2 || { echo "run_all.sh: the build failed" >&2; exit 1; }
+fi
+cores=$(nproc)
+[ -z "$threads" ] && threads=$(( cores / jobs > 0 ? cores / jobs : 1 ))
+
+# --- a sweep file: "key value..." lines; strategy lines repeat ---
+parse_sweep() { # sets: S_DATASET S_MODELS S_RATIOS S_SEEDS S_TRAIN S_LRS S_STRATS[]
+    local f=experiments/$1.sweep key rest n=0
+    S_DATASET="" S_MODELS="deepfm" S_RATIOS="" S_SEEDS="1" S_TRAIN="" S_LRS="1e-3" S_STRATS=()
+    while IFS= read -r line || [ -n "$line" ]; do
+        n=$((n + 1))
+        line=${line%%#*}
+        read -r key rest <<< "$line"
+        [ -z "$key" ] && continue
+        case $key in
+        dataset) S_DATASET=$rest ;;
+        models) S_MODELS=$rest ;;
+        ratios) S_RATIOS=$rest ;;
+        seeds) S_SEEDS=$rest ;;
+        train) S_TRAIN=$rest ;;
+        lr) S_LRS=$rest ;;
+        strategy) S_STRATS+=("$rest") ;;
+        *) echo "run_all.sh: $f:$n: unknown key '$key' (dataset, models, ratios, seeds, train, lr, strategy)" >&2; return 1 ;;
+        esac
+    done < "$f"
+    [ -n "$S_DATASET" ] || [ -n "$data_override" ] || { echo "run_all.sh: $f: no 'dataset' line" >&2; return 1; }
+    [ ${#S_STRATS[@]} -gt 0 ] || { echo "run_all.sh: $f: no 'strategy' line" >&2; return 1; }
+}
+
+# --- the dataset: a prepared directory, or a gen recipe made once into results/data/ ---
+make_dataset() { # sets DATA
+    if [ -n "$data_override" ]; then DATA=$data_override; return 0; fi
+    case $S_DATASET in
+    gen\ *)
+        local key
+        key=$(echo "$S_DATASET" | tr -s ' ' | sha256sum | cut -c1-12)
+        DATA=$ROOT/results/data/gen-$key
+        if [ ! -f "$DATA/dataset.meta" ]; then
+            mkdir -p results/data
+            log "making the dataset: hashemb $S_DATASET"
+            # shellcheck disable=SC2086
+            "$H" $S_DATASET --out "$DATA" >&2 || { echo "run_all.sh: could not make the dataset ($S_DATASET)" >&2; return 1; }
+        fi ;;
+    *)
+        DATA=$S_DATASET
+        [ "${DATA#/}" = "$DATA" ] && DATA=$ROOT/$DATA
+        [ -f "$DATA/dataset.meta" ] || { echo "run_all.sh: dataset '$S_DATASET' is not a prepared dataset; make it with hashemb prep or gen" >&2; return 1; } ;;
+    esac
+}
+
+# --- grid expansion: writes results/SWEEP/grid.tsv (one line per grid point and seed) ---
+# columns: model variant ratio_target lr seed run plan; run = the result file's name in runs/
+expand_grid() {
+    local sweep=$1 out=results/$1/grid.tsv m strat r lr s args emb lrs variant plankey run cfg
+    mkdir -p "results/$sweep/runs"
+    declare -A seen_plan=()
+    : > "$out.tmp"
+    for m in $S_MODELS; do
+        for strat in "${S_STRATS[@]}"; do
+            lrs=$S_LRS
+            if [[ $strat == *"lr="* ]]; then lrs=$(echo "$strat" | sed 's/.*lr=\([^ ]*\).*/\1/' | tr ',' ' '); strat=$(echo "$strat" | sed 's/ *lr=[^ ]*//'); fi
+            emb=${strat%% *}
+            args="--emb $strat"
+            local ratios=$S_RATIOS
+            [ "$emb" = full ] && ratios=1
+            for r in $ratios; do
+                local rarg="--ratio $r"
+                [ "$emb" = full ] && rarg=""
+                # the resolved plan: grid points with identical layouts share one run (skip's coarse steps)
+                # shellcheck disable=SC2086
+                plankey=$("$H" plan --data "$DATA" --model "$m" $args $rarg $(train_dim) --tsv 2> "results/$sweep/plan.err" | sha256sum | cut -c1-12)
+                if [ ! -s "results/$sweep/plan.err" ]; then
+                    variant=$("$H" plan --data "$DATA" --model "$m" $args $rarg $(train_dim) 2>/dev/null | awk 'NR == 1 { sub(/,$/, "", $2); print $2 }')
+                else
+                    variant="invalid:$(echo "$strat" | tr ' ' '_')"; plankey="err-$(echo "$m $strat $r" | sha256sum | cut -c1-12)"
+                fi
+                for lr in $lrs; do
+                    for s in $S_SEEDS; do
+                        local k="$m|$strat|$lr|$s|$plankey"
+                        if [ -n "${seen_plan[$k]:-}" ]; then
+                            run=${seen_plan[$k]}
+                        else
+                            run=$(echo "$m $strat r$r lr$lr s$s" | sed 's/--//g' | tr -s ' ' | tr ' :=/' '____' | tr -cd 'A-Za-z0-9_.,-')
+                            seen_plan[$k]=$run
+                        fi
+                        cfg="--model $m $args $rarg --lr $lr --seed $s $S_TRAIN"
+                        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$m" "$variant" "$r" "$lr" "$s" "$run" "$cfg" >> "$out.tmp"
+                    done
+                done
+            done
+        done
+    done
+    mv "$out.tmp" "$out"
+}
+train_dim() { # the --dim among the training flags (the plan depends on it)
+    local d
+    d=$(echo " $S_TRAIN " | sed -n 's/.* --dim \([0-9]*\) .*/\1/p')
+    [ -n "$d" ] && echo "--dim $d"
+}
+
+# the runs to do: unique run names with their flags
+runs_of() { awk -F'\t' '!seen[$6]++ { print $6 "\t" $7 }' "results/$1/grid.tsv"; }
+
+run_cmd() { # run_cmd SWEEP RUN FLAGS -> the command line
+    printf '%q train --data %q %s --threads %s --quiet --out %q' "$H" "$DATA" "$3" "$threads" "$ROOT/results/$1/runs/$2.tsv"
+}
+
+estimate() { # per run: seconds and bytes, printed "sec bytes"
+    local flags=$1 rows epochs mlp dim batch params
+    rows=$(sed -n 's/^rows_train=//p' "$DATA/dataset.meta")
+    epochs=$(echo " $flags " | sed -n 's/.* --epochs \([0-9]*\) .*/\1/p'); epochs=${epochs:-3}
+    mlp=$(echo " $flags " | sed -n 's/.* --mlp \([0-9,]*\) .*/\1/p'); mlp=${mlp:-400,400,400}
+    dim=$(echo " $flags " | sed -n 's/.* --dim \([0-9]*\) .*/\1/p'); dim=${dim:-16}
+    batch=$(echo " $flags " | sed -n 's/.* --batch \([0-9]*\) .*/\1/p'); batch=${batch:-4096}
+    # shellcheck disable=SC2086
+    params=$("$H" plan --data "$DATA" $(echo " $flags " | sed 's/ --\(lr\|seed\|epochs\|mlp\|batch\|patience\|optim\|emb-l2\) [^ ]*//g') --tsv 2>/dev/null | awk -F'\t' '$1 == "total" { print $9 }')
+    params=${params:-0}
+    local fields
+    fields=$(sed -n 's/^fields=//p' "$DATA/dataset.meta")
+    awk -v rows="$rows" -v ep="$epochs" -v mlp="$mlp" -v d="$dim" -v f="$fields" -v b="$batch" -v p="$params" -v t="$threads" 'BEGIN {
+        n = split(mlp, h, ","); in_ = f * d; macs = 0
+        for (i = 1; i <= n; i++) { macs += in_ * h[i]; in_ = h[i] } macs += in_
+        # about 25 GFLOP/s per thread at these shapes, 6 flops per MAC (forward and backward)
+        sps = 25e9 * t / (6 * macs); if (sps > 300000 * t) sps = 300000 * t
+        sec = rows * ep / sps * 1.3 + 5
+        bytes = p * 4 * 3 + p * 1 + b * f * (d + 1) * 4 * 2 + 3 * macs * 4 * 4 + rows * (f * 4 + 5) + 64e6
+        printf "%.0f %.0f\n", sec, bytes }'
+}
+
+human_bytes() { awk -v b="$1" 'BEGIN { split("B KB MB GB TB", u); i = 1; while (b >= 1024 && i < 5) { b /= 1024; i++ } printf "%.1f %s", b, u[i] }'; }
+human_time() { awk -v s="$1" 'BEGIN { s = int(s + 0.5); if (s >= 3600) printf "%dh%02dm", s / 3600, s % 3600 / 60; else printf "%dm%02ds", s / 60, s % 60 }'; }
+
+total_failed=0
+for sweep in "${sweeps[@]}"; do
+    parse_sweep "$sweep" || exit 1
+    if [ "$mode" = collect ]; then
+        [ -f "results/$sweep/grid.tsv" ] || { echo "run_all.sh: results/$sweep/grid.tsv: nothing to collect (run or --emit the sweep first)" >&2; exit 1; }
+        DATA=$(awk -F'\t' 'NR==1 { print $1 }' "results/$sweep/dataset" 2>/dev/null)
+    else
+        make_dataset || exit 1
+        mkdir -p "results/$sweep"
+        printf '%s\n' "$DATA" > "results/$sweep/dataset"
+        expand_grid "$sweep" || exit 1
+    fi
+    npoints=$(awk -F'\t' '!s[$1 FS $2 FS $3 FS $4]++' "results/$sweep/grid.tsv" | wc -l)
+    mapfile -t RUNS < <(runs_of "$sweep")
+    todo=()
+    for line in "${RUNS[@]}"; do
+        run=${line%%$'\t'*}
+        [ -f "results/$sweep/runs/$run.tsv" ] || todo+=("$line")
+    done
+    log "sweep $sweep: $npoints grid points, ${#RUNS[@]} runs (${#todo[@]} to do), dataset $DATA"
+
+    if [ "$mode" = dry ] || [ "$mode" = run ]; then
+        tot_sec=0 max_bytes=0
+        for line in "${todo[@]}"; do
+            read -r sec bytes <<< "$(estimate "${line#*$'\t'}")"
+            tot_sec=$((tot_sec + sec)); [ "$bytes" -gt "$max_bytes" ] && max_bytes=$bytes
+            [ "$mode" = dry ] && printf '  %-60s ~%s, ~%s\n' "${line%%$'\t'*}" "$(human_time "$sec")" "$(human_bytes "$bytes")"
+        done
+        avail=$(awk '/MemAvailable/ { print $2 * 1024 }' /proc/meminfo)
+        log "  estimate: $(human_time $((tot_sec / jobs))) with --jobs $jobs ($threads threads each), up to $(human_bytes "$max_bytes") per run"
+        if [ $((max_bytes * jobs)) -gt "${avail:-0}" ]; then
+            echo "run_all.sh: warning: $jobs runs at once may need $(human_bytes $((max_bytes * jobs))), more than the $(human_bytes "$avail") available: use fewer --jobs" >&2
+        fi
+        [ "$mode" = dry ] && continue
+    fi
+    if [ "$mode" = emit ]; then
+        for line in "${todo[@]}"; do
+            run=${line%%$'\t'*}
+            echo "$(run_cmd "$sweep" "$run" "${line#*$'\t'}") 2> $(printf '%q' "$ROOT/results/$sweep/runs/$run.log")"
+        done
+        continue
+    fi
+
+    if [ "$mode" = run ] && [ ${#todo[@]} -gt 0 ]; then
+        rm -f "results/$sweep/errors.tsv"
+        done_n=0 fail_n=0 start=$(date +%s) i=0
+        declare -A pids=()
+        launch() {
+            local line=$1 run flags
+            run=${line%%$'\t'*}; flags=${line#*$'\t'}
+            ( eval "$(run_cmd "$sweep" "$run" "$flags")" 2> "results/$sweep/runs/$run.log" ) &
+            pids[$!]=$run
+        }
+        reap() {
+            local pid st
+            wait -n -p pid; st=$?
+            local run=${pids[$pid]}; unset "pids[$pid]"
+            if [ "$st" -eq 0 ] && [ -f "results/$sweep/runs/$run.tsv" ]; then done_n=$((done_n + 1))
+            else
+                fail_n=$((fail_n + 1)); done_n=$((done_n + 1))
+                printf '%s\t%s\t%s\n' "$run" "$st" "$(grep -v '^usage:\|^  ' "results/$sweep/runs/$run.log" | tail -n 1)" >> "results/$sweep/errors.tsv"
+                echo "  FAILED: $run (exit $st): $(grep -v '^usage:\|^  ' "results/$sweep/runs/$run.log" | tail -n 1)" >&2
+            fi
+            local now el eta
+            now=$(date +%s); el=$((now - start))
+            eta=$(( done_n > 0 ? el * (${#todo[@]} - done_n) / done_n : 0 ))
+            printf '  [%d/%d] %s %s  elapsed %s  ETA %s\n' "$done_n" "${#todo[@]}" "$([ "$st" -eq 0 ] && echo done || echo failed)" "$run" "$(human_time $el)" "$(human_time $eta)"
+        }
+        for line in "${todo[@]}"; do
+            while [ ${#pids[@]} -ge "$jobs" ]; do reap; done
+            launch "$line"
+        done
+        while [ ${#pids[@]} -gt 0 ]; do reap; done
+        total_failed=$((total_failed + fail_n))
+    fi
+
+    "$ROOT/experiments/aggregate.sh" "$sweep" || { echo "run_all.sh: aggregation of $sweep failed" >&2; exit 1; }
+    if [ "$plots" = 1 ]; then
+        if command -v gnuplot >/dev/null; then
+            mkdir -p "plots/out/$sweep"
+            for gp in plots/*.gp; do
+                gnuplot -e "sweep='$sweep'" "$gp" 2> "plots/out/$sweep/$(basename "$gp" .gp).log" ||
+                    echo "run_all.sh: warning: $gp failed on $sweep (plots/out/$sweep/$(basename "$gp" .gp).log)" >&2
+            done
+            log "  figures: plots/out/$sweep/ ($(ls "plots/out/$sweep"/*.png 2>/dev/null | wc -l) PNG)"
+        else
+            echo "run_all.sh: gnuplot not found: no figures (make deps installs gnuplot-nox)" >&2
+        fi
+    fi
+    log "  summary: results/$sweep/summary.tsv, headline: results/$sweep/headline.tsv"
+    [ -f "results/$sweep/headline.tsv" ] && [ "$mode" = run ] && column -t -s $'\t' "results/$sweep/headline.tsv" | sed 's/^/    /'
+    if [ -f "results/$sweep/errors.tsv" ] && [ "$mode" != emit ]; then
+        echo "run_all.sh: $(wc -l < "results/$sweep/errors.tsv") run(s) of $sweep failed (retried next time):" >&2
+        cut -f1,3 "results/$sweep/errors.tsv" | sed 's/^/  /' >&2
+        total_failed=$((total_failed + 0))
+        [ "$mode" = collect ] && total_failed=$((total_failed + $(wc -l < "results/$sweep/errors.tsv")))
+    fi
+done
+[ "$total_failed" -gt 0 ] && exit 1
+exit 0
