@@ -1,0 +1,903 @@
+#include "gen.h"
+
+/* No value changes (this is not -ffast-math): GCC may turn the selects of the per-field loops into
+ * blends only when a comparison cannot trap; then it vectorizes those loops. */
+#pragma GCC optimize("no-trapping-math")
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "cmd.h"
+#include "dataset.h"
+#include "metrics.h"
+
+/* --- counter-based randomness --- */
+
+#define GOLDEN 0x9e3779b97f4a7c15ull
+
+/* MurmurHash3's 64-bit finalizer: a bijection with full avalanche. The planted model hashes
+ * (field key + rank) with it rather than calling XXH64 on 8 bytes: as well mixed for this use and a few
+ * times cheaper in the innermost loop. */
+static inline uint64_t mix64(uint64_t z) {
+    z ^= z >> 33;
+    z *= 0xff51afd7ed558ccdull;
+    z ^= z >> 33;
+    z *= 0xc4ceb9fe1a85ec53ull;
+    z ^= z >> 33;
+    return z;
+}
+
+/* splitmix64: successive words of one counter stream */
+static inline uint64_t next64(uint64_t *st) {
+    uint64_t z = (*st += GOLDEN);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static inline double unit(uint64_t x) { return (double)(x >> 11) * 0x1.0p-53; } // [0, 1)
+
+/* --- exp and log for the hot loop ---
+ * Table-free, branch-free polynomials (relative error below 1e-12: a rank near 10^7 moves by 1e-5 of
+ * its width, invisible in any count) that GCC vectorizes across the fields of a row with plain AVX2:
+ * no int64 <-> double conversions (the 2^52 magic-number tricks instead), no lookups. Several times
+ * cheaper than glibc's scalar calls here, and the same bits whatever glibc is in use. Only +, -, *, /
+ * in a fixed order: no contraction in ISO C mode, so a vectorized and a scalar call agree bit for bit. */
+static inline double as_f64(uint64_t b) {
+    double d;
+    memcpy(&d, &b, 8);
+    return d;
+}
+static inline uint64_t as_u64(double d) {
+    uint64_t b;
+    memcpy(&b, &d, 8);
+    return b;
+}
+
+/* e^x for |x| <= 700: x = k ln2 + r, |r| <= ln2/2, Taylor to degree 10 (next term < 3e-13) */
+static inline double fast_exp(double x) {
+    const double LN2_HI = 6.93147180369123816490e-01, LN2_LO = 1.90821492927058770002e-10;
+    double y = x * 1.4426950408889634 + 0x1.8p52; // round to nearest: k in y's low bits
+    double kd = y - 0x1.8p52;
+    uint64_t k = as_u64(y) - 0x4338000000000000ull;
+    double r = (x - kd * LN2_HI) - kd * LN2_LO;
+    double p = 1.0 / 3628800;
+    p = p * r + 1.0 / 362880;
+    p = p * r + 1.0 / 40320;
+    p = p * r + 1.0 / 5040;
+    p = p * r + 1.0 / 720;
+    p = p * r + 1.0 / 120;
+    p = p * r + 1.0 / 24;
+    p = p * r + 1.0 / 6;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    return p * as_f64((k + 1023) << 52);
+}
+
+/* ln x for a positive normal x: x = 2^e m, m in [sqrt(1/2), sqrt 2), ln m = 2 atanh((m-1)/(m+1)),
+ * the odd series to r^15 (|r| <= 0.172: next term < 1e-14) */
+static inline double fast_log(double x) {
+    uint64_t b = as_u64(x);
+    double m = as_f64((b & 0x000fffffffffffffull) | 0x3ff0000000000000ull); // [1, 2)
+    double e = as_f64(0x4330000000000000ull | (b >> 52)) - (0x1p52 + 1023.0);
+    int big = m > 1.4142135623730951;
+    m = big ? m * 0.5 : m;
+    e = big ? e + 1.0 : e;
+    double r = (m - 1.0) / (m + 1.0), r2 = r * r;
+    double p = 1.0 / 15;
+    p = p * r2 + 1.0 / 13;
+    p = p * r2 + 1.0 / 11;
+    p = p * r2 + 1.0 / 9;
+    p = p * r2 + 1.0 / 7;
+    p = p * r2 + 1.0 / 5;
+    p = p * r2 + 1.0 / 3;
+    p = p * r2 + 1.0;
+    return e * 0.6931471805599453 + 2.0 * r * p;
+}
+
+/* --- Zipf by rejection-inversion (Hoermann & Derflinger, ACM TOMACS 6(3), 1996) --- */
+
+/* log1p(x)/x and expm1(x)/x, continuous at 0 */
+static double helper1(double x) {
+    return fabs(x) > 1e-8 ? log1p(x) / x : 1.0 - x * (0.5 - x * (1.0 / 3.0 - 0.25 * x));
+}
+static double helper2(double x) {
+    return fabs(x) > 1e-8 ? expm1(x) / x : 1.0 + x * 0.5 * (1.0 + x * (1.0 / 3.0) * (1.0 + 0.25 * x));
+}
+/* H(x) = integral of x^-s, shifted so that it is continuous in s at s = 1 */
+static double h_integral(double x, double s) {
+    double lx = log(x);
+    return helper2((1.0 - s) * lx) * lx;
+}
+static double h_value(double x, double s) { return exp(-s * log(x)); }
+static double h_integral_inverse(double x, double s) {
+    double t = x * (1.0 - s);
+    if (t < -1.0) t = -1.0; // rounding guard, as the reference implementation
+    return exp(helper1(t) * x);
+}
+
+void gen_zipf_init(GenZipf *z, uint32_t n, double s) {
+    CHECK(n >= 1 && s > 0);
+    z->n = n;
+    z->s = s;
+    z->h_x1 = h_integral(1.5, s) - 1.0;
+    z->h_n = h_integral((double)n + 0.5, s);
+    z->sq = 2.0 - h_integral_inverse(h_integral(2.5, s) - h_value(2.0, s), s);
+    z->one_minus_s = fabs(1.0 - s) < 1e-8 ? 0 : 1.0 - s;
+    z->inv_one_minus_s = z->one_minus_s != 0 ? 1.0 / z->one_minus_s : 0;
+}
+
+/* One draw in three steps, so that row generation can run the first two for all fields of a row
+ * without a branch (the draws of a row are independent: the CPU overlaps them) and the third, whose
+ * slow path is taken ~2% of the time at s = 1.1, after. */
+static inline double zipf_u(const GenZipf *z, uint64_t word) {
+    return z->h_n + unit(word) * (z->h_x1 - z->h_n); // in (h_x1, h_n]
+}
+
+/* H^-1(u) = (1 + u(1-s))^(1/(1-s)) by log and exp rather than the reference's log1p: the ~1e-16
+ * absolute error of 1 + t and the polynomials' < 1e-12 shift x by < 1e-12 relative, far below
+ * anything the acceptance test or a count could see. b -> 0 (s > 1, u at the top) sends x to
+ * infinity: rank n after the clamp. */
+static inline double zipf_x_s(double u, double one_minus_s, double inv_one_minus_s) {
+    double lx;
+    if (one_minus_s != 0) {
+        double b = 1.0 + u * one_minus_s;
+        lx = b > 0x1p-1000 ? fast_log(b) * inv_one_minus_s : 700;
+    } else {
+        lx = u;
+    }
+    lx = lx < -700.0 ? -700.0 : lx;
+    return fast_exp(lx > 700.0 ? 700.0 : lx);
+}
+
+static inline double zipf_x(const GenZipf *z, double u) {
+    return zipf_x_s(u, z->one_minus_s, z->inv_one_minus_s);
+}
+
+/* The same for n draws that share s (the fields of a row): a loop GCC vectorizes. */
+static void zipf_x_batch(double *restrict x, const double *restrict u, uint32_t n, double one_minus_s,
+                         double inv_one_minus_s) {
+    if (one_minus_s != 0) {
+        for (uint32_t i = 0; i < n; i++) {
+            double b = 1.0 + u[i] * one_minus_s;
+            double lx = fast_log(b) * inv_one_minus_s;
+            lx = b > 0x1p-1000 ? lx : 700;
+            lx = lx < -700.0 ? -700.0 : lx;
+            x[i] = fast_exp(lx > 700.0 ? 700.0 : lx);
+        }
+    } else {
+        for (uint32_t i = 0; i < n; i++) x[i] = zipf_x_s(u[i], 0, 0);
+    }
+}
+
+static inline double zipf_k(const GenZipf *z, double x) {
+    double k = floor(x + 0.5), n = (double)z->n;
+    k = k < 1.0 ? 1.0 : k;
+    return k > n ? n : k;
+}
+
+/* Accept k for (u, x) or keep drawing from the same stream. */
+static inline uint32_t zipf_finish(const GenZipf *z, double u, double x, uint64_t *state) {
+    for (;;) {
+        double kd = zipf_k(z, x);
+        if (kd - x <= z->sq || u >= h_integral(kd + 0.5, z->s) - h_value(kd, z->s)) return (uint32_t)kd;
+        u = zipf_u(z, next64(state));
+        x = zipf_x(z, u);
+    }
+}
+
+uint32_t gen_zipf_draw(const GenZipf *z, uint64_t *state) {
+    if (z->n == 1) return 1;
+    double u = zipf_u(z, next64(state));
+    return zipf_finish(z, u, zipf_x(z, u), state);
+}
+
+/* --- a table-free seeded permutation --- */
+
+void gen_perm_init(GenPerm *p, uint32_t n, uint64_t seed) {
+    CHECK(n >= 1);
+    p->n = n;
+    int half = 1;
+    while (half < 16 && (1ull << (2 * half)) < n) half++;
+    p->half = half;
+    uint64_t st = seed;
+    for (int i = 0; i < 4; i++) p->key[i] = next64(&st);
+}
+
+uint32_t gen_perm_apply(const GenPerm *p, uint32_t x) {
+    CHECK(x < p->n);
+    const uint64_t mask = (1ull << p->half) - 1;
+    uint64_t v = x;
+    do { // cycle-walking: the Feistel network permutes [0, 4^half); stay until back inside [0, n)
+        uint64_t l = v >> p->half, r = v & mask;
+        for (int i = 0; i < 4; i++) {
+            uint64_t t = l ^ (mix64(r ^ p->key[i]) & mask);
+            l = r;
+            r = t;
+        }
+        v = l << p->half | r;
+    } while (v >= p->n);
+    return (uint32_t)v;
+}
+
+/* --- profiles --- */
+
+typedef struct {
+    const char *name;
+    uint32_t fields;
+    const char *const *names;
+    const uint64_t *cards;
+} GenProfile;
+
+static const char *const CRITEO_NAMES[39] = {
+    "I1",  "I2",  "I3",  "I4",  "I5",  "I6",  "I7",  "I8",  "I9",  "I10", "I11", "I12", "I13",
+    "C1",  "C2",  "C3",  "C4",  "C5",  "C6",  "C7",  "C8",  "C9",  "C10", "C11", "C12", "C13",
+    "C14", "C15", "C16", "C17", "C18", "C19", "C20", "C21", "C22", "C23", "C24", "C25", "C26"};
+/* I1..I13: fixed values in the 50-120 range of SPEC 3.3 (the real columns after the log-square
+ * transform have tens to about a hundred values); C1..C26: the Criteo Kaggle cardinalities. */
+static const uint64_t CRITEO_CARDS[39] = {
+    64,      110,   96,      52,    118,   87,    73,      58,     101,  60,     80,   115,     90,
+    1460,    583,   10131227, 2202608, 305, 24,    12517,   633,    3,    93145,  5683, 8351593, 3194,
+    27,      14992, 5461306, 10,    5652,  2173,  4,       7046547, 18,   15,     286181, 105, 142572};
+
+static const char *const AVAZU_NAMES[24] = {
+    "hour_of_day", "weekday",   "is_weekend",  "C1",           "banner_pos", "site_id",
+    "site_domain", "site_category", "app_id",  "app_domain",   "app_category", "device_id",
+    "device_ip",   "device_model", "device_type", "device_conn_type", "C14", "C15",
+    "C16",         "C17",       "C18",         "C19",          "C20",        "C21"};
+/* The counts of distinct values in Avazu's 40M-row train.csv as reported in the CTR literature (e.g.
+ * the FuxiCTR and PNN data descriptions), plus one for the OOV id; the three calendar fields get their
+ * full range plus OOV. */
+static const uint64_t AVAZU_CARDS[24] = {25,   8,    3,       8,       8,    4738, 7746, 27,
+                                         8553, 560,  37,      2686409, 6729487, 8252, 6,    5,
+                                         2627, 9,    10,      436,     5,    69,   173,  61};
+
+static const char *const TINY_NAMES[8] = {"t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8"};
+static const uint64_t TINY_CARDS[8] = {3, 10, 50, 100, 200, 400, 700, 1000};
+
+static const GenProfile PROFILES[] = {
+    {"criteo", 39, CRITEO_NAMES, CRITEO_CARDS},
+    {"avazu", 24, AVAZU_NAMES, AVAZU_CARDS},
+    {"tiny", 8, TINY_NAMES, TINY_CARDS},
+};
+
+/* --- the planted model ---
+ *
+ * The value of rank r in field f has raw parts c_0..c_K (unit-variance uniforms from mix64(key_f + r))
+ * times an amplitude a(r) = (1 + r/30)^-1/2: popular values carry the signal, and the tail, which no
+ * model sees often enough to learn, carries little (in a 100k-value field at zipf 1.1, ranks past 100
+ * hold ~4% of the field's variance, past 1000 ~0.4%). Each field is then scaled so that its share of
+ * the logit variance is proportional to ln N_f (weights: sw_f; vectors: sv_f), measured on the
+ * field's own Zipf law: the ID-like fields with many moderately frequent values carry most of the
+ * signal, as in real CTR data, so that compressing their tables costs accuracy (on criteo, at vocab
+ * scales 0.01 to 1, the fields with N_f > 200 hold ~71% of the linear variance and take part in ~92%
+ * of the pairwise weight). The logit is
+ *
+ *   bias + ALPHA * (lin - mu_l) / sd_l + BETA * (pair - mu_p) / sd_p,
+ *   lin = sum_f w_f,  pair = sum_{i<j} <v_i, v_j> = 0.5 (||sum v||^2 - sum ||v||^2)   (O(F K)),
+ *
+ * with mu and sd measured on GEN_NSAMPLE rows of a stream disjoint from the data's, so that the three
+ * constants below mean the same on every profile and scale. */
+#ifndef GEN_AMP_R0 /* overridable only to re-run the calibration */
+#define GEN_AMP_R0 30.0
+#endif
+#define GEN_STAT_RANKS 32768u  /* ranks summed for the per-field scales; the rest hold < 0.1% */
+#define GEN_NSAMPLE 16384
+/* Calibrated once by experiment (gen_row's probabilities scored with metric_auc, 200k rows a point):
+ * the logit sd sets the oracle AUC, the bias the click rate, and the split between the two terms how
+ * much a model can learn from few rows. The pairwise part is the slow one to learn: with BETA = 0.85
+ * (and R0 = 100) a full-table DeepFM reached only ~75% of the oracle's AUC lift over 0.5 on 160k
+ * criteo rows (x0.01) and 48k tiny rows in 3 epochs; with the pairwise share of the logit variance at
+ * ~9% (and R0 = 30) it reaches ~91% and ~92%. At these values criteo (zipf 1.1) gives a click rate
+ * of 0.25 +- 0.005 and an oracle AUC of 0.800 +- 0.003 over seeds 1-3 and vocab scales 0.01, 0.1 and
+ * 1 (logit sd ~1.36); avazu (x0.1) and tiny land within 0.25 +- 0.005 and 0.80 +- 0.005. */
+#ifndef GEN_ALPHA /* overridable only to re-run the calibration */
+#define GEN_ALPHA 1.3
+#define GEN_BETA 0.41
+#define GEN_BIAS -1.455
+#endif
+
+/* exact for integers below 2^52, and vectorizable (AVX2 has no u64 -> double conversion) */
+static inline double u52_to_f64(uint64_t x) { return as_f64(0x4330000000000000ull | x) - 0x1p52; }
+
+/* a(r) = (1 + r/R0)^-1/2 by the bit-trick guess and four Newton steps (relative error < 1e-15):
+ * unlike sqrt, which may set errno, GCC vectorizes it. */
+static inline double amplitude(uint32_t r) {
+    double y = 1.0 + u52_to_f64(r) * (1.0 / GEN_AMP_R0);
+    double g = as_f64(0x5fe6eb50c7b537a9ull - (as_u64(y) >> 1));
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) g = g * (1.5 - 0.5 * y * g * g);
+    return g;
+}
+
+static inline void planted_raw(uint64_t key, uint32_t r, double *w, double v[GEN_K]) {
+    uint64_t h = mix64(key + r);
+    // a(r) times sqrt(12)/4096: 12-bit uniforms centred at 2047.5 then have unit variance
+    double a = amplitude(r) * (3.4641016151377546 / 4096);
+    *w = a * (u52_to_f64(h & 0xfff) - 2047.5);
+#pragma GCC unroll 4
+    for (int k = 0; k < GEN_K; k++) v[k] = a * (u52_to_f64((h >> (12 * (k + 1))) & 0xfff) - 2047.5);
+}
+
+void gen_planted(const GenModel *m, uint32_t f, uint32_t r, double *w, double *v) {
+    planted_raw(m->key[f], r, w, v);
+    *w *= m->sw[f];
+    for (int k = 0; k < GEN_K; k++) v[k] *= m->sv[f];
+}
+
+static inline uint64_t row_key(const GenModel *m, uint64_t row) { return mix64(m->row_key + row * GOLDEN); }
+
+static inline uint64_t field_stream(uint64_t rk, uint32_t f) {
+    return rk ^ ((uint64_t)(f + 1) * 0xd1b54a32d192ed03ull);
+}
+
+uint64_t gen_stream(const GenModel *m, uint64_t row, uint32_t f) { return field_stream(row_key(m, row), f); }
+
+/* The two logit terms of one row, and its ids; rk is the row's stream key. Field f draws from the
+ * stream rk ^ (f+1) * C: the same ranks as gen_zipf_draw on that stream (test_gen checks it). */
+static inline void row_terms(const GenModel *m, uint64_t rk, uint32_t *ids, double *lin, double *pair) {
+    uint32_t F = m->fields;
+    uint64_t st[GEN_MAX_FIELDS];
+    uint32_t rank[GEN_MAX_FIELDS];
+    double us[GEN_MAX_FIELDS], xs[GEN_MAX_FIELDS], wf[GEN_MAX_FIELDS], qf[GEN_MAX_FIELDS];
+    double vf[GEN_K][GEN_MAX_FIELDS];
+    /* Three passes over the fields: draws (the x of all fields at once: vectorized), acceptance
+     * (rarely a slow path), planted parts (vectorized); then the sums, in field order. */
+    for (uint32_t f = 0; f < F; f++) {
+        st[f] = field_stream(rk, f);
+        us[f] = zipf_u(&m->dist[f], next64(&st[f]));
+    }
+    zipf_x_batch(xs, us, F, m->dist[0].one_minus_s, m->dist[0].inv_one_minus_s); // one s for all
+    for (uint32_t f = 0; f < F; f++) {
+        const GenZipf *z = &m->dist[f];
+        rank[f] = z->n == 1 ? 1 : zipf_finish(z, us[f], xs[f], &st[f]);
+    }
+    if (m->order == GEN_ORDER_HASH)
+        for (uint32_t f = 0; f < F; f++) ids[f] = 1 + gen_perm_apply(&m->perm[f], rank[f] - 1);
+    else
+        memcpy(ids, rank, F * sizeof *ids);
+    for (uint32_t f = 0; f < F; f++) {
+        double w, v[GEN_K], q = 0;
+        planted_raw(m->key[f], rank[f], &w, v);
+        wf[f] = m->sw[f] * w;
+#pragma GCC unroll 4
+        for (int k = 0; k < GEN_K; k++) {
+            double x = m->sv[f] * v[k];
+            vf[k][f] = x;
+            q += x * x;
+        }
+        qf[f] = q;
+    }
+    double l = 0, q = 0, s[GEN_K] = {0};
+    for (uint32_t f = 0; f < F; f++) {
+        l += wf[f];
+        q += qf[f];
+        for (int k = 0; k < GEN_K; k++) s[k] += vf[k][f];
+    }
+    double ss = 0;
+    for (int k = 0; k < GEN_K; k++) ss += s[k] * s[k];
+    *lin = l;
+    *pair = 0.5 * (ss - q);
+}
+
+
+void gen_row(const GenModel *m, uint64_t row, uint32_t *ids, float *prob, uint8_t *label,
+             double *logit) {
+    uint64_t rk = row_key(m, row);
+    double lin, pair;
+    row_terms(m, rk, ids, &lin, &pair);
+    double z = GEN_BIAS + GEN_ALPHA * (lin - m->lin_mu) / m->lin_sd +
+               GEN_BETA * (pair - m->pair_mu) / m->pair_sd;
+    float p = (float)(1.0 / (1.0 + fast_exp(z < -700 ? 700 : z > 700 ? -700 : -z)));
+    *prob = p;
+    *label = unit(mix64(rk ^ 0x6a09e667f3bcc909ull)) < (double)p;
+    if (logit) *logit = z;
+}
+
+/* Zipf normaliser sum_{r=1}^{n} r^-s: exact up to `k`, the rest by the midpoint integral (the error
+ * is O(k^-s-2), far below what the scales need). */
+static double zipf_norm(uint32_t n, double s, uint32_t k) {
+    double h = 0;
+    for (uint32_t r = 1; r <= k; r++) h += pow((double)r, -s);
+    if (n > k) {
+        double a = k + 0.5, b = n + 0.5;
+        h += fabs(s - 1) < 1e-12 ? log(b / a) : (pow(b, 1 - s) - pow(a, 1 - s)) / (1 - s);
+    }
+    return h;
+}
+
+int gen_model_init(GenModel *m, const char *profile, double vocab_scale, double zipf, GenIdOrder order,
+                   uint64_t seed, Err *e) {
+    memset(m, 0, sizeof *m);
+    const GenProfile *pr = NULL;
+    for (size_t i = 0; i < sizeof PROFILES / sizeof PROFILES[0]; i++)
+        if (!strcmp(profile, PROFILES[i].name)) pr = &PROFILES[i];
+    if (!pr) return err_set(e, "--profile: unknown profile '%s' (criteo, avazu or tiny)", profile);
+    uint32_t F = pr->fields;
+    CHECK(F <= GEN_MAX_FIELDS);
+    uint64_t *cards = xcalloc(F, sizeof *cards);
+    for (uint32_t f = 0; f < F; f++) {
+        double c = round((double)pr->cards[f] * vocab_scale);
+        if (c > 4294967295.0) {
+            free(cards);
+            return err_set(e, "--vocab-scale: %g makes field %s's cardinality %.0f, above 2^32-1",
+                           vocab_scale, pr->names[f], c);
+        }
+        cards[f] = c < 2 ? 2 : (uint64_t)c;
+    }
+    m->profile = pr->name;
+    m->fields = F;
+    m->names = pr->names;
+    m->cards = cards;
+    m->vocab_scale = vocab_scale;
+    m->zipf = zipf;
+    m->order = order;
+    m->seed = seed;
+    m->dist = xcalloc(F, sizeof *m->dist);
+    m->perm = xcalloc(F, sizeof *m->perm);
+    m->key = xcalloc(F, sizeof *m->key);
+    m->sw = xcalloc(F, sizeof *m->sw);
+    m->sv = xcalloc(F, sizeof *m->sv);
+    uint64_t st = mix64(seed ^ 0x243f6a8885a308d3ull);
+    m->row_key = next64(&st);
+    for (uint32_t f = 0; f < F; f++) {
+        gen_zipf_init(&m->dist[f], (uint32_t)(cards[f] - 1), zipf);
+        gen_perm_init(&m->perm[f], (uint32_t)(cards[f] - 1), next64(&st));
+        m->key[f] = next64(&st);
+    }
+    /* Per-field scales from the field's own law: the variance of its weight and the mean square of
+     * its vector entries, over the first GEN_STAT_RANKS ranks. */
+#pragma omp parallel for schedule(dynamic, 1)
+    for (uint32_t f = 0; f < F; f++) {
+        uint32_t n = (uint32_t)(cards[f] - 1);
+        uint32_t k = n < GEN_STAT_RANKS ? n : GEN_STAT_RANKS;
+        double hn = zipf_norm(n, zipf, k);
+        double mw = 0, m2w = 0, m2v = 0;
+        for (uint32_t r = 1; r <= k; r++) {
+            double p = pow((double)r, -zipf) / hn, w, v[GEN_K];
+            planted_raw(m->key[f], r, &w, v);
+            mw += p * w;
+            m2w += p * w * w;
+            for (int j = 0; j < GEN_K; j++) m2v += p * v[j] * v[j] / GEN_K;
+        }
+        double var_w = m2w - mw * mw, g2 = log((double)cards[f]);
+        m->sw[f] = var_w > 1e-12 ? sqrt(g2 / var_w) : 0; // one value only: a constant, no signal
+        m->sv[f] = n > 1 && m2v > 1e-12 ? sqrt(g2 / m2v) : 0;
+    }
+    /* Standardise lin and pair on sample rows from indices no dataset reaches (rows < 2^40). */
+    double *sl = xmalloc(GEN_NSAMPLE * sizeof *sl), *sp = xmalloc(GEN_NSAMPLE * sizeof *sp);
+    m->lin_sd = m->pair_sd = 1;
+#pragma omp parallel
+    {
+        uint32_t *ids = xmalloc(F * sizeof *ids);
+#pragma omp for schedule(static)
+        for (int i = 0; i < GEN_NSAMPLE; i++)
+            row_terms(m, row_key(m, (1ull << 62) + (uint64_t)i), ids, &sl[i], &sp[i]);
+        free(ids);
+    }
+    double ml = 0, mp = 0, vl = 0, vp = 0;
+    for (int i = 0; i < GEN_NSAMPLE; i++) {
+        ml += sl[i];
+        mp += sp[i];
+    }
+    ml /= GEN_NSAMPLE;
+    mp /= GEN_NSAMPLE;
+    for (int i = 0; i < GEN_NSAMPLE; i++) {
+        vl += (sl[i] - ml) * (sl[i] - ml);
+        vp += (sp[i] - mp) * (sp[i] - mp);
+    }
+    free(sl);
+    free(sp);
+    m->lin_mu = ml;
+    m->pair_mu = mp;
+    // a scale with no signal (every N_f = 2) leaves the logit at the bias
+    m->lin_sd = vl > 0 ? sqrt(vl / GEN_NSAMPLE) : 1;
+    m->pair_sd = vp > 0 ? sqrt(vp / GEN_NSAMPLE) : 1;
+    return 0;
+}
+
+void gen_model_free(GenModel *m) {
+    free(m->cards);
+    free(m->dist);
+    free(m->perm);
+    free(m->key);
+    free(m->sw);
+    free(m->sv);
+    memset(m, 0, sizeof *m);
+}
+
+/* --- Criteo-format text (--text) --- */
+
+#define TEXT_CHUNK 8192 /* rows per formatted (and, for .gz, separately compressed) piece */
+#define TEXT_MAX_INT_T 1000 /* beyond, x = exp(sqrt(t)) would pass 2^53; negative numbers take over */
+
+static inline double criteo_int_transform(long long x) {
+    return x > 2 ? floor(log((double)x) * log((double)x)) : (double)x;
+}
+
+/* The text of integer id v (1..N-1) of an I field, chosen so that prep's transform (floor(ln(x)^2) for
+ * x > 2, else x) gives distinct values for distinct ids: 1 -> empty (the commonest value is missing, as
+ * in Criteo), 2, 3, 4 -> 0, 1, 2, and v >= 5 -> the smallest x with floor(ln(x)^2) = v - 2 (x >= 6),
+ * or -(v - 2) past TEXT_MAX_INT_T (negatives pass through the transform unchanged). */
+static int int_token(uint32_t v, char *buf) {
+    if (v == 1) return (buf[0] = 0, 0);
+    if (v <= 4) return sprintf(buf, "%u", v - 2);
+    long long t = v - 2;
+    if (t > TEXT_MAX_INT_T) return sprintf(buf, "%lld", -t);
+    long long x = (long long)ceil(exp(sqrt((double)t)));
+    while (x > 3 && criteo_int_transform(x - 1) >= (double)t) x--;
+    while (criteo_int_transform(x) < (double)t) x++;
+    return sprintf(buf, "%lld", x);
+}
+
+/* murmur3's 32-bit finalizer, a bijection: distinct ids give distinct 8-hex tokens */
+static inline uint32_t mix32(uint32_t h) {
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    return h;
+}
+
+typedef struct {
+    char *path, *tmp;
+    FILE *f;
+    int gz;
+    uint32_t nint;         // leading integer fields (13)
+    char **int_tok;        // (nint) packed tokens, 24 bytes per id
+    uint32_t *cat_key;     // (fields)
+} TextOut;
+
+#define INT_TOK 24
+
+static void text_close(TextOut *t, int keep) {
+    if (t->f) fclose(t->f);
+    if (!keep && t->tmp) unlink(t->tmp);
+    for (uint32_t f = 0; f < t->nint; f++) free(t->int_tok[f]);
+    free(t->int_tok);
+    free(t->cat_key);
+    free(t->tmp);
+    memset(t, 0, sizeof *t);
+}
+
+static int text_open(TextOut *t, const char *path, const GenModel *m, Err *e) {
+    memset(t, 0, sizeof *t);
+    size_t n = strlen(path) + 32;
+    t->tmp = xmalloc(n);
+    snprintf(t->tmp, n, "%s.tmp.%d", path, (int)getpid());
+    t->path = (char *)path;
+    size_t len = strlen(path);
+    t->gz = len > 3 && !strcmp(path + len - 3, ".gz");
+    t->f = fopen(t->tmp, "wb");
+    if (!t->f) {
+        err_set(e, "%s: cannot create: %s", t->tmp, strerror(errno));
+        free(t->tmp);
+        t->tmp = NULL;
+        return -1;
+    }
+    t->nint = 13;
+    t->int_tok = xcalloc(t->nint, sizeof *t->int_tok);
+    for (uint32_t f = 0; f < t->nint; f++) {
+        t->int_tok[f] = xmalloc(m->cards[f] * INT_TOK);
+        t->int_tok[f][0] = 0; // id 0 (OOV) is never written
+        for (uint32_t v = 1; v < m->cards[f]; v++) int_token(v, t->int_tok[f] + (size_t)v * INT_TOK);
+    }
+    t->cat_key = xcalloc(m->fields, sizeof *t->cat_key);
+    uint64_t st = mix64(m->seed ^ 0x13198a2e03707344ull);
+    for (uint32_t f = 0; f < m->fields; f++) t->cat_key[f] = (uint32_t)next64(&st);
+    return 0;
+}
+
+static size_t format_rows(const TextOut *t, const GenModel *m, const uint8_t *labels,
+                          const uint32_t *ids, uint64_t n, char *out) {
+    static const char HEX[] = "0123456789abcdef";
+    char *p = out;
+    for (uint64_t i = 0; i < n; i++) {
+        const uint32_t *row = ids + i * m->fields;
+        *p++ = (char)('0' + labels[i]);
+        for (uint32_t f = 0; f < t->nint; f++) {
+            *p++ = '\t';
+            const char *s = t->int_tok[f] + (size_t)row[f] * INT_TOK;
+            while (*s) *p++ = *s++;
+        }
+        for (uint32_t f = t->nint; f < m->fields; f++) {
+            uint32_t h = mix32(row[f] ^ t->cat_key[f]);
+            *p++ = '\t';
+            for (int k = 7; k >= 0; k--) *p++ = HEX[(h >> (4 * k)) & 15];
+        }
+        *p++ = '\n';
+    }
+    return (size_t)(p - out);
+}
+
+/* One .gz member per chunk (gzip readers, zlib's gzread included, read concatenated members as one
+ * stream): compressed in parallel, the same bytes on any thread count. Level 1: the file is for
+ * benchmarking prep, and level 6 would take several times longer than generating the rows. */
+static size_t gz_member(const char *in, size_t n, unsigned char *out, size_t cap) {
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (deflateInit2(&zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return 0;
+    zs.next_in = (unsigned char *)in;
+    zs.avail_in = (uInt)n;
+    zs.next_out = out;
+    zs.avail_out = (uInt)cap;
+    int rc = deflate(&zs, Z_FINISH);
+    size_t got = zs.total_out;
+    deflateEnd(&zs);
+    return rc == Z_STREAM_END ? got : 0;
+}
+
+/* Writes the rows of all splits, in order. */
+static int text_write(TextOut *t, const GenModel *m, DsWriter *w, Err *e) {
+    size_t line_max = 2 + 13 * INT_TOK + (m->fields - 13) * 9 + 1;
+    int bad = 0;
+    for (int s = 0; s < DS_NSPLITS && !bad; s++) {
+        uint64_t rows = w[s].rows, nch = (rows + TEXT_CHUNK - 1) / TEXT_CHUNK;
+#pragma omp parallel
+        {
+            char *buf = xmalloc(TEXT_CHUNK * line_max);
+            size_t zcap = t->gz ? compressBound((uLong)(TEXT_CHUNK * line_max)) + 64 : 0;
+            unsigned char *zbuf = t->gz ? xmalloc(zcap) : NULL;
+#pragma omp for ordered schedule(static, 1)
+            for (uint64_t c = 0; c < nch; c++) {
+                uint64_t lo = c * TEXT_CHUNK, n = rows - lo < TEXT_CHUNK ? rows - lo : TEXT_CHUNK;
+                size_t len = format_rows(t, m, w[s].labels + lo, w[s].ids + lo * m->fields, n, buf);
+                const void *data = buf;
+                if (t->gz) {
+                    len = gz_member(buf, len, zbuf, zcap);
+                    data = zbuf;
+                }
+#pragma omp ordered
+                {
+                    int ok = len > 0 && fwrite(data, 1, len, t->f) == len;
+                    if (!ok) {
+#pragma omp atomic write
+                        bad = 1;
+                    }
+                }
+            }
+            free(buf);
+            free(zbuf);
+        }
+    }
+    if (!bad && fflush(t->f) != 0) bad = 1;
+    if (bad) return err_set(e, "%s: cannot write: %s", t->tmp, strerror(errno));
+    int rc = fclose(t->f);
+    t->f = NULL;
+    if (rc != 0) return err_set(e, "%s: cannot write: %s", t->tmp, strerror(errno));
+    return 0;
+}
+
+/* --- the command --- */
+
+static const char USAGE[] =
+    "usage: hashemb gen --profile criteo|avazu|tiny --rows N [--vocab-scale X] [--zipf S]\n"
+    "                   [--id-order freq|hash] [--seed N] [--threads N] [--text FILE] --out DIR\n"
+    "\n"
+    "Makes a synthetic prepared dataset (SPEC 3.3): train/valid/test = 80/10/10 of --rows, field\n"
+    "values from a Zipf law, labels from a planted model whose true probabilities are stored, so the\n"
+    "oracle AUC and logloss (the ceiling for any model) are known and written to dataset.meta.\n"
+    "\n"
+    "  --profile P       criteo (13 + 26 fields, Criteo Kaggle cardinalities), avazu (24 fields),\n"
+    "                    tiny (8 fields of at most 1000 values, for tests)\n"
+    "  --rows N          total rows, at least 10\n"
+    "  --vocab-scale X   multiply every cardinality by X (minimum 2); default 1\n"
+    "  --zipf S          Zipf exponent of the value frequencies, > 0; default 1.1\n"
+    "  --id-order O      freq: id = frequency rank (default); hash: a seeded permutation of the ids\n"
+    "  --seed N          default 1\n"
+    "  --threads N       default: all cores; the output does not depend on it\n"
+    "  --text FILE       also write the rows as Criteo text (criteo profile; FILE.gz: gzip)\n"
+    "  --out DIR         the dataset directory (replaced atomically if it exists)\n";
+
+static void split_metrics(const DsWriter *w, double *pos, double *auc, double *ll) {
+    *pos = metric_pos_rate(w->labels, w->rows);
+    *auc = metric_auc(w->prob, w->labels, w->rows);
+    *ll = metric_logloss(w->prob, w->labels, w->rows);
+}
+
+static void meta_num(DsMeta *meta, const char *key, double v) {
+    if (isnan(v))
+        ds_meta_set(meta, key, "NA");
+    else
+        ds_meta_set(meta, key, "%.6f", v);
+}
+
+int cmd_gen(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"profile", required_argument, 0, 'p'}, {"rows", required_argument, 0, 'r'},
+        {"vocab-scale", required_argument, 0, 'v'}, {"zipf", required_argument, 0, 'z'},
+        {"id-order", required_argument, 0, 'i'}, {"seed", required_argument, 0, 's'},
+        {"threads", required_argument, 0, 't'}, {"text", required_argument, 0, 'x'},
+        {"out", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *profile = NULL, *out = NULL, *text = NULL;
+    long long rows = -1, seed = 1, threads = 0;
+    double scale = 1.0, zipf = 1.1;
+    GenIdOrder order = GEN_ORDER_FREQ;
+    Err e;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p': profile = optarg; break;
+        case 'r':
+            if (parse_i64(optarg, 10, 1ll << 40, "--rows", &rows, &e)) goto bad;
+            break;
+        case 'v':
+            if (parse_f64(optarg, 1e-9, 1e6, "--vocab-scale", &scale, &e)) goto bad;
+            break;
+        case 'z':
+            if (parse_f64(optarg, 1e-3, 20, "--zipf", &zipf, &e)) goto bad;
+            break;
+        case 'i':
+            if (!strcmp(optarg, "freq"))
+                order = GEN_ORDER_FREQ;
+            else if (!strcmp(optarg, "hash"))
+                order = GEN_ORDER_HASH;
+            else
+                return cmd_usage_error("gen", USAGE, "--id-order: '%s' is not freq or hash", optarg);
+            break;
+        case 's':
+            if (parse_i64(optarg, 0, INT64_MAX, "--seed", &seed, &e)) goto bad;
+            break;
+        case 't':
+            if (parse_i64(optarg, 1, 1024, "--threads", &threads, &e)) goto bad;
+            break;
+        case 'x': text = optarg; break;
+        case 'o': out = optarg; break;
+        case 'h': fputs(USAGE, stdout); return 0;
+        default: return cmd_bad_option("gen", USAGE);
+        }
+    }
+    if (optind < argc) return cmd_usage_error("gen", USAGE, "unexpected argument '%s'", argv[optind]);
+    if (!profile) return cmd_usage_error("gen", USAGE, "--profile is required");
+    if (rows < 0) return cmd_usage_error("gen", USAGE, "--rows is required");
+    if (!out || !*out) return cmd_usage_error("gen", USAGE, "--out is required");
+    if (text && strcmp(profile, "criteo"))
+        return cmd_usage_error("gen", USAGE, "--text: Criteo text needs --profile criteo, not '%s'",
+                               profile);
+    if (text && !*text) return cmd_usage_error("gen", USAGE, "--text: empty file name");
+    omp_set_num_threads(threads ? (int)threads : omp_get_num_procs());
+
+    GenModel m;
+    if (gen_model_init(&m, profile, scale, zipf, order, (uint64_t)seed, &e)) goto bad;
+
+    double t0 = now_seconds();
+    uint64_t n = (uint64_t)rows;
+    uint64_t split_rows[DS_NSPLITS] = {n * 8 / 10, n * 9 / 10 - n * 8 / 10, n - n * 9 / 10};
+    uint64_t first[DS_NSPLITS] = {0, split_rows[0], split_rows[0] + split_rows[1]};
+    DsWriter w[DS_NSPLITS];
+    memset(w, 0, sizeof w);
+    for (int s = 0; s < DS_NSPLITS; s++) w[s].fd = -1;
+    TextOut txt;
+    memset(&txt, 0, sizeof txt);
+    DsMeta meta;
+    memset(&meta, 0, sizeof meta);
+    char *tmp = NULL;
+    if (ds_dir_begin(out, &tmp, &e)) {
+        gen_model_free(&m);
+        fprintf(stderr, "hashemb gen: %s\n", e.msg);
+        return 1;
+    }
+    size_t plen = strlen(tmp) + 32;
+    char *path = xmalloc(plen);
+    for (int s = 0; s < DS_NSPLITS; s++) {
+        snprintf(path, plen, "%s/%s.bin", tmp, DS_SPLIT_NAMES[s]);
+        if (ds_writer_open(&w[s], path, split_rows[s], m.fields, DS_FLAG_PROB, &e)) goto fail;
+    }
+
+    for (int s = 0; s < DS_NSPLITS; s++) {
+        DsWriter *ws = &w[s];
+        uint64_t nb = (ws->rows + 4095) / 4096;
+#pragma omp parallel for schedule(dynamic, 1)
+        for (uint64_t b = 0; b < nb; b++) {
+            uint64_t lo = b * 4096, hi = lo + 4096 < ws->rows ? lo + 4096 : ws->rows;
+            for (uint64_t i = lo; i < hi; i++)
+                gen_row(&m, first[s] + i, ws->ids + i * m.fields, &ws->prob[i], &ws->labels[i], NULL);
+        }
+    }
+    double t_rows = now_seconds() - t0;
+
+    double pos[DS_NSPLITS], auc[DS_NSPLITS], ll[DS_NSPLITS];
+    for (int s = 0; s < DS_NSPLITS; s++) split_metrics(&w[s], &pos[s], &auc[s], &ll[s]);
+
+    if (text) {
+        if (text_open(&txt, text, &m, &e)) goto fail;
+        if (text_write(&txt, &m, w, &e)) goto fail;
+    }
+
+    for (int s = 0; s < DS_NSPLITS; s++)
+        if (ds_writer_finish(&w[s], &e)) goto fail;
+
+    ds_meta_set(&meta, "version", "1");
+    ds_meta_set(&meta, "format", "gen:%s", m.profile);
+    ds_meta_set(&meta, "source",
+                "gen --profile %s --rows %llu --vocab-scale %g --zipf %g --id-order %s --seed %llu",
+                m.profile, (unsigned long long)n, scale, zipf, order == GEN_ORDER_HASH ? "hash" : "freq",
+                (unsigned long long)seed);
+    ds_meta_set(&meta, "fields", "%u", m.fields);
+    {
+        size_t cap = (size_t)m.fields * 24 + 1, k = 0, j = 0;
+        char *names = xmalloc(cap), *cards = xmalloc(cap);
+        for (uint32_t f = 0; f < m.fields; f++) {
+            k += (size_t)snprintf(names + k, cap - k, "%s%s", f ? "," : "", m.names[f]);
+            j += (size_t)snprintf(cards + j, cap - j, "%s%llu", f ? "," : "",
+                                  (unsigned long long)m.cards[f]);
+        }
+        ds_meta_set(&meta, "field_names", "%s", names);
+        ds_meta_set(&meta, "cardinalities", "%s", cards);
+        free(names);
+        free(cards);
+    }
+    char key[64];
+    for (int s = 0; s < DS_NSPLITS; s++) {
+        snprintf(key, sizeof key, "rows_%s", DS_SPLIT_NAMES[s]);
+        ds_meta_set(&meta, key, "%llu", (unsigned long long)split_rows[s]);
+    }
+    for (int s = 0; s < DS_NSPLITS; s++) {
+        snprintf(key, sizeof key, "pos_rate_%s", DS_SPLIT_NAMES[s]);
+        meta_num(&meta, key, pos[s]);
+    }
+    ds_meta_set(&meta, "min_count", "1");
+    ds_meta_set(&meta, "id_order", "%s", order == GEN_ORDER_HASH ? "hash" : "freq");
+    ds_meta_set(&meta, "seed", "%llu", (unsigned long long)seed);
+    for (int s = 0; s < DS_NSPLITS; s++) {
+        snprintf(key, sizeof key, "oracle_auc_%s", DS_SPLIT_NAMES[s]);
+        meta_num(&meta, key, auc[s]);
+    }
+    for (int s = 0; s < DS_NSPLITS; s++) {
+        snprintf(key, sizeof key, "oracle_logloss_%s", DS_SPLIT_NAMES[s]);
+        meta_num(&meta, key, ll[s]);
+    }
+    ds_meta_set(&meta, "profile", "%s", m.profile);
+    ds_meta_set(&meta, "vocab_scale", "%g", scale);
+    ds_meta_set(&meta, "zipf", "%g", zipf);
+    snprintf(path, plen, "%s/dataset.meta", tmp);
+    if (ds_meta_write(&meta, path, &e)) goto fail;
+    if (ds_dir_commit(tmp, out, &e)) {
+        free(tmp);
+        tmp = NULL; // commit removed the directory itself
+        goto fail;
+    }
+    if (text) {
+        if (rename(txt.tmp, txt.path) != 0) {
+            err_set(&e, "%s: cannot rename %s into place: %s", txt.path, txt.tmp, strerror(errno));
+            free(tmp);
+            tmp = NULL;
+            goto fail;
+        }
+        text_close(&txt, 1);
+    }
+    double secs = now_seconds() - t0;
+    fprintf(stderr,
+            "gen: %s, %llu rows (%llu/%llu/%llu) in %.2f s, %.2fM rows/s (rows alone %.2f s), %d threads; "
+            "pos rate %.4f, oracle AUC %.4f (test %.4f)\n",
+            m.profile, (unsigned long long)n, (unsigned long long)split_rows[0],
+            (unsigned long long)split_rows[1], (unsigned long long)split_rows[2], secs,
+            (double)n / secs / 1e6, t_rows, omp_get_max_threads(), pos[0], auc[0], auc[2]);
+    free(tmp);
+    free(path);
+    ds_meta_free(&meta);
+    gen_model_free(&m);
+    return 0;
+
+fail:
+    fprintf(stderr, "hashemb gen: %s\n", e.msg);
+    for (int s = 0; s < DS_NSPLITS; s++)
+        if (w[s].map) ds_writer_abort(&w[s]);
+    text_close(&txt, 0);
+    if (tmp) ds_dir_abort(tmp);
+    free(tmp);
+    free(path);
+    ds_meta_free(&meta);
+    gen_model_free(&m);
+    return 1;
+bad:
+    return cmd_usage_error("gen", USAGE, "%s", e.msg);
+}

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# gen and info from the command line: same bytes on 1 and 2 threads, the criteo calibration, the
+# Criteo text (and prep reading it, where the binary has prep), bad flags, and the loader's checks
+# on a damaged dataset. Needs $HASHEMB (run_tests.sh sets it). Takes a few seconds.
+set -u
+H=${HASHEMB:?set HASHEMB to the hashemb binary}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fails=0
+fail() { echo "  FAIL test_gen.sh: $*" >&2; fails=$((fails + 1)); }
+meta() { sed -n "s/^$2=//p" "$1/dataset.meta"; }
+digest() { (cd "$1" && sha256sum dataset.meta train.bin valid.bin test.bin); }
+
+# --- determinism: the same bytes whatever --threads ---
+for args in "--profile tiny --rows 3000" "--profile criteo --rows 20000 --vocab-scale 0.01" \
+    "--profile criteo --rows 5000 --vocab-scale 0.001 --id-order hash --zipf 0.8 --seed 7" \
+    "--profile avazu --rows 4000 --vocab-scale 0.01"; do
+    $H gen $args --threads 1 --out "$T/a" 2>/dev/null || fail "gen $args --threads 1 failed"
+    $H gen $args --threads 2 --out "$T/b" 2>/dev/null || fail "gen $args --threads 2 failed"
+    [ "$(digest "$T/a")" = "$(digest "$T/b")" ] || fail "gen $args: 1 and 2 threads give different bytes"
+done
+[ "$(meta "$T/b" format)" = "gen:avazu" ] || fail "format key: $(meta "$T/b" format)"
+[ "$(meta "$T/b" fields)" = 24 ] || fail "avazu fields: $(meta "$T/b" fields)"
+grep -q 'threads\|time' "$T/b/dataset.meta" && fail "dataset.meta mentions threads or time"
+keys=$(cut -d= -f1 "$T/b/dataset.meta" | tr '\n' ' ')
+want="version format source fields field_names cardinalities rows_train rows_valid rows_test pos_rate_train pos_rate_valid pos_rate_test min_count id_order seed oracle_auc_train oracle_auc_valid oracle_auc_test oracle_logloss_train oracle_logloss_valid oracle_logloss_test profile vocab_scale zipf "
+[ "$keys" = "$want" ] || fail "dataset.meta keys: $keys"
+ls "$T" | grep -q tmp && fail "a temporary directory was left behind"
+
+# --- calibration on the criteo profile ---
+$H gen --profile criteo --rows 200000 --vocab-scale 0.01 --out "$T/c" 2>"$T/c.err" || fail "gen criteo 200000"
+grep -q 'oracle AUC' "$T/c.err" || fail "no summary line on stderr: $(cat "$T/c.err")"
+[ "$(meta "$T/c" rows_train)/$(meta "$T/c" rows_valid)/$(meta "$T/c" rows_test)" = 160000/20000/20000 ] ||
+    fail "80/10/10 split: $(meta "$T/c" rows_train)/$(meta "$T/c" rows_valid)/$(meta "$T/c" rows_test)"
+awk -v p="$(meta "$T/c" pos_rate_train)" 'BEGIN { exit !(p >= 0.20 && p <= 0.30) }' ||
+    fail "pos_rate_train $(meta "$T/c" pos_rate_train) outside 0.20..0.30"
+for s in train valid test; do
+    awk -v a="$(meta "$T/c" oracle_auc_$s)" 'BEGIN { exit !(a >= 0.77 && a <= 0.83) }' ||
+        fail "oracle_auc_$s $(meta "$T/c" oracle_auc_$s) outside 0.77..0.83"
+done
+[ "$(meta "$T/c" cardinalities | cut -d, -f16)" = 101312 ] || fail "C3 at scale 0.01 is not 101312"
+
+# --- info ---
+$H info "$T/c" >"$T/info.out" 2>"$T/info.err" || fail "info failed: $(cat "$T/info.err")"
+grep -q 'oracle_auc' "$T/info.out" || fail "info shows no oracle AUC"
+grep -q "^train .*$(meta "$T/c" oracle_auc_train | cut -c1-5)" "$T/info.out" || fail "info's train oracle AUC"
+grep -q '^C3 .*101312' "$T/info.out" || fail "info's field table lacks C3"
+$H info --help | grep -q 'usage: hashemb info' || fail "info --help"
+$H info "$T/nope" >/dev/null 2>"$T/e"
+[ $? -eq 1 ] && grep -q "nope" "$T/e" || fail "info on a missing directory: $(cat "$T/e")"
+$H info 2>/dev/null
+[ $? -eq 2 ] || fail "info without DIR does not exit 2"
+
+# --- the loader's checks, through info ---
+cp -r "$T/c" "$T/trunc"
+truncate -s -1 "$T/trunc/train.bin"
+$H info "$T/trunc" >/dev/null 2>"$T/e"
+[ $? -eq 1 ] && grep -q 'train.bin' "$T/e" && grep -q 'size mismatch' "$T/e" ||
+    fail "truncated train.bin: $(cat "$T/e")"
+cp -r "$T/c" "$T/flip"
+printf '\x07' | dd of="$T/flip/valid.bin" bs=1 seek=100000 conv=notrunc status=none
+$H info "$T/flip" >/dev/null 2>"$T/e"
+[ $? -eq 1 ] && grep -q 'valid.bin' "$T/e" && grep -q 'checksum' "$T/e" ||
+    fail "flipped byte in valid.bin: $(cat "$T/e")"
+
+# --- bad command lines: exit 2, the flag named, no output directory ---
+bad() { # expected-word args...
+    local word=$1
+    shift
+    $H gen "$@" >/dev/null 2>"$T/e"
+    local rc=$?
+    [ $rc -eq 2 ] || fail "gen $*: exit $rc, not 2"
+    grep -q -- "$word" "$T/e" || fail "gen $*: message does not name $word: $(head -1 "$T/e")"
+    grep -q 'usage: hashemb gen' "$T/e" || fail "gen $*: no usage"
+}
+bad --rows --profile tiny --rows 12x --out "$T/bad"
+bad --rows --profile tiny --rows 5 --out "$T/bad"
+bad --rows --profile tiny --out "$T/bad"
+bad --profile --profile huge --rows 100 --out "$T/bad"
+bad --zipf --profile tiny --rows 100 --zipf 0 --out "$T/bad"
+bad --vocab-scale --profile tiny --rows 100 --vocab-scale abc --out "$T/bad"
+bad --vocab-scale --profile criteo --rows 100 --vocab-scale 1000 --out "$T/bad"
+bad --id-order --profile tiny --rows 100 --id-order first --out "$T/bad"
+bad --threads --profile tiny --rows 100 --threads 0 --out "$T/bad"
+bad --seed --profile tiny --rows 100 --seed -1 --out "$T/bad"
+bad --text --profile tiny --rows 100 --text "$T/t.txt" --out "$T/bad"
+bad --out --profile tiny --rows 100
+bad bogus --profile tiny --rows 100 --bogus --out "$T/bad"
+[ -e "$T/bad" ] && fail "a bad command line left $T/bad"
+ls "$T" | grep -q 'bad' && fail "a bad command line left a temporary directory"
+[ -e "$T/t.txt" ] && fail "a bad command line left the text file"
+$H gen --help | grep -q 'usage: hashemb gen' || fail "gen --help"
+
+# --- Criteo text ---
+$H gen --profile criteo --rows 3000 --vocab-scale 0.05 --text "$T/c.txt" --out "$T/ct" 2>/dev/null ||
+    fail "gen --text"
+[ "$(wc -l <"$T/c.txt")" = 3000 ] || fail "text: $(wc -l <"$T/c.txt") lines, not 3000"
+[ "$(awk -F'\t' 'NF != 40' "$T/c.txt" | wc -l)" = 0 ] || fail "text: a line without 40 columns"
+[ "$(cut -f1 "$T/c.txt" | sort -u | tr '\n' ' ')" = "0 1 " ] || fail "text: labels are not 0/1"
+cut -f15- "$T/c.txt" | tr '\t' '\n' | grep -qv '^[0-9a-f]\{8\}$' && fail "text: a categorical token is not 8 hex"
+# labels in text order are the splits' labels in order
+[ "$(cut -f1 "$T/c.txt" | awk '{ s += $1 } END { print s }')" = \
+    "$(awk -v a="$(meta "$T/ct" pos_rate_train)" -v b="$(meta "$T/ct" pos_rate_valid)" \
+        -v c="$(meta "$T/ct" pos_rate_test)" 'BEGIN { printf "%.0f", a * 2400 + b * 300 + c * 300 }')" ] ||
+    fail "text labels do not add up to the splits' positives"
+# integer columns: distinct raw values stay distinct under prep's floor(ln(x)^2) transform
+$H gen --profile criteo --rows 20000 --text "$T/c1.txt.gz" --out "$T/c1" 2>/dev/null || fail "gen --text .gz"
+gzip -t "$T/c1.txt.gz" || fail "text .gz does not decompress"
+[ "$(gzip -dc "$T/c1.txt.gz" | wc -l)" = 20000 ] || fail "text .gz: wrong line count"
+gzip -dc "$T/c1.txt.gz" | awk -F'\t' '{
+    for (i = 2; i <= 14; i++) {
+        x = $i; k = i SUBSEP x
+        if (!(k in raw)) { raw[k] = 1; nraw[i]++
+            t = x == "" ? "empty" : (x + 0 > 2 ? int(log(x) * log(x)) : x + 0)
+            if (!((i SUBSEP t) in tr)) { tr[i SUBSEP t] = 1; ntr[i]++ } } } }
+    END { for (i = 2; i <= 14; i++) if (nraw[i] != ntr[i] || nraw[i] < 40) { print i, nraw[i], ntr[i]; bad = 1 }
+          exit bad }' >"$T/e" || fail "integer columns collide under the transform: $(cat "$T/e")"
+if $H prep --help >/dev/null 2>&1; then
+    $H prep --format criteo --train "$T/c.txt" --out "$T/p" 2>"$T/e" || fail "prep cannot read gen's text: $(cat "$T/e")"
+    rows=$(($(meta "$T/p" rows_train) + $(meta "$T/p" rows_valid) + $(meta "$T/p" rows_test)))
+    [ "$rows" = 3000 ] || fail "prep read $rows rows of 3000"
+    $H prep --format criteo --train "$T/c1.txt.gz" --out "$T/p1" 2>"$T/e" || fail "prep cannot read gen's .gz: $(cat "$T/e")"
+    $H info "$T/p1" >/dev/null || fail "info on prep's dataset"
+else
+    echo "  skip: this binary has no prep; gen's text checked by itself" >&2
+fi
+
+[ $fails -eq 0 ] || { echo "test_gen.sh: $fails failures" >&2; exit 1; }
+echo "test_gen.sh: all passed" >&2
