@@ -1,0 +1,212 @@
+/* model: DeepFM and MLP backbones (SPEC 5) over layers.c. Layout of the dense parameters (and, at the
+ * same offsets, of their gradients): [bias (DeepFM only)] then W[0], b[0], W[1], b[1], ..., W[L], b[L],
+ * with L = nhidden and layer L the Linear(last, 1) output. Activations (for max_batch rows) live in
+ * one 64-byte aligned buffer cut into the views of ModelActs. */
+#include "model.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layers.h"
+#include "rng.h"
+
+const char *const MODEL_NAMES[MODEL_NKINDS] = {"deepfm", "mlp"};
+
+typedef struct {
+    float *x0;                   // (B, F*d)  DeepFM: the MLP input, concat_f e_f[1..d]; else NULL
+    float *dx0;                  // (B, F*d)  DeepFM: gradient wrt x0; else NULL
+    float *wide;                 // (B)       DeepFM: bias + sum_f e_f[0] + FM; else NULL
+    float *fm;                   // (B)       DeepFM: FM term
+    float *h[MODEL_MAX_HIDDEN];  // (B, hidden[l]) post-ReLU output of hidden layer l
+    float *g[2];                 // (B, max hidden) gradient wrt h[l] lives in g[l % 2]
+    float *dW[MODEL_MAX_HIDDEN + 1], *db[MODEL_MAX_HIDDEN + 1], *dbias; // views into grads
+    int last_B;                  // batch size of the last forward, checked by backward
+} ModelActs;
+
+static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
+
+int model_init(Model *m, ModelKind kind, int fields, int dim, const int *hidden, int nhidden,
+               int max_batch, uint64_t seed, Err *e) {
+    memset(m, 0, sizeof *m);
+    if ((int)kind < 0 || kind >= MODEL_NKINDS)
+        return err_set(e, "--model: unknown backbone %d (deepfm or mlp)", (int)kind);
+    if (fields < 1) return err_set(e, "model: %d fields (the data must have at least one)", fields);
+    if (dim < 1) return err_set(e, "--dim: %d (must be >= 1)", dim);
+    if (nhidden < 0 || nhidden > MODEL_MAX_HIDDEN)
+        return err_set(e, "--mlp: %d hidden layers (0 to %d)", nhidden, MODEL_MAX_HIDDEN);
+    if (nhidden > 0 && !hidden) return err_set(e, "--mlp: no layer sizes given");
+    for (int l = 0; l < nhidden; l++)
+        if (hidden[l] < 1 || hidden[l] > (1 << 20))
+            return err_set(e, "--mlp: layer %d has size %d (must be 1 to %d)", l + 1, hidden[l],
+                           1 << 20);
+    if (max_batch < 1) return err_set(e, "--batch: %d (must be >= 1)", max_batch);
+    int width = kind == MODEL_DEEPFM ? dim + 1 : dim;
+    if ((long long)fields * width > INT_MAX / 2)
+        return err_set(e, "model: %d fields of width %d is too wide an input", fields, width);
+
+    m->kind = kind;
+    m->fields = fields;
+    m->dim = dim;
+    m->width = width;
+    m->nhidden = nhidden;
+    for (int l = 0; l < nhidden; l++) m->hidden[l] = hidden[l];
+    m->max_batch = max_batch;
+
+    /* layer shapes */
+    int in = kind == MODEL_DEEPFM ? fields * dim : fields * width;
+    for (int l = 0; l <= nhidden; l++) {
+        m->in_dim[l] = in;
+        m->out_dim[l] = l < nhidden ? hidden[l] : 1;
+        in = m->out_dim[l];
+    }
+
+    /* parameters and gradients: one buffer each, the same layout */
+    size_t np = kind == MODEL_DEEPFM ? 1 : 0;
+    for (int l = 0; l <= nhidden; l++) np += (size_t)m->out_dim[l] * m->in_dim[l] + m->out_dim[l];
+    m->nparams = np;
+    m->params = xaligned(np * sizeof(float));
+    m->grads = xaligned(np * sizeof(float));
+    memset(m->params, 0, np * sizeof(float));
+    memset(m->grads, 0, np * sizeof(float));
+    ModelActs *a = xcalloc(1, sizeof *a);
+    m->priv = a;
+    size_t off = 0;
+    if (kind == MODEL_DEEPFM) {
+        m->bias = m->params;
+        a->dbias = m->grads;
+        off = 1;
+    }
+    for (int l = 0; l <= nhidden; l++) {
+        m->W[l] = m->params + off;
+        a->dW[l] = m->grads + off;
+        off += (size_t)m->out_dim[l] * m->in_dim[l];
+        m->b[l] = m->params + off;
+        a->db[l] = m->grads + off;
+        off += m->out_dim[l];
+    }
+    CHECK(off == np);
+
+    /* Xavier-uniform, U(-s, s) with s = sqrt(6 / (in + out)), layer by layer, row-major; biases 0 */
+    Rng rng;
+    rng_seed(&rng, seed);
+    for (int l = 0; l <= nhidden; l++) {
+        double s = sqrt(6.0 / (m->in_dim[l] + m->out_dim[l]));
+        size_t n = (size_t)m->out_dim[l] * m->in_dim[l];
+        for (size_t i = 0; i < n; i++) m->W[l][i] = (float)((2.0 * rng_uniform(&rng) - 1.0) * s);
+    }
+
+    /* activations */
+    size_t B = (size_t)max_batch, maxh = 1, xin = (size_t)fields * dim;
+    for (int l = 0; l < nhidden; l++)
+        if ((size_t)hidden[l] > maxh) maxh = hidden[l];
+    size_t na = 2 * round16(B * maxh);
+    if (kind == MODEL_DEEPFM) na += 2 * round16(B * xin) + 2 * round16(B);
+    for (int l = 0; l < nhidden; l++) na += round16(B * hidden[l]);
+    m->nacts = na;
+    m->acts = xaligned(na * sizeof(float));
+    float *p = m->acts;
+#define TAKE(n) (p += round16(n), p - round16(n))
+    if (kind == MODEL_DEEPFM) {
+        a->x0 = TAKE(B * xin);
+        a->dx0 = TAKE(B * xin);
+        a->wide = TAKE(B);
+        a->fm = TAKE(B);
+    }
+    for (int l = 0; l < nhidden; l++) a->h[l] = TAKE(B * hidden[l]);
+    a->g[0] = TAKE(B * maxh);
+    a->g[1] = TAKE(B * maxh);
+#undef TAKE
+    CHECK((size_t)(p - m->acts) == na);
+    memset(m->acts, 0, na * sizeof(float));
+    return 0;
+}
+
+void model_free(Model *m) {
+    free(m->params);
+    free(m->grads);
+    free(m->acts);
+    free(m->priv);
+    memset(m, 0, sizeof *m);
+}
+
+void model_zero_grad(Model *m) { memset(m->grads, 0, m->nparams * sizeof(float)); }
+
+size_t model_bytes(const Model *m) {
+    return (2 * m->nparams + m->nacts) * sizeof(float) + sizeof(ModelActs);
+}
+
+const float *model_hidden(const Model *m, int l) {
+    CHECK(l >= 0 && l < m->nhidden);
+    return ((const ModelActs *)m->priv)->h[l];
+}
+
+void model_forward(Model *m, float *logits, const float *emb, int B) {
+    CHECK(B >= 1 && B <= m->max_batch);
+    ModelActs *a = m->priv;
+    const int F = m->fields, d = m->dim, w = m->width, L = m->nhidden;
+    const float *x = emb; // (B, in_dim[0]) the MLP input
+    if (m->kind == MODEL_DEEPFM) {
+        fm_forward(a->fm, emb, B, F, w, 1, d);
+        const float bias = m->bias[0];
+        float *x0 = a->x0, *wide = a->wide, *fm = a->fm;
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < B; r++) {
+            const float *er = emb + (size_t)r * F * w;
+            float *xr = x0 + (size_t)r * F * d;
+            float lin = 0.0f;
+            for (int f = 0; f < F; f++) {
+                lin += er[(size_t)f * w];
+                memcpy(xr + (size_t)f * d, er + (size_t)f * w + 1, (size_t)d * sizeof(float));
+            }
+            wide[r] = bias + lin + fm[r];
+        }
+        x = x0;
+    }
+    for (int l = 0; l < L; l++) {
+        linear_relu_forward(a->h[l], x, m->W[l], m->b[l], B, m->in_dim[l], m->out_dim[l]);
+        x = a->h[l];
+    }
+    linear_forward(logits, x, m->W[L], m->b[L], B, m->in_dim[L], 1);
+    if (m->kind == MODEL_DEEPFM)
+        for (int r = 0; r < B; r++) logits[r] += a->wide[r];
+    a->last_B = B;
+}
+
+void model_backward(Model *m, float *demb, const float *dlogits, const float *emb, int B) {
+    ModelActs *a = m->priv;
+    CHECK(B == a->last_B);
+    const int F = m->fields, d = m->dim, w = m->width, L = m->nhidden;
+    const int deepfm = m->kind == MODEL_DEEPFM;
+    const float *x_in = deepfm ? a->x0 : emb; // (B, in_dim[0])
+    float *dx_in = deepfm ? a->dx0 : demb;    // gradient wrt x_in; NULL skips it
+    if (!demb) dx_in = NULL;
+
+    /* output layer: Linear(in_dim[L], 1) on h[L-1] (or on the input when there is no hidden layer) */
+    linear_backward(L > 0 ? a->g[(L - 1) % 2] : dx_in, a->dW[L], a->db[L], dlogits,
+                    L > 0 ? a->h[L - 1] : x_in, m->W[L], B, m->in_dim[L], 1);
+    for (int l = L - 1; l >= 0; l--) {
+        float *dx = l > 0 ? a->g[(l - 1) % 2] : dx_in;
+        linear_relu_backward(dx, a->dW[l], a->db[l], a->g[l % 2], a->h[l], l > 0 ? a->h[l - 1] : x_in,
+                             m->W[l], B, m->in_dim[l], m->out_dim[l]);
+    }
+    if (!deepfm) return;
+
+    /* DeepFM: the bias, the first-order columns e_f[0], then columns 1..d = MLP + FM gradients */
+    float dsum = 0.0f;
+    for (int r = 0; r < B; r++) dsum += dlogits[r];
+    a->dbias[0] += dsum;
+    if (!demb) return;
+    const float *dx0 = a->dx0;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < B; r++) {
+        float *dr = demb + (size_t)r * F * w;
+        const float *gr = dx0 + (size_t)r * F * d;
+        for (int f = 0; f < F; f++) {
+            dr[(size_t)f * w] = dlogits[r];
+            memcpy(dr + (size_t)f * w + 1, gr + (size_t)f * d, (size_t)d * sizeof(float));
+        }
+    }
+    fm_backward(demb, dlogits, emb, B, F, w, 1, d);
+}

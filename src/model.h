@@ -1,0 +1,66 @@
+/* model: the two backbones of SPEC 5 on top of the embedding output.
+ *   DeepFM: logit = b + sum_f e_f[0] + FM(e_f[1..d]) + MLP(concat_f e_f[1..d])   (rows are d+1 wide)
+ *   MLP:    logit = MLP(concat_f e_f)                                            (rows are d wide)
+ * MLP hidden layers are Linear+ReLU with sizes from --mlp, then a Linear to one output; Xavier-uniform
+ * weights, zero biases; the DeepFM bias b starts at 0. Dense parameters and their gradients each live in
+ * one buffer with named views (llm.c); activations in a third, sized for the largest batch, allocated
+ * once. The model knows nothing of how the embeddings were made: it reads emb (B, F, w) and writes
+ * demb (B, F, w). Matrix products go through cblas_sgemm, called outside any OpenMP region. */
+#ifndef HASHEMB_MODEL_H
+#define HASHEMB_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#define MODEL_MAX_HIDDEN 8
+
+typedef enum { MODEL_DEEPFM, MODEL_MLP, MODEL_NKINDS } ModelKind;
+extern const char *const MODEL_NAMES[MODEL_NKINDS]; /* "deepfm", "mlp" */
+
+typedef struct {
+    ModelKind kind;
+    int fields, dim, width; /* width = dim + 1 (DeepFM) or dim (MLP) */
+    int nhidden;
+    int hidden[MODEL_MAX_HIDDEN];
+    int max_batch;
+
+    /* dense parameters: one buffer, and the same layout for gradients */
+    size_t nparams;
+    float *params; // (nparams)
+    float *grads;  // (nparams)
+    /* named views into params (the same offsets into grads via model_grad_view) */
+    float *bias;                      // (1) DeepFM only, NULL for MLP
+    float *W[MODEL_MAX_HIDDEN + 1];   // layer l: (out_l, in_l), row-major, as PyTorch's nn.Linear
+    float *b[MODEL_MAX_HIDDEN + 1];   // (out_l)
+    int in_dim[MODEL_MAX_HIDDEN + 1], out_dim[MODEL_MAX_HIDDEN + 1];
+
+    /* activations for max_batch rows, one buffer */
+    size_t nacts;
+    float *acts;
+    /* opaque views into acts, owned by model.c */
+    void *priv;
+} Model;
+
+/* Checks its arguments (Err on bad sizes) and initialises the parameters from seed. */
+int model_init(Model *m, ModelKind kind, int fields, int dim, const int *hidden, int nhidden,
+               int max_batch, uint64_t seed, Err *e);
+void model_free(Model *m);
+
+/* logits (B) from emb (B, F, width). Keeps what backward needs in m->acts. */
+void model_forward(Model *m, float *logits, const float *emb, int B);
+
+/* Given dlogits (B) for the last forward's batch: adds into m->grads and writes (overwrites) demb
+ * (B, F, width); demb NULL skips the input gradient. */
+void model_backward(Model *m, float *demb, const float *dlogits, const float *emb, int B);
+
+void model_zero_grad(Model *m);
+
+/* (B, hidden[l]) post-ReLU output of hidden layer l from the last forward; for tests (ReLU kinks). */
+const float *model_hidden(const Model *m, int l);
+
+/* Bytes of activations + parameters + gradients held by the model. */
+size_t model_bytes(const Model *m);
+
+#endif

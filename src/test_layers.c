@@ -1,0 +1,426 @@
+/* test_layers: each fast kernel against its `_ref` on random inputs (odd sizes, sizes big enough for
+ * threaded sgemm, 1 and 2 threads), and a central finite-difference check of every backward, with a
+ * guard that the gradient checked is not all zero. */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layers.h"
+#include "rng.h"
+#include "testing.h"
+#include "util.h"
+
+extern void openblas_set_num_threads(int n);
+
+static void set_threads(int n) {
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+}
+
+static float *rand_buf(Rng *r, size_t n, float lo, float hi) {
+    float *p = xmalloc(n * sizeof(float) + 1);
+    for (size_t i = 0; i < n; i++) p[i] = (float)(lo + (hi - lo) * rng_uniform(r));
+    return p;
+}
+
+static float *copy_buf(const float *src, size_t n) {
+    float *p = xmalloc(n * sizeof(float) + 1);
+    memcpy(p, src, n * sizeof(float));
+    return p;
+}
+
+/* max over i of |a-b| / (1 + |b|) */
+static double max_rel(const float *a, const float *b, size_t n) {
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]) / (1.0 + fabs((double)b[i]));
+        if (!(d <= m)) m = d; /* NaN propagates */
+    }
+    return m;
+}
+
+static double max_abs(const float *a, size_t n) {
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs(a[i]) > m) m = fabs(a[i]);
+    return m;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* fast vs ref */
+
+static void test_linear_vs_ref(int B, int in, int out, int with_bias, int threads, uint64_t seed) {
+    set_threads(threads);
+    Rng r;
+    rng_seed(&r, seed);
+    float *x = rand_buf(&r, (size_t)B * in, -1, 1), *W = rand_buf(&r, (size_t)out * in, -1, 1);
+    float *b = with_bias ? rand_buf(&r, out, -1, 1) : NULL;
+    float *y = rand_buf(&r, (size_t)B * out, -9, 9), *y_ref = rand_buf(&r, (size_t)B * out, -9, 9);
+    float *dy = rand_buf(&r, (size_t)B * out, -1, 1);
+    float *dx = rand_buf(&r, (size_t)B * in, -9, 9), *dx_ref = rand_buf(&r, (size_t)B * in, -9, 9);
+    /* weight gradients start non-zero: backward must add, not overwrite */
+    float *dW = rand_buf(&r, (size_t)out * in, -1, 1), *dW_ref = copy_buf(dW, (size_t)out * in);
+    float *db = rand_buf(&r, out, -1, 1), *db_ref = copy_buf(db, out);
+    char what[128];
+    snprintf(what, sizeof what, "linear B=%d in=%d out=%d bias=%d threads=%d", B, in, out, with_bias,
+             threads);
+
+    linear_forward(y, x, W, b, B, in, out);
+    linear_forward_ref(y_ref, x, W, b, B, in, out);
+    T_CHECK(max_rel(y, y_ref, (size_t)B * out) < 1e-5, "%s forward: max rel diff %g", what,
+            max_rel(y, y_ref, (size_t)B * out));
+
+    linear_backward(dx, dW, with_bias ? db : NULL, dy, x, W, B, in, out);
+    linear_backward_ref(dx_ref, dW_ref, with_bias ? db_ref : NULL, dy, x, W, B, in, out);
+    T_CHECK(max_rel(dx, dx_ref, (size_t)B * in) < 1e-5, "%s dx: %g", what,
+            max_rel(dx, dx_ref, (size_t)B * in));
+    T_CHECK(max_rel(dW, dW_ref, (size_t)out * in) < 1e-5, "%s dW: %g", what,
+            max_rel(dW, dW_ref, (size_t)out * in));
+    T_CHECK(max_rel(db, db_ref, out) < 1e-5, "%s db: %g", what, max_rel(db, db_ref, out));
+
+    /* dx NULL: weights still get their gradients, identical to the call with dx */
+    float *dW2 = rand_buf(&r, (size_t)out * in, -1, 1), *dW2b = copy_buf(dW2, (size_t)out * in);
+    linear_backward(NULL, dW2, NULL, dy, x, W, B, in, out);
+    linear_backward(dx, dW2b, NULL, dy, x, W, B, in, out);
+    T_CHECK(!memcmp(dW2, dW2b, (size_t)out * in * sizeof(float)), "%s: dx NULL changes dW", what);
+
+    /* fused Linear+ReLU = linear then relu */
+    if (with_bias) {
+        float *h = xmalloc((size_t)B * out * sizeof(float)), *dz = copy_buf(dy, (size_t)B * out);
+        float *dz_ref = xmalloc((size_t)B * out * sizeof(float));
+        linear_relu_forward(h, x, W, b, B, in, out);
+        relu_forward(y_ref, y_ref, (long)B * out);
+        T_CHECK(max_rel(h, y_ref, (size_t)B * out) < 1e-5, "%s relu forward: %g", what,
+                max_rel(h, y_ref, (size_t)B * out));
+        long alive = 0;
+        for (long i = 0; i < (long)B * out; i++) alive += h[i] > 0;
+        T_CHECK((long)B * out < 20 || (alive > 0 && alive < (long)B * out),
+                "%s: %ld of %ld units alive (want a mix)", what, alive, (long)B * out);
+        memcpy(dW_ref, dW, (size_t)out * in * sizeof(float));
+        memcpy(db_ref, db, out * sizeof(float));
+        linear_relu_backward(dx, dW, db, dz, h, x, W, B, in, out);
+        relu_backward(dz_ref, dy, h, (long)B * out);
+        T_CHECK(!memcmp(dz, dz_ref, (size_t)B * out * sizeof(float)),
+                "%s: fused relu mask differs from relu_backward", what);
+        linear_backward_ref(dx_ref, dW_ref, db_ref, dz_ref, x, W, B, in, out);
+        T_CHECK(max_rel(dx, dx_ref, (size_t)B * in) < 1e-5, "%s relu dx: %g", what,
+                max_rel(dx, dx_ref, (size_t)B * in));
+        T_CHECK(max_rel(dW, dW_ref, (size_t)out * in) < 1e-5, "%s relu dW: %g", what,
+                max_rel(dW, dW_ref, (size_t)out * in));
+        T_CHECK(max_rel(db, db_ref, out) < 1e-5, "%s relu db: %g", what, max_rel(db, db_ref, out));
+        free(h);
+        free(dz);
+        free(dz_ref);
+    }
+    free(x), free(W), free(b), free(y), free(y_ref), free(dy), free(dx), free(dx_ref);
+    free(dW), free(dW_ref), free(db), free(db_ref), free(dW2), free(dW2b);
+}
+
+/* Threads. The same thread count twice: bit-identical (SPEC 5). 1 thread vs 2: OpenBLAS 0.3.21's
+ * sgemm is NOT bit-identical across thread counts (the split between threads moves which elements the
+ * edge kernels compute, and for K > GEMM_Q how K is blocked), so only a tolerance is checked there
+ * and the number of differing elements is printed. The element-wise passes are thread-independent. */
+static void test_linear_threads(void) {
+    const int B = 512, in = 300, out = 200;
+    Rng r;
+    rng_seed(&r, 77);
+    float *x = rand_buf(&r, (size_t)B * in, -1, 1), *W = rand_buf(&r, (size_t)out * in, -1, 1);
+    float *b = rand_buf(&r, out, -1, 1), *dy = rand_buf(&r, (size_t)B * out, -1, 1);
+    float *res[3][4];
+    for (int t = 0; t < 3; t++) {
+        set_threads(t == 0 ? 1 : 2);
+        float *y = xmalloc((size_t)B * out * 4), *dx = xmalloc((size_t)B * in * 4);
+        float *dW = xcalloc((size_t)out * in, 4), *db = xcalloc(out, 4);
+        float *dz = copy_buf(dy, (size_t)B * out);
+        linear_relu_forward(y, x, W, b, B, in, out);
+        linear_relu_backward(dx, dW, db, dz, y, x, W, B, in, out);
+        res[t][0] = y, res[t][1] = dx, res[t][2] = dW, res[t][3] = db;
+        free(dz);
+    }
+    size_t n[4] = {(size_t)B * out, (size_t)B * in, (size_t)out * in, (size_t)out};
+    const char *names[4] = {"y", "dx", "dW", "db"};
+    for (int k = 0; k < 4; k++) {
+        T_CHECK(!memcmp(res[1][k], res[2][k], n[k] * 4),
+                "linear+relu %s: two runs with 2 threads differ", names[k]);
+        size_t nd = 0;
+        for (size_t i = 0; i < n[k]; i++) nd += res[0][k][i] != res[1][k][i];
+        double rel = max_rel(res[0][k], res[1][k], n[k]);
+        T_CHECK(rel < 1e-5, "linear+relu %s: 1 thread vs 2 max rel diff %g", names[k], rel);
+        if (nd)
+            fprintf(stderr, "  note: linear+relu %s, 1 thread vs 2: %zu of %zu elements differ (max rel "
+                            "%.2g): OpenBLAS sgemm is not bit-identical across thread counts\n",
+                    names[k], nd, n[k], rel);
+        for (int t = 0; t < 3; t++) free(res[t][k]);
+    }
+    free(x), free(W), free(b), free(dy);
+    set_threads(2);
+}
+
+static void test_relu(void) {
+    const long n = 1001;
+    Rng r;
+    rng_seed(&r, 5);
+    float *x = rand_buf(&r, n, -1, 1), *y = xmalloc(n * 4), *dy = rand_buf(&r, n, -1, 1);
+    float *dx = xmalloc(n * 4);
+    x[0] = 0.0f, x[1] = NAN, x[2] = -0.0f;
+    relu_forward(y, x, n);
+    relu_backward(dx, dy, y, n);
+    int bad = 0;
+    for (long i = 0; i < n; i++) {
+        if (i == 1) continue;
+        float want = x[i] > 0 ? x[i] : 0.0f;
+        if (y[i] != want || dx[i] != (x[i] > 0 ? dy[i] : 0.0f)) bad++;
+    }
+    T_CHECK(bad == 0, "relu: %d elements wrong", bad);
+    T_CHECK(isnan(y[1]), "relu must pass NaN through (a diverged run must not look finite): %g",
+            (double)y[1]);
+    /* in place */
+    float *z = copy_buf(x, n);
+    relu_forward(z, z, n);
+    T_CHECK(!memcmp(z + 2, y + 2, (n - 2) * 4), "relu in place differs");
+    free(x), free(y), free(dy), free(dx), free(z);
+}
+
+static void test_fm_vs_ref(int B, int F, int w, int c0, int d) {
+    Rng r;
+    rng_seed(&r, (uint64_t)(B * 1000 + F * 100 + d));
+    size_t n = (size_t)B * F * w;
+    float *v = rand_buf(&r, n, -1, 1), *out = xmalloc(B * 4), *out_ref = xmalloc(B * 4);
+    float *dout = rand_buf(&r, B, -1, 1);
+    float *dv = rand_buf(&r, n, -1, 1), *dv_ref = copy_buf(dv, n), *dv0 = copy_buf(dv, n);
+    fm_forward(out, v, B, F, w, c0, d);
+    fm_forward_ref(out_ref, v, B, F, w, c0, d);
+    T_CHECK(max_rel(out, out_ref, B) < 1e-5, "fm B=%d F=%d w=%d c0=%d d=%d forward: %g", B, F, w, c0,
+            d, max_rel(out, out_ref, B));
+    fm_backward(dv, dout, v, B, F, w, c0, d);
+    fm_backward_ref(dv_ref, dout, v, B, F, w, c0, d);
+    T_CHECK(max_rel(dv, dv_ref, n) < 1e-5, "fm B=%d F=%d w=%d c0=%d d=%d backward: %g", B, F, w, c0,
+            d, max_rel(dv, dv_ref, n));
+    /* columns outside [c0, c0+d) are left alone */
+    int touched = 0;
+    for (size_t i = 0; i < n; i++) {
+        int col = (int)(i % w);
+        if ((col < c0 || col >= c0 + d) && dv[i] != dv0[i]) touched++;
+    }
+    T_CHECK(touched == 0, "fm backward wrote %d elements outside its columns", touched);
+    free(v), free(out), free(out_ref), free(dout), free(dv), free(dv_ref), free(dv0);
+}
+
+static void test_bce(void) {
+    const int B = 12;
+    float z[12] = {-3.0f, -0.5f, 0.0f, 0.7f, 2.5f, 9.0f, -9.0f, 30.0f, -30.0f, 100.0f, -1000.0f,
+                   1000.0f};
+    unsigned char y[12] = {0, 1, 1, 0, 1, 0, 1, 1, 0, 0, 1, 0};
+    /* plain formula where it is safe (|z| <= 9), the asymptote where it is not */
+    double want = 0.0;
+    for (int i = 0; i < B; i++) {
+        double p = 1.0 / (1.0 + exp(-(double)z[i])), li;
+        if (fabs(z[i]) <= 9.0) li = y[i] ? -log(p) : -log(1.0 - p);
+        else li = (y[i] ? (z[i] < 0) : (z[i] > 0)) ? fabs(z[i]) : 0.0;
+        want += li;
+    }
+    want /= B;
+    double got = bce_forward(z, y, B);
+    T_CHECK(isfinite(got), "bce not finite for large |z|: %g", got);
+    T_NEAR(got, want, 1e-9 * fabs(want), "bce mean loss");
+    float dz[12];
+    bce_backward(dz, z, y, B);
+    for (int i = 0; i < B; i++) {
+        double p = 1.0 / (1.0 + exp(-(double)z[i]));
+        T_NEAR(dz[i], (p - y[i]) / B, 1e-7, "bce dlogit");
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* finite differences: loss(theta) in double, central differences of a float parameter */
+
+typedef double (*LossFn)(void *ctx);
+
+/* Checks ana[i] against (L(p+eps) - L(p-eps)) / 2eps for i in [0, n); `alive` (may be NULL) is called
+ * after each perturbed evaluation and returns a signature of the ReLU masks: a coordinate whose
+ * perturbation changes it sits on a kink and is skipped. Returns the number checked. */
+static int fd_check(const char *what, float *p, const float *ana, int n, float eps, LossFn loss,
+                    void *ctx, unsigned (*mask)(void *), double atol, double rtol) {
+    unsigned m0 = mask ? (loss(ctx), mask(ctx)) : 0;
+    int checked = 0, skipped = 0, bad = 0;
+    double worst = 0.0;
+    for (int i = 0; i < n; i++) {
+        float save = p[i];
+        p[i] = save + eps;
+        double lp = loss(ctx);
+        unsigned mp = mask ? mask(ctx) : 0;
+        p[i] = save - eps;
+        double lm = loss(ctx);
+        unsigned mm = mask ? mask(ctx) : 0;
+        p[i] = save;
+        if (mask && (mp != m0 || mm != m0)) {
+            skipped++;
+            continue;
+        }
+        double num = (lp - lm) / (2.0 * ((double)(save + eps) - (double)save));
+        double err = fabs(num - ana[i]), tol = atol + rtol * fmax(fabs(num), fabs(ana[i]));
+        if (err > tol) {
+            if (bad < 5)
+                fprintf(stderr, "    %s[%d]: analytic %.7g numeric %.7g\n", what, i, ana[i], num);
+            bad++;
+        }
+        if (err / (tol > 0 ? tol : 1) > worst) worst = err / tol;
+        checked++;
+    }
+    T_CHECK(bad == 0, "%s: %d of %d gradients off (worst err/tol %.2f)", what, bad, checked, worst);
+    T_CHECK(skipped * 10 <= n, "%s: %d of %d coordinates sit on a ReLU kink", what, skipped, n);
+    T_CHECK(max_abs(ana, n) > 1e-3, "%s: gradient all (near) zero, max %g: the check proves nothing",
+            what, max_abs(ana, n));
+    return checked;
+}
+
+/* a layer and a fixed random weighting r of its outputs: loss = sum r * out */
+typedef struct {
+    int B, in, out, relu;
+    float *x, *W, *b, *y, *r;
+} LinCtx;
+
+static double lin_loss(void *c) {
+    LinCtx *k = c;
+    if (k->relu) linear_relu_forward(k->y, k->x, k->W, k->b, k->B, k->in, k->out);
+    else linear_forward(k->y, k->x, k->W, k->b, k->B, k->in, k->out);
+    double s = 0.0;
+    for (int i = 0; i < k->B * k->out; i++) s += (double)k->r[i] * k->y[i];
+    return s;
+}
+
+static unsigned lin_mask(void *c) {
+    LinCtx *k = c;
+    unsigned h = 2166136261u;
+    for (int i = 0; i < k->B * k->out; i++) h = (h ^ (k->y[i] > 0)) * 16777619u;
+    return h;
+}
+
+static void fd_linear(int relu) {
+    LinCtx k = {.B = 5, .in = 7, .out = 6, .relu = relu};
+    Rng r;
+    rng_seed(&r, 11 + relu);
+    k.x = rand_buf(&r, k.B * k.in, -1, 1);
+    k.W = rand_buf(&r, k.out * k.in, -1, 1);
+    k.b = rand_buf(&r, k.out, -0.5, 0.5);
+    k.y = xmalloc(k.B * k.out * 4);
+    k.r = rand_buf(&r, k.B * k.out, -1, 1);
+    float *dx = xmalloc(k.B * k.in * 4), *dW = xcalloc(k.out * k.in, 4), *db = xcalloc(k.out, 4);
+    float *dy = copy_buf(k.r, k.B * k.out);
+    lin_loss(&k);
+    if (relu) linear_relu_backward(dx, dW, db, dy, k.y, k.x, k.W, k.B, k.in, k.out);
+    else linear_backward(dx, dW, db, dy, k.x, k.W, k.B, k.in, k.out);
+    const char *nm = relu ? "linear+relu" : "linear";
+    char what[64];
+    unsigned (*mask)(void *) = relu ? lin_mask : NULL;
+    snprintf(what, sizeof what, "%s dx", nm);
+    fd_check(what, k.x, dx, k.B * k.in, 1e-2f, lin_loss, &k, mask, 1e-3, 1e-2);
+    snprintf(what, sizeof what, "%s dW", nm);
+    fd_check(what, k.W, dW, k.out * k.in, 1e-2f, lin_loss, &k, mask, 1e-3, 1e-2);
+    snprintf(what, sizeof what, "%s db", nm);
+    fd_check(what, k.b, db, k.out, 1e-2f, lin_loss, &k, mask, 1e-3, 1e-2);
+    free(k.x), free(k.W), free(k.b), free(k.y), free(k.r), free(dx), free(dW), free(db), free(dy);
+}
+
+typedef struct {
+    long n;
+    float *x, *y, *r;
+} ReluCtx;
+
+static double relu_loss(void *c) {
+    ReluCtx *k = c;
+    relu_forward(k->y, k->x, k->n);
+    double s = 0.0;
+    for (long i = 0; i < k->n; i++) s += (double)k->r[i] * k->y[i];
+    return s;
+}
+
+static void fd_relu(void) {
+    ReluCtx k = {.n = 40};
+    Rng r;
+    rng_seed(&r, 21);
+    k.x = rand_buf(&r, k.n, -1, 1);
+    for (long i = 0; i < k.n; i++) /* away from the kink: |x| >= 0.1 > eps */
+        if (fabsf(k.x[i]) < 0.1f) k.x[i] = k.x[i] < 0 ? -0.1f - k.x[i] : 0.1f + k.x[i];
+    k.y = xmalloc(k.n * 4);
+    k.r = rand_buf(&r, k.n, -1, 1);
+    float *dx = xmalloc(k.n * 4);
+    relu_loss(&k);
+    relu_backward(dx, k.r, k.y, k.n);
+    fd_check("relu dx", k.x, dx, (int)k.n, 1e-2f, relu_loss, &k, NULL, 1e-4, 1e-3);
+    free(k.x), free(k.y), free(k.r), free(dx);
+}
+
+typedef struct {
+    int B, F, w, c0, d;
+    float *v, *out, *r;
+} FmCtx;
+
+static double fm_loss(void *c) {
+    FmCtx *k = c;
+    fm_forward(k->out, k->v, k->B, k->F, k->w, k->c0, k->d);
+    double s = 0.0;
+    for (int i = 0; i < k->B; i++) s += (double)k->r[i] * k->out[i];
+    return s;
+}
+
+static void fd_fm(void) {
+    FmCtx k = {.B = 4, .F = 5, .w = 6, .c0 = 1, .d = 4};
+    Rng r;
+    rng_seed(&r, 31);
+    int n = k.B * k.F * k.w;
+    k.v = rand_buf(&r, n, -1, 1);
+    k.out = xmalloc(k.B * 4);
+    k.r = rand_buf(&r, k.B, -1, 1);
+    float *dv = xcalloc(n, 4);
+    fm_backward(dv, k.r, k.v, k.B, k.F, k.w, k.c0, k.d);
+    fd_check("fm dv", k.v, dv, n, 1e-2f, fm_loss, &k, NULL, 1e-3, 1e-2);
+    free(k.v), free(k.out), free(k.r), free(dv);
+}
+
+typedef struct {
+    int B;
+    float *z;
+    unsigned char *y;
+} BceCtx;
+
+static double bce_loss(void *c) {
+    BceCtx *k = c;
+    return bce_forward(k->z, k->y, k->B);
+}
+
+static void fd_bce(void) {
+    float z[8] = {-4.0f, -1.2f, -0.3f, 0.1f, 0.8f, 2.0f, 5.0f, -0.05f};
+    unsigned char y[8] = {0, 1, 0, 1, 1, 0, 1, 0};
+    BceCtx k = {8, z, y};
+    float dz[8];
+    bce_backward(dz, z, y, 8);
+    fd_check("bce dlogits", z, dz, 8, 1e-3f, bce_loss, &k, NULL, 1e-5, 1e-3);
+}
+
+int main(void) {
+    /* fast vs ref: odd sizes, a row-count below and above the thread split, with and without bias */
+    for (int t = 1; t <= 2; t++) {
+        test_linear_vs_ref(1, 1, 1, 1, t, 1);
+        test_linear_vs_ref(37, 29, 23, 1, t, 2);
+        test_linear_vs_ref(37, 29, 1, 1, t, 3);
+        test_linear_vs_ref(13, 5, 3, 0, t, 4);
+        test_linear_vs_ref(300, 200, 150, 1, t, 5);
+        test_linear_vs_ref(3000, 400, 1, 1, t, 6); /* the output layer's gemv path, threaded */
+    }
+    test_linear_threads();
+    test_relu();
+    test_fm_vs_ref(1, 1, 1, 0, 1);
+    test_fm_vs_ref(7, 5, 5, 1, 4);
+    test_fm_vs_ref(33, 39, 17, 1, 16);
+    test_fm_vs_ref(5, 3, 80, 0, 70); /* more than one column chunk */
+    test_fm_vs_ref(4, 6, 9, 2, 3);
+    test_bce();
+    /* finite differences */
+    fd_linear(0);
+    fd_linear(1);
+    fd_relu();
+    fd_fm();
+    fd_bce();
+    return t_report("test_layers");
+}

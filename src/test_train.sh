@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# hashemb train end to end: result row and curve, determinism, learning on synthetic data against
+# the oracle, overfitting a tiny set, the real Criteo sample, bad flags and bad datasets.
+set -u
+H=${HASHEMB:?}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail=0
+bad() { echo "  FAIL: $*" >&2; fail=1; }
+col() { # col FILE NAME: the value of column NAME in the result row
+    awk -F'\t' -v n="$2" 'NR==1 { for (i = 1; i <= NF; i++) if ($i == n) c = i } NR==2 { print $c }' "$1"
+}
+
+"$H" gen --profile tiny --rows 60000 --seed 5 --out "$T/tiny" 2>/dev/null || { bad "gen tiny"; exit 1; }
+
+# --- a run writes its curve, then a complete row ---
+"$H" train --data "$T/tiny" --emb full --dim 8 --mlp 32,16 --batch 256 --epochs 3 --threads 2 \
+    --quiet --out "$T/r1.tsv" || bad "train exit status"
+[ -f "$T/r1.tsv" ] && [ -f "$T/r1.curve.tsv" ] || bad "result and curve files"
+[ "$(head -1 "$T/r1.tsv" | tr '\t' '\n' | wc -l)" = 29 ] || bad "29 columns"
+[ "$(awk -F'\t' 'NR==2 { print NF }' "$T/r1.tsv")" = 29 ] || bad "29 values"
+[ "$(col "$T/r1.tsv" status)" = ok ] || bad "status ok"
+[ "$(col "$T/r1.tsv" variant)" = full ] || bad "variant full"
+[ "$(col "$T/r1.tsv" threads)" = 2 ] || bad "threads column"
+[ "$(col "$T/r1.tsv" blas_core)" != "" ] || bad "blas_core"
+[ "$(wc -l < "$T/r1.curve.tsv")" -ge 2 ] || bad "curve rows"
+ls "$T"/*.tmp.* >/dev/null 2>&1 && bad "temporary files left behind"
+
+# --- learning: at least 90% of the oracle's AUC lift on the tiny profile ---
+auc=$(col "$T/r1.tsv" test_auc)
+oracle=$(col "$T/r1.tsv" oracle_auc)
+awk -v a="$auc" -v o="$oracle" 'BEGIN { exit !((a - 0.5) >= 0.9 * (o - 0.5)) }' ||
+    bad "full-table DeepFM lift: test AUC $auc vs oracle $oracle (need 90% of the lift)"
+echo "  tiny: test AUC $auc, oracle $oracle"
+
+# --- same seed twice: identical rows but for peak RSS and the timing columns ---
+"$H" train --data "$T/tiny" --emb full --dim 8 --mlp 32,16 --batch 256 --epochs 3 --threads 2 \
+    --quiet --out "$T/r2.tsv" || bad "second run"
+strip() { awk -F'\t' 'NR==1 { for (i = 1; i <= NF; i++) if ($i == "peak_rss_bytes" || $i ~ /_seconds$|_per_sec$/) drop[i] = 1 }
+    { s = ""; for (i = 1; i <= NF; i++) if (!drop[i]) s = s $i "\t"; print s }' "$1"; }
+[ "$(strip "$T/r1.tsv")" = "$(strip "$T/r2.tsv")" ] || bad "same seed, same row"
+cut -f1-6 "$T/r1.curve.tsv" > "$T/c1"; cut -f1-6 "$T/r2.curve.tsv" > "$T/c2"
+cmp -s "$T/c1" "$T/c2" || bad "same seed, same curve"
+
+# --- without --out: header and row on stdout, no curve ---
+"$H" train --data "$T/tiny" --dim 4 --mlp 8 --batch 512 --epochs 1 --quiet > "$T/stdout.tsv" || bad "stdout run"
+[ "$(wc -l < "$T/stdout.tsv")" = 2 ] || bad "stdout holds header and row"
+
+# --- an MLP overfits a tiny set: valid = test = train, train AUC 1.0 ---
+awk 'BEGIN { srand(3); print "label,a,b,c"; for (i = 0; i < 64; i++) printf "%d,a%d,b%d,c%d\n", rand() < 0.5, i, i % 7, i % 5 }' > "$T/small.csv"
+printf 'label=label\ncat=a,b,c\n' > "$T/schema"
+"$H" prep --format csv --schema "$T/schema" --train "$T/small.csv" --valid "$T/small.csv" --test "$T/small.csv" \
+    --out "$T/small" 2>/dev/null || bad "prep small csv"
+"$H" train --data "$T/small" --model mlp --dim 8 --mlp 32 --batch 16 --lr 0.01 --epochs 200 --patience 200 \
+    --quiet --out "$T/of.tsv" || bad "overfit run"
+[ "$(col "$T/of.tsv" valid_auc)" = 1 ] || bad "MLP overfits a tiny set: train AUC $(col "$T/of.tsv" valid_auc), want 1"
+
+# --- bad flags exit 2 naming the flag; a bad dataset exits 1 ---
+expect() { # expect STATUS PATTERN CMD...
+    local want=$1 pat=$2; shift 2
+    "$@" > "$T/out" 2> "$T/err"; local got=$?
+    [ "$got" = "$want" ] || bad "exit $got (want $want): $*"
+    grep -q -- "$pat" "$T/err" || bad "message lacks '$pat': $(head -1 "$T/err")"
+}
+expect 2 "--batch" "$H" train --data "$T/tiny" --batch 12x
+expect 2 "--model" "$H" train --data "$T/tiny" --model cnn
+expect 2 "--ratio" "$H" train --data "$T/tiny" --emb hash
+expect 2 "--lr" "$H" train --data "$T/tiny" --lr -1
+expect 2 "--data" "$H" train --emb full
+expect 2 "unrecognized" "$H" train --data "$T/tiny" --frobnicate 3
+expect 1 "no such dataset" "$H" train --data "$T/nope"
+cp -r "$T/tiny" "$T/broken"; truncate -s -8 "$T/broken/valid.bin"
+expect 1 "valid.bin" "$H" train --data "$T/broken" --quiet
+[ -f "$T/out.tsv" ] && bad "no result for a failed run"
+
+# --- the real Criteo sample: valid AUC >= 0.68 with the full table ---
+if [ -f "$SHARED/data/criteo/criteo_dac_train7200.tsv.gz" ]; then
+    C=$SHARED/data/criteo
+    "$H" prep --format criteo --train "$C/criteo_dac_train7200.tsv.gz" --valid "$C/criteo_dac_dev409.tsv.gz" \
+        --test "$C/criteo_dac_test391.tsv.gz" --out "$T/criteo" 2>/dev/null || bad "prep criteo"
+    "$H" train --data "$T/criteo" --model deepfm --emb full --batch 256 --epochs 5 --seed 3 --quiet \
+        --out "$T/criteo.tsv" || bad "train criteo"
+    v=$(col "$T/criteo.tsv" valid_auc)
+    awk -v v="$v" 'BEGIN { exit !(v >= 0.68) }' || bad "Criteo sample valid AUC $v < 0.68"
+    [ "$(col "$T/criteo.tsv" oracle_auc)" = NA ] || bad "oracle NA on real data"
+    echo "  criteo sample: valid AUC $v, test AUC $(col "$T/criteo.tsv" test_auc)"
+else
+    echo "  skip: $SHARED/data/criteo not found (the real-sample check needs ../shared)"
+fi
+exit $fail

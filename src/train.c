@@ -1,0 +1,609 @@
+#include "train.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "blas.h"
+#include "cmd.h"
+#include "dataset.h"
+#include "layers.h"
+#include "metrics.h"
+#include "results.h"
+
+static const char USAGE_HEAD[] =
+    "usage: hashemb train --data DIR [options]\n"
+    "  --data DIR                         prepared dataset (hashemb prep / gen)\n"
+    "  --model deepfm|mlp                 backbone (default deepfm)\n";
+static const char USAGE_TAIL[] =
+    "  --dim D                            embedding dimension d (default 16)\n"
+    "  --mlp H1,H2,...                    hidden layer sizes (default 400,400,400)\n"
+    "  --batch B                          batch size (default 4096)\n"
+    "  --lr X                             learning rate (default 1e-3)\n"
+    "  --optim adam|adagrad|sgd           optimizer (default adam)\n"
+    "  --emb-l2 X                         L2 on the embedding rows a batch touches (default 0)\n"
+    "  --epochs N                         at most N epochs (default 3)\n"
+    "  --patience N                       stop after N epochs without a better valid AUC (default 1)\n"
+    "  --seed N                           seed of init, shuffling and hashing (default 1)\n"
+    "  --threads N                        threads (default: all cores)\n"
+    "  --out FILE                         result row (TSV), written when the run ends; the per-epoch\n"
+    "                                     curve goes to FILE with .tsv replaced by .curve.tsv.\n"
+    "                                     Without --out the result is printed on stdout.\n"
+    "  --quiet                            no configuration table or progress on stderr\n"
+    "Exit status: 0 for a run that ends ok, infeasible or diverged (the row says which), 1 for bad\n"
+    "data or a failure while running, 2 for a bad command line.\n";
+
+static const char *usage(void) {
+    static char buf[sizeof USAGE_HEAD + 4096 + sizeof USAGE_TAIL];
+    if (!buf[0]) snprintf(buf, sizeof buf, "%s%s%s", USAGE_HEAD, EMB_OPTIONS_USAGE, USAGE_TAIL);
+    return buf;
+}
+#define USAGE usage()
+
+void train_config_default(TrainConfig *c) {
+    memset(c, 0, sizeof *c);
+    c->model = MODEL_DEEPFM;
+    emb_options_default(&c->emb);
+    c->dim = 16;
+    c->nhidden = 3;
+    c->hidden[0] = c->hidden[1] = c->hidden[2] = 400;
+    c->batch = 4096;
+    c->lr = 1e-3;
+    c->optim = OPT_ADAM;
+    c->epochs = 3;
+    c->patience = 1;
+    c->seed = 1;
+    c->threads = omp_get_num_procs();
+}
+
+static int pick(const char *v, const char *const *names, int n, const char *flag, int *out, Err *e) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(v, names[i])) {
+            *out = i;
+            return 0;
+        }
+    char list[256] = "";
+    for (int i = 0; i < n; i++) {
+        strncat(list, names[i], sizeof list - strlen(list) - 1);
+        if (i + 1 < n) strncat(list, "|", sizeof list - strlen(list) - 1);
+    }
+    return err_set(e, "%s: '%s' is not one of %s", flag, v, list);
+}
+
+int train_parse_args(TrainConfig *c, int argc, char **argv) {
+    enum { O_DATA = 256, O_MODEL, O_EMB, O_RATIO, O_DIM, O_MLP, O_BATCH, O_LR, O_OPTIM, O_L2,
+           O_EPOCHS, O_PATIENCE, O_SEED, O_THREADS, O_OUT, O_QUIET, O_HELP, O_STRATEGY };
+    static const struct option opts[] = {
+        {"data", required_argument, 0, O_DATA},       {"model", required_argument, 0, O_MODEL},
+        {"emb", required_argument, 0, O_EMB},         {"ratio", required_argument, 0, O_RATIO},
+        {"dim", required_argument, 0, O_DIM},         {"mlp", required_argument, 0, O_MLP},
+        {"batch", required_argument, 0, O_BATCH},     {"lr", required_argument, 0, O_LR},
+        {"optim", required_argument, 0, O_OPTIM},     {"emb-l2", required_argument, 0, O_L2},
+        {"epochs", required_argument, 0, O_EPOCHS},   {"patience", required_argument, 0, O_PATIENCE},
+        {"seed", required_argument, 0, O_SEED},       {"threads", required_argument, 0, O_THREADS},
+        {"out", required_argument, 0, O_OUT},         {"quiet", no_argument, 0, O_QUIET},
+        {"help", no_argument, 0, O_HELP},
+        {"compress-min", required_argument, 0, O_STRATEGY},
+        {"qr-op", required_argument, 0, O_STRATEGY},  {"bh-blocks", required_argument, 0, O_STRATEGY},
+        {"bh-table", required_argument, 0, O_STRATEGY}, {"bh-fuse", required_argument, 0, O_STRATEGY},
+        {"bh-bits", required_argument, 0, O_STRATEGY}, {"bh-t", required_argument, 0, O_STRATEGY},
+        {0, 0, 0, 0}};
+    Err e;
+    long long v;
+    double x;
+    int k, idx;
+    optind = 1;
+    opterr = 1;
+    int ratio_given = 0;
+    while ((k = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+        const char *flag = k == O_STRATEGY ? opts[idx].name : NULL;
+        char fl[64];
+        if (k >= 256) snprintf(fl, sizeof fl, "--%s", opts[idx].name);
+        switch (k) {
+        case O_DATA: c->data = optarg; break;
+        case O_OUT: c->out = optarg; break;
+        case O_MODEL:
+            if (pick(optarg, MODEL_NAMES, MODEL_NKINDS, fl, &k, &e)) goto bad;
+            c->model = (ModelKind)k;
+            break;
+        case O_EMB:
+            if (pick(optarg, EMB_NAMES, EMB_NKINDS, fl, &k, &e)) goto bad;
+            c->emb.kind = (EmbKind)k;
+            break;
+        case O_RATIO:
+            if (parse_f64(optarg, 1.0, 1e12, fl, &c->emb.ratio, &e)) goto bad;
+            ratio_given = 1;
+            break;
+        case O_DIM:
+            if (parse_i64(optarg, 1, 4096, fl, &v, &e)) goto bad;
+            c->dim = (int)v;
+            break;
+        case O_MLP: {
+            long long *h;
+            int n;
+            if (parse_i64_list(optarg, 1, 1 << 16, fl, &h, &n, &e)) goto bad;
+            if (n > MODEL_MAX_HIDDEN) {
+                free(h);
+                err_set(&e, "%s: at most %d hidden layers", fl, MODEL_MAX_HIDDEN);
+                goto bad;
+            }
+            c->nhidden = n;
+            for (int i = 0; i < n; i++) c->hidden[i] = (int)h[i];
+            free(h);
+            break;
+        }
+        case O_BATCH:
+            if (parse_i64(optarg, 1, 1 << 20, fl, &v, &e)) goto bad;
+            c->batch = (int)v;
+            break;
+        case O_LR:
+            if (parse_f64(optarg, 1e-12, 1e3, fl, &c->lr, &e)) goto bad;
+            break;
+        case O_OPTIM:
+            if (pick(optarg, OPT_NAMES, OPT_NKINDS, fl, &k, &e)) goto bad;
+            c->optim = (OptKind)k;
+            break;
+        case O_L2:
+            if (parse_f64(optarg, 0, 1e3, fl, &c->emb_l2, &e)) goto bad;
+            break;
+        case O_EPOCHS:
+            if (parse_i64(optarg, 1, 100000, fl, &v, &e)) goto bad;
+            c->epochs = (int)v;
+            break;
+        case O_PATIENCE:
+            if (parse_i64(optarg, 1, 100000, fl, &v, &e)) goto bad;
+            c->patience = (int)v;
+            break;
+        case O_SEED:
+            if (parse_i64(optarg, 0, (long long)1 << 62, fl, &v, &e)) goto bad;
+            c->seed = (uint64_t)v;
+            break;
+        case O_THREADS:
+            if (parse_i64(optarg, 1, 1024, fl, &v, &e)) goto bad;
+            c->threads = (int)v;
+            break;
+        case O_QUIET: c->quiet = 1; break;
+        case O_HELP: fputs(USAGE, stdout); return 1;
+        case O_STRATEGY:
+            if (emb_options_parse_flag(&c->emb, flag, optarg, &e)) goto bad;
+            break;
+        default: return cmd_bad_option("train", USAGE);
+        }
+        (void)x;
+    }
+    if (optind < argc) return cmd_usage_error("train", USAGE, "unexpected argument '%s'", argv[optind]);
+    if (!c->data) return cmd_usage_error("train", USAGE, "--data: missing (the prepared dataset)");
+    if (c->emb.kind != EMB_FULL && !ratio_given)
+        return cmd_usage_error("train", USAGE, "--ratio: needed with --emb %s", EMB_NAMES[c->emb.kind]);
+    if (emb_options_check(&c->emb, &e)) goto bad;
+    if (c->emb.kind == EMB_FULL) c->emb.ratio = 1.0;
+    c->emb.seed = c->seed;
+    return 0;
+bad:
+    return cmd_usage_error("train", USAGE, "%s", e.msg);
+}
+
+void train_config_string(const TrainConfig *c, char *buf, size_t n) {
+    char variant[128], mlp[128] = "";
+    emb_variant(&c->emb, variant, sizeof variant);
+    for (int i = 0; i < c->nhidden; i++) {
+        char h[16];
+        snprintf(h, sizeof h, "%s%d", i ? "," : "", c->hidden[i]);
+        strncat(mlp, h, sizeof mlp - strlen(mlp) - 1);
+    }
+    snprintf(buf, n,
+             "data=%s model=%s emb=%s variant=%s ratio=%g dim=%d mlp=%s batch=%d lr=%g optim=%s "
+             "emb_l2=%g epochs=%d patience=%d seed=%llu",
+             c->data, MODEL_NAMES[c->model], EMB_NAMES[c->emb.kind], variant, c->emb.ratio, c->dim,
+             c->nhidden ? mlp : "none", c->batch, c->lr, OPT_NAMES[c->optim], c->emb_l2, c->epochs,
+             c->patience, (unsigned long long)c->seed);
+}
+
+void train_epoch_order(uint32_t *order, uint64_t rows, uint64_t seed, int epoch) {
+    Rng r;
+    rng_seed(&r, rng_mix(seed * 0x9e3779b97f4a7c15ull + 0x0de1ull) ^ rng_mix((uint64_t)epoch + 17));
+    uint64_t nblocks = (rows + TRAIN_SHUFFLE_BLOCK - 1) / TRAIN_SHUFFLE_BLOCK;
+    uint32_t *blocks = xmalloc((nblocks ? nblocks : 1) * sizeof *blocks);
+    for (uint64_t i = 0; i < nblocks; i++) blocks[i] = (uint32_t)i;
+    for (uint64_t i = nblocks; i > 1; i--) {
+        uint64_t j = rng_below(&r, i);
+        uint32_t t = blocks[i - 1];
+        blocks[i - 1] = blocks[j];
+        blocks[j] = t;
+    }
+    uint64_t pos = 0;
+    for (uint64_t bi = 0; bi < nblocks; bi++) {
+        uint64_t start = (uint64_t)blocks[bi] * TRAIN_SHUFFLE_BLOCK;
+        uint64_t len = rows - start < TRAIN_SHUFFLE_BLOCK ? rows - start : TRAIN_SHUFFLE_BLOCK;
+        uint32_t *o = order + pos;
+        for (uint64_t i = 0; i < len; i++) o[i] = (uint32_t)(start + i);
+        for (uint64_t i = len; i > 1; i--) {
+            uint64_t j = rng_below(&r, i);
+            uint32_t t = o[i - 1];
+            o[i - 1] = o[j];
+            o[j] = t;
+        }
+        pos += len;
+    }
+    free(blocks);
+}
+
+/* --- the run --- */
+
+typedef struct {
+    const TrainConfig *c;
+    Dataset ds;
+    EmbPlan plan;
+    Emb emb;
+    Model model;
+    Optim opt;
+    float *dense_m, *dense_v; // (nparams) dense optimizer state, NULL where none
+    /* batch buffers, allocated once */
+    uint32_t *ids;   // (B, F)
+    uint8_t *labels; // (B)
+    float *E, *dE;   // (B, F, w)
+    float *logits, *dlogits; // (B)
+    float *eval_logits;      // (max(valid, test) rows)
+    uint32_t *order;         // (train rows)
+    uint64_t batch_bytes;
+} Run;
+
+static void gather_batch(Run *r, const DsSplit *s, const uint32_t *rows, int B) {
+    const int F = (int)s->fields;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        uint32_t i = rows ? rows[b] : (uint32_t)b;
+        memcpy(r->ids + (size_t)b * F, s->ids + (size_t)i * F, (size_t)F * sizeof(uint32_t));
+        r->labels[b] = s->labels[i];
+    }
+}
+
+/* Logits of every row of a split, in order. */
+static void predict_split(Run *r, const DsSplit *s) {
+    const int maxB = r->c->batch, F = (int)s->fields;
+    for (uint64_t b0 = 0; b0 < s->rows; b0 += (uint64_t)maxB) {
+        int B = (int)(s->rows - b0 < (uint64_t)maxB ? s->rows - b0 : (uint64_t)maxB);
+        emb_forward(&r->emb, r->E, s->ids + b0 * (uint64_t)F, B);
+        model_forward(&r->model, r->eval_logits + b0, r->E, B);
+    }
+}
+
+static void evaluate(Run *r, int split, double *auc, double *logloss) {
+    const DsSplit *s = &r->ds.split[split];
+    if (s->rows == 0) {
+        *auc = *logloss = NAN;
+        return;
+    }
+    predict_split(r, s);
+    *auc = metric_auc(r->eval_logits, s->labels, s->rows);
+    *logloss = metric_logloss_logit(r->eval_logits, s->labels, s->rows);
+}
+
+/* One training step on the batch in r->ids / r->labels; returns the mean loss. */
+static double train_step(Run *r, int B) {
+    emb_forward(&r->emb, r->E, r->ids, B);
+    model_forward(&r->model, r->logits, r->E, B);
+    double loss = bce_forward(r->logits, r->labels, B);
+    if (!isfinite(loss)) return loss;
+    bce_backward(r->dlogits, r->logits, r->labels, B);
+    model_zero_grad(&r->model);
+    model_backward(&r->model, r->dE, r->dlogits, r->E, B);
+    emb_backward(&r->emb, r->dE, r->ids, B);
+    optim_begin_step(&r->opt);
+    optim_dense(&r->opt, r->model.params, r->model.grads, r->dense_m, r->dense_v, r->model.nparams);
+    emb_update(&r->emb, &r->opt);
+    return loss;
+}
+
+static void fmt_duration(char *buf, size_t n, double s) {
+    if (!isfinite(s) || s < 0) s = 0;
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
+}
+
+static void progress_bar(int epoch, int epochs, uint64_t done, uint64_t total, double sps,
+                         double loss) {
+    char eta[32];
+    fmt_duration(eta, sizeof eta, sps > 0 ? (double)(total - done) / sps : 0);
+    int width = 30, fill = total ? (int)((double)done / (double)total * width) : width;
+    char bar[64];
+    for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+    bar[width] = 0;
+    fprintf(stderr, "\r  epoch %d/%d [%s] %5.1f%%  %8.0f samples/s  ETA %s  loss %.5f ", epoch,
+            epochs, bar, total ? 100.0 * (double)done / (double)total : 100.0, sps, eta, loss);
+}
+
+static void print_config(const Run *r, const char *variant) {
+    const TrainConfig *c = r->c;
+    const EmbPlan *p = &r->plan;
+    char mlp[128] = "";
+    for (int i = 0; i < c->nhidden; i++) {
+        char h[16];
+        snprintf(h, sizeof h, "%s%d", i ? "-" : "", c->hidden[i]);
+        strncat(mlp, h, sizeof mlp - strlen(mlp) - 1);
+    }
+    const char *fmt = ds_meta_get(&r->ds.meta, "format");
+    fprintf(stderr, "hashemb train %s\n", HASHEMB_GIT_SHA);
+    fprintf(stderr, "  %-18s %s (%s)\n", "data", c->data, fmt ? fmt : "?");
+    fprintf(stderr, "  %-18s train %llu, valid %llu, test %llu rows; %u fields\n", "rows",
+            (unsigned long long)r->ds.split[DS_TRAIN].rows,
+            (unsigned long long)r->ds.split[DS_VALID].rows,
+            (unsigned long long)r->ds.split[DS_TEST].rows, r->ds.fields);
+    fprintf(stderr, "  %-18s %s, d=%d (rows %d wide), MLP %s\n", "model", MODEL_NAMES[c->model],
+            c->dim, p->w, c->nhidden ? mlp : "none");
+    fprintf(stderr, "  %-18s %s, target ratio %g\n", "embedding", variant, p->opt.ratio);
+    char rc[32];
+    result_fmt(rc, sizeof rc, p->ratio_compressed);
+    fprintf(stderr, "  %-18s %llu of %llu full-table parameters: ratio_actual %.4g, ratio_compressed "
+                    "%s (%d fields compressed, %d clamped)\n",
+            "emb params", (unsigned long long)p->params, (unsigned long long)p->full_params,
+            p->ratio_actual, rc, p->n_compressed, p->n_clamped);
+    fprintf(stderr, "  %-18s %zu\n", "dense params", r->model.nparams);
+    fprintf(stderr, "  %-18s %s lr %g, emb-l2 %g, batch %d, epochs %d, patience %d, seed %llu\n",
+            "optimizer", OPT_NAMES[c->optim], c->lr, c->emb_l2, c->batch, c->epochs, c->patience,
+            (unsigned long long)c->seed);
+    fprintf(stderr, "  %-18s %d; OpenBLAS core %s (%s), %s build (parallel=%d)\n", "threads",
+            c->threads, blas_core(), blas_core_source(), blas_build(), blas_parallel());
+}
+
+static double meta_double(const Dataset *d, const char *key) {
+    const char *v = ds_meta_get(&d->meta, key);
+    if (!v) return NAN;
+    char *end;
+    double x = strtod(v, &end);
+    return (*v && !*end) ? x : NAN;
+}
+
+/* Dense parameters of the backbone, without building it (for an infeasible run's row). */
+static uint64_t dense_param_count(const TrainConfig *c, int F) {
+    uint64_t in = (uint64_t)F * (uint64_t)c->dim, n = c->model == MODEL_DEEPFM ? 1 : 0;
+    for (int l = 0; l <= c->nhidden; l++) {
+        uint64_t out = l < c->nhidden ? (uint64_t)c->hidden[l] : 1;
+        n += in * out + out;
+        in = out;
+    }
+    return n;
+}
+
+/* An infeasible plan has sizes when every field has a layout (only the ratio fell short). */
+static int plan_has_sizes(const EmbPlan *p) {
+    for (int i = 0; i < p->fields; i++)
+        if (!p->f[i].feasible) return 0;
+    return 1;
+}
+
+static const char *dataset_name(const char *dir) {
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/') n--;
+    static char buf[512];
+    snprintf(buf, sizeof buf, "%.*s", (int)n, dir);
+    char *slash = strrchr(buf, '/');
+    return slash && slash[1] ? slash + 1 : buf;
+}
+
+int cmd_train(int argc, char **argv) {
+    TrainConfig c;
+    train_config_default(&c);
+    int pr = train_parse_args(&c, argc, argv);
+    if (pr == 1) return 0;
+    if (pr) return pr;
+    blas_set_threads(c.threads);
+    if (blas_parallel() != 2)
+        fprintf(stderr, "hashemb train: warning: OpenBLAS is the %s build, not the OpenMP one; its "
+                        "threads will fight OpenMP's (SPEC 8)\n", blas_build());
+
+    Run r;
+    memset(&r, 0, sizeof r);
+    r.c = &c;
+    Err e;
+    if (ds_open(&r.ds, c.data, 1, &e)) {
+        fprintf(stderr, "hashemb train: %s\n", e.msg);
+        return 1;
+    }
+    if (r.ds.split[DS_TRAIN].rows == 0 || r.ds.split[DS_TRAIN].rows >= UINT32_MAX) {
+        fprintf(stderr, "hashemb train: %s: %llu training rows (need 1 to 2^32-1)\n", c.data,
+                (unsigned long long)r.ds.split[DS_TRAIN].rows);
+        ds_close(&r.ds);
+        return 1;
+    }
+    const int F = (int)r.ds.fields;
+    const int w = c.model == MODEL_DEEPFM ? c.dim + 1 : c.dim;
+    if (emb_plan_make(&r.plan, r.ds.cards, F, w, &c.emb, &e)) {
+        ds_close(&r.ds);
+        return cmd_usage_error("train", USAGE, "%s", e.msg);
+    }
+    char variant[128], config[1024];
+    emb_variant(&c.emb, variant, sizeof variant);
+    train_config_string(&c, config, sizeof config);
+
+    ResultRow row;
+    memset(&row, 0, sizeof row);
+    snprintf(row.run_id, sizeof row.run_id, "%016llx",
+             (unsigned long long)XXH64(config, strlen(config), 0));
+    row.dataset = dataset_name(c.data);
+    row.model = MODEL_NAMES[c.model];
+    row.emb = EMB_NAMES[c.emb.kind];
+    row.variant = variant;
+    row.ratio_target = r.plan.opt.ratio;
+    row.ratio_actual = r.plan.ratio_actual;
+    row.ratio_compressed = r.plan.ratio_compressed;
+    row.seed = c.seed;
+    row.oracle_auc = meta_double(&r.ds, "oracle_auc_test");
+    row.oracle_logloss = meta_double(&r.ds, "oracle_logloss_test");
+    row.valid_auc = row.valid_logloss = row.test_auc = row.test_logloss = NAN;
+    row.train_seconds = row.samples_per_sec = NAN;
+    row.threads = c.threads;
+    row.blas_core = blas_core();
+    row.git_sha = HASHEMB_GIT_SHA;
+    row.config = config;
+
+    int rc = 0;
+    if (r.plan.infeasible) {
+        /* SPEC 4: the row is written with the sizes the layout would have had, nothing is trained */
+        fprintf(stderr, "hashemb train: infeasible: %s\n", r.plan.reason);
+        row.status = "infeasible";
+        row.have_sizes = plan_has_sizes(&r.plan);
+        if (row.have_sizes) {
+            uint64_t dense = dense_param_count(&c, F);
+            int per_param = optim_state_per_param(c.optim);
+            row.emb_params = r.plan.params;
+            row.emb_bytes = r.plan.params * sizeof(float);
+            row.opt_bytes = (uint64_t)per_param * (r.plan.params + dense) * sizeof(float);
+            row.dense_params = dense;
+        }
+        row.peak_rss_bytes = peak_rss_bytes();
+        goto write;
+    }
+
+    if (model_init(&r.model, c.model, F, c.dim, c.hidden, c.nhidden, c.batch, c.seed, &e) ||
+        emb_create(&r.emb, &r.plan, c.batch, c.optim, c.seed, &e)) {
+        fprintf(stderr, "hashemb train: %s\n", e.msg);
+        rc = 1;
+        goto done;
+    }
+    optim_init(&r.opt, c.optim, (float)c.lr, (float)c.emb_l2);
+    int per = optim_state_per_param(c.optim);
+    if (per >= 1) r.dense_v = xcalloc(r.model.nparams, sizeof(float));
+    if (per >= 2) r.dense_m = xcalloc(r.model.nparams, sizeof(float));
+    size_t BFw = (size_t)c.batch * F * w;
+    r.ids = xaligned((size_t)c.batch * F * sizeof(uint32_t));
+    r.labels = xaligned((size_t)c.batch);
+    r.E = xaligned(BFw * sizeof(float));
+    r.dE = xaligned(BFw * sizeof(float));
+    r.logits = xaligned((size_t)c.batch * sizeof(float));
+    r.dlogits = xaligned((size_t)c.batch * sizeof(float));
+    uint64_t ntrain = r.ds.split[DS_TRAIN].rows;
+    uint64_t neval = r.ds.split[DS_VALID].rows > r.ds.split[DS_TEST].rows ? r.ds.split[DS_VALID].rows
+                                                                           : r.ds.split[DS_TEST].rows;
+    r.eval_logits = xaligned((neval ? neval : 1) * sizeof(float));
+    r.order = xmalloc(ntrain * sizeof(uint32_t));
+    r.batch_bytes = (uint64_t)c.batch * F * 4 + c.batch + 2 * BFw * 4 + 2ull * c.batch * 4 +
+                    neval * 4 + ntrain * 4;
+
+    uint64_t pbytes, obytes;
+    emb_bytes(&r.emb, &pbytes, &obytes);
+    row.have_sizes = 1;
+    row.emb_params = r.plan.params;
+    row.emb_bytes = pbytes;
+    row.opt_bytes = obytes + (uint64_t)per * r.model.nparams * sizeof(float);
+    row.dense_params = r.model.nparams;
+
+    if (!c.quiet) print_config(&r, variant);
+
+    CurveRow *curve = xcalloc((size_t)c.epochs, sizeof *curve);
+    int ncurve = 0, best = 0, since_best = 0, diverged = 0, tty = !c.quiet && isatty(2);
+    double best_valid = -INFINITY, train_seconds = 0, t_start = now_seconds();
+    long step = 0;
+    uint64_t samples = 0;
+    for (int epoch = 1; epoch <= c.epochs && !diverged; epoch++) {
+        train_epoch_order(r.order, ntrain, c.seed, epoch);
+        double loss_sum = 0, t_epoch = now_seconds(), t_last = 0, epoch_seconds = 0;
+        uint64_t loss_n = 0;
+        for (uint64_t b0 = 0; b0 < ntrain; b0 += (uint64_t)c.batch) {
+            int B = (int)(ntrain - b0 < (uint64_t)c.batch ? ntrain - b0 : (uint64_t)c.batch);
+            double t0 = now_seconds();
+            gather_batch(&r, &r.ds.split[DS_TRAIN], r.order + b0, B);
+            double loss = train_step(&r, B);
+            double dt = now_seconds() - t0;
+            epoch_seconds += dt;
+            step++;
+            if (!isfinite(loss)) {
+                diverged = 1;
+                fprintf(stderr, "%shashemb train: loss is %g at epoch %d step %ld: diverged\n",
+                        tty ? "\n" : "", loss, epoch, step);
+                break;
+            }
+            samples += (uint64_t)B;
+            loss_sum += loss * B;
+            loss_n += (uint64_t)B;
+            if (tty && (now_seconds() - t_last > 0.25 || b0 + (uint64_t)B >= ntrain)) {
+                t_last = now_seconds();
+                progress_bar(epoch, c.epochs, b0 + (uint64_t)B, ntrain,
+                             (double)(b0 + (uint64_t)B) / epoch_seconds, loss_sum / (double)loss_n);
+            }
+        }
+        train_seconds += epoch_seconds;
+        if (diverged) break;
+        CurveRow *cr = &curve[ncurve++];
+        cr->epoch = epoch;
+        cr->step = step;
+        cr->train_loss = loss_sum / (double)loss_n;
+        double vl, ta, tl;
+        evaluate(&r, DS_VALID, &cr->valid_auc, &cr->valid_logloss);
+        evaluate(&r, DS_TEST, &ta, &tl);
+        vl = cr->valid_logloss;
+        cr->test_auc = ta;
+        cr->seconds = now_seconds() - t_start;
+        if (!c.quiet)
+            fprintf(stderr, "%s  epoch %d/%d: train loss %.5f, valid AUC %.5f logloss %.5f, test AUC "
+                            "%.5f, %.0f samples/s, %.1f s\n",
+                    tty ? "\r\033[K" : "", epoch, c.epochs, cr->train_loss, cr->valid_auc, vl, ta,
+                    (double)ntrain / epoch_seconds, now_seconds() - t_epoch);
+        /* best epoch: highest valid AUC, ties to the earlier (SPEC 5) */
+        if (best == 0 || cr->valid_auc > best_valid) {
+            best = epoch;
+            best_valid = cr->valid_auc;
+            row.valid_auc = cr->valid_auc;
+            row.valid_logloss = vl;
+            row.test_auc = ta;
+            row.test_logloss = tl;
+            since_best = 0;
+        } else if (++since_best >= c.patience) {
+            if (!c.quiet)
+                fprintf(stderr, "  early stop: %d epoch(s) without a better valid AUC\n", since_best);
+            break;
+        }
+    }
+    row.epochs = ncurve + diverged;
+    row.best_epoch = best;
+    row.train_seconds = train_seconds;
+    row.samples_per_sec = train_seconds > 0 ? (double)samples / train_seconds : NAN;
+    row.status = diverged ? "diverged" : "ok";
+    row.peak_rss_bytes = peak_rss_bytes();
+    if (c.out) {
+        char cpath[4096];
+        result_curve_path(c.out, cpath, sizeof cpath);
+        if (curve_write(cpath, curve, ncurve, &e)) {
+            fprintf(stderr, "hashemb train: %s\n", e.msg);
+            free(curve);
+            rc = 1;
+            goto done;
+        }
+    }
+    free(curve);
+write:
+    if (c.out) {
+        if (result_write(c.out, &row, &e)) {
+            fprintf(stderr, "hashemb train: %s\n", e.msg);
+            rc = 1;
+        } else if (!c.quiet) {
+            fprintf(stderr, "  result: %s (status %s, test AUC %.5f, %.0f samples/s)\n", c.out,
+                    row.status, row.test_auc, row.samples_per_sec);
+        }
+    } else {
+        result_print(stdout, &row);
+        fflush(stdout);
+    }
+done:
+    free(r.dense_m);
+    free(r.dense_v);
+    free(r.ids);
+    free(r.labels);
+    free(r.E);
+    free(r.dE);
+    free(r.logits);
+    free(r.dlogits);
+    free(r.eval_logits);
+    free(r.order);
+    if (r.model.params) model_free(&r.model);
+    emb_free(&r.emb);
+    emb_plan_free(&r.plan);
+    ds_close(&r.ds);
+    return rc;
+}

@@ -1,0 +1,42 @@
+/* train: `hashemb train` (SPEC 2, 5, 6): reads a prepared dataset, lays out the embedding strategy,
+ * trains DeepFM or an MLP with block-shuffled epochs, evaluates valid and test AUC/logloss each epoch,
+ * keeps the best epoch and stops early, and writes the per-epoch curve and then the result row. The
+ * kernels live elsewhere (emb*, layers, model, optim, metrics); this file is the loop and its I/O. */
+#ifndef HASHEMB_TRAIN_H
+#define HASHEMB_TRAIN_H
+
+#include <stdint.h>
+
+#include "emb.h"
+#include "model.h"
+#include "optim.h"
+
+#define TRAIN_SHUFFLE_BLOCK 8192 /* rows per contiguous block of the shuffled order */
+
+typedef struct {
+    const char *data, *out;
+    ModelKind model;
+    EmbOptions emb;
+    int dim;
+    int hidden[MODEL_MAX_HIDDEN], nhidden;
+    int batch;
+    double lr;
+    OptKind optim;
+    double emb_l2;
+    int epochs, patience;
+    uint64_t seed;
+    int threads;
+    int quiet; /* no progress output (tests) */
+} TrainConfig;
+
+void train_config_default(TrainConfig *c);
+/* Parses argv into c; 0 ok, 1 --help printed, 2 bad command line (message printed). */
+int train_parse_args(TrainConfig *c, int argc, char **argv);
+/* The canonical configuration string (no --out, no --threads): run_id is its hash. */
+void train_config_string(const TrainConfig *c, char *buf, size_t n);
+
+/* The block-shuffled order of SPEC 5 for one epoch: fills order (rows) with a permutation of
+ * 0..rows-1 made of shuffled contiguous blocks, rows shuffled within each block. */
+void train_epoch_order(uint32_t *order, uint64_t rows, uint64_t seed, int epoch);
+
+#endif
