@@ -16,6 +16,8 @@
 #include "metrics.h"
 #include "results.h"
 
+static int profiling; /* --profile: time each phase of a step */
+
 static const char USAGE_HEAD[] =
     "usage: hashemb train --data DIR [options]\n"
     "  --data DIR                         prepared dataset (hashemb prep / gen)\n"
@@ -35,6 +37,7 @@ static const char USAGE_TAIL[] =
     "                                     curve goes to FILE with .tsv replaced by .curve.tsv.\n"
     "                                     Without --out the result is printed on stdout.\n"
     "  --quiet                            no configuration table or progress on stderr\n"
+    "  --profile                          print where the training time went, per phase\n"
     "Exit status: 0 for a run that ends ok, infeasible or diverged (the row says which), 1 for bad\n"
     "data or a failure while running, 2 for a bad command line.\n";
 
@@ -77,7 +80,7 @@ static int pick(const char *v, const char *const *names, int n, const char *flag
 
 int train_parse_args(TrainConfig *c, int argc, char **argv) {
     enum { O_DATA = 256, O_MODEL, O_EMB, O_RATIO, O_DIM, O_MLP, O_BATCH, O_LR, O_OPTIM, O_L2,
-           O_EPOCHS, O_PATIENCE, O_SEED, O_THREADS, O_OUT, O_QUIET, O_HELP, O_STRATEGY };
+           O_EPOCHS, O_PATIENCE, O_SEED, O_THREADS, O_OUT, O_QUIET, O_HELP, O_STRATEGY, O_PROFILE };
     static const struct option opts[] = {
         {"data", required_argument, 0, O_DATA},       {"model", required_argument, 0, O_MODEL},
         {"emb", required_argument, 0, O_EMB},         {"ratio", required_argument, 0, O_RATIO},
@@ -87,7 +90,7 @@ int train_parse_args(TrainConfig *c, int argc, char **argv) {
         {"epochs", required_argument, 0, O_EPOCHS},   {"patience", required_argument, 0, O_PATIENCE},
         {"seed", required_argument, 0, O_SEED},       {"threads", required_argument, 0, O_THREADS},
         {"out", required_argument, 0, O_OUT},         {"quiet", no_argument, 0, O_QUIET},
-        {"help", no_argument, 0, O_HELP},
+        {"help", no_argument, 0, O_HELP},          {"profile", no_argument, 0, O_PROFILE},
         {"compress-min", required_argument, 0, O_STRATEGY},
         {"qr-op", required_argument, 0, O_STRATEGY},  {"bh-blocks", required_argument, 0, O_STRATEGY},
         {"bh-table", required_argument, 0, O_STRATEGY}, {"bh-fuse", required_argument, 0, O_STRATEGY},
@@ -168,6 +171,7 @@ int train_parse_args(TrainConfig *c, int argc, char **argv) {
             c->threads = (int)v;
             break;
         case O_QUIET: c->quiet = 1; break;
+        case O_PROFILE: profiling = 1; break;
         case O_HELP: fputs(USAGE, stdout); return 1;
         case O_STRATEGY:
             if (emb_options_parse_flag(&c->emb, flag, optarg, &e)) goto bad;
@@ -284,20 +288,55 @@ static void evaluate(Run *r, int split, double *auc, double *logloss) {
     *logloss = metric_logloss_logit(r->eval_logits, s->labels, s->rows);
 }
 
+/* Where a step's time goes (--profile): wall seconds per phase, summed over the run. */
+enum { PH_GATHER, PH_EMB_FWD, PH_MODEL_FWD, PH_LOSS, PH_MODEL_BWD, PH_EMB_BWD, PH_DENSE_OPT,
+       PH_EMB_UPDATE, PH_N };
+static const char *const PHASE_NAMES[PH_N] = {"gather batch", "embedding forward", "model forward",
+                                              "loss", "model backward", "embedding backward",
+                                              "dense optimizer", "embedding update"};
+static double phase_seconds[PH_N];
+
+static inline double phase_mark(int ph, double t0) {
+    if (!profiling) return 0;
+    double t = now_seconds();
+    phase_seconds[ph] += t - t0;
+    return t;
+}
+
 /* One training step on the batch in r->ids / r->labels; returns the mean loss. */
 static double train_step(Run *r, int B) {
+    double t = profiling ? now_seconds() : 0;
     emb_forward(&r->emb, r->E, r->ids, B);
+    t = phase_mark(PH_EMB_FWD, t);
     model_forward(&r->model, r->logits, r->E, B);
+    t = phase_mark(PH_MODEL_FWD, t);
     double loss = bce_forward(r->logits, r->labels, B);
     if (!isfinite(loss)) return loss;
     bce_backward(r->dlogits, r->logits, r->labels, B);
     model_zero_grad(&r->model);
+    t = phase_mark(PH_LOSS, t);
     model_backward(&r->model, r->dE, r->dlogits, r->E, B);
+    t = phase_mark(PH_MODEL_BWD, t);
     emb_backward(&r->emb, r->dE, r->ids, B);
+    t = phase_mark(PH_EMB_BWD, t);
     optim_begin_step(&r->opt);
     optim_dense(&r->opt, r->model.params, r->model.grads, r->dense_m, r->dense_v, r->model.nparams);
+    t = phase_mark(PH_DENSE_OPT, t);
     emb_update(&r->emb, &r->opt);
+    phase_mark(PH_EMB_UPDATE, t);
     return loss;
+}
+
+static void print_profile(double train_seconds, uint64_t samples) {
+    fprintf(stderr, "  profile (wall time per phase over %llu samples):\n", (unsigned long long)samples);
+    double sum = 0;
+    for (int i = 0; i < PH_N; i++) sum += phase_seconds[i];
+    for (int i = 0; i < PH_N; i++)
+        fprintf(stderr, "    %-20s %8.3f s  %5.1f%%  %7.2f us/sample\n", PHASE_NAMES[i],
+                phase_seconds[i], 100.0 * phase_seconds[i] / train_seconds,
+                1e6 * phase_seconds[i] / (double)samples);
+    fprintf(stderr, "    %-20s %8.3f s  %5.1f%%\n", "other", train_seconds - sum,
+            100.0 * (train_seconds - sum) / train_seconds);
 }
 
 static void fmt_duration(char *buf, size_t n, double s) {
@@ -509,6 +548,7 @@ int cmd_train(int argc, char **argv) {
             int B = (int)(ntrain - b0 < (uint64_t)c.batch ? ntrain - b0 : (uint64_t)c.batch);
             double t0 = now_seconds();
             gather_batch(&r, &r.ds.split[DS_TRAIN], r.order + b0, B);
+            phase_mark(PH_GATHER, t0);
             double loss = train_step(&r, B);
             double dt = now_seconds() - t0;
             epoch_seconds += dt;
@@ -560,6 +600,7 @@ int cmd_train(int argc, char **argv) {
             break;
         }
     }
+    if (profiling && samples) print_profile(train_seconds, samples);
     row.epochs = ncurve + diverged;
     row.best_epoch = best;
     row.train_seconds = train_seconds;
