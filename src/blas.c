@@ -20,6 +20,12 @@ static int in_list(const char *name, const char *const *list) {
     return 0;
 }
 
+const char *blas_wanted_core(const char *detected, int avx512, int avx2) {
+    if (avx512) return in_list(detected, AVX512_CORES) ? NULL : "SkylakeX";
+    if (avx2) return in_list(detected, AVX2_CORES) ? NULL : "Haswell";
+    return NULL;
+}
+
 void blas_fix_core(char **argv) {
     if (getenv("OPENBLAS_CORETYPE")) {
         if (!getenv("HASHEMB_CORE_FIXED")) setenv("HASHEMB_CORE_SOURCE", "set by the user", 1);
@@ -27,13 +33,10 @@ void blas_fix_core(char **argv) {
     }
     __builtin_cpu_init();
     const char *core = openblas_get_corename();
-    const char *want = NULL;
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
-        if (!in_list(core, AVX512_CORES)) want = "SkylakeX";
-    } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        if (!in_list(core, AVX2_CORES)) want = "Haswell";
-    }
+    int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                 __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    const char *want = blas_wanted_core(core, avx512, avx2);
     if (!want) {
         setenv("HASHEMB_CORE_SOURCE", "detected", 1);
         return;

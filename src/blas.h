@@ -7,6 +7,11 @@
 
 #include <cblas.h>
 
+/* The core to force for a CPU with these features when OpenBLAS detected `detected`; NULL when the
+ * detected one already uses the CPU's widest kernels (Haswell/Zen for AVX2, SkylakeX and later for
+ * AVX-512). */
+const char *blas_wanted_core(const char *detected, int avx512, int avx2);
+
 /* Call first thing in main: may execv() the program again with the core fixed. */
 void blas_fix_core(char **argv);
 

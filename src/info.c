@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
+
+#include "blas.h"
 #include "cmd.h"
 #include "dataset.h"
 #include "metrics.h"
@@ -136,6 +139,9 @@ int cmd_info(int argc, char **argv) {
     printf("full tables: %llu ids; d=16: %.4g M parameters (%.4g MB as f32); DeepFM w=17: %.4g M (%.4g MB)\n",
            (unsigned long long)total, total * 16 / 1e6, total * 16 * 4 / 1e6, total * 17 / 1e6,
            total * 17 * 4 / 1e6);
+    /* what training on this machine would run with (SPEC 8) */
+    printf("BLAS: OpenBLAS core %s (%s), %s build (openblas_get_parallel %d), %d threads\n",
+           blas_core(), blas_core_source(), blas_build(), blas_parallel(), omp_get_num_procs());
     free(fs);
     ds_close(&d);
     return 0;
