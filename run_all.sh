@@ -15,7 +15,7 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
-H=$ROOT/build/hashemb
+H=${HASHEMB:-$ROOT/build/hashemb}   # (tests point HASHEMB at a built binary and set HASHEMB_NO_BUILD=1)
 
 jobs=1 data_override="" mode=run threads="" plots=1
 sweeps=()
@@ -42,7 +42,7 @@ for s in "${sweeps[@]}"; do [ -f "experiments/$s.sweep" ] || die "no sweep '$s' 
 log() { [ "$mode" = emit ] && echo "$*" >&2 || echo "$*"; }
 
 # --- install and build: both cost nothing when done ---
-if [ "$mode" != collect ] || [ ! -x "$H" ]; then
+if [ "${HASHEMB_NO_BUILD:-0}" != 1 ] && { [ "$mode" != collect ] || [ ! -x "$H" ]; }; then
     make -s deps >&2 || { echo "run_all.sh: 'make deps' failed: install the packages it names, then run again" >&2; exit 1; }
     make -s >&2 || { echo "run_all.sh: the build failed" >&2; exit 1; }
 fi
@@ -50,16 +50,16 @@ cores=$(nproc)
 [ -z "$threads" ] && threads=$(( cores / jobs > 0 ? cores / jobs : 1 ))
 
 # --- a sweep file: "key value..." lines; strategy lines repeat ---
-parse_sweep() { # sets: S_DATASET S_MODELS S_RATIOS S_SEEDS S_TRAIN S_LRS S_STRATS[]
+parse_sweep() { # sets: S_DATASETS[] S_MODELS S_RATIOS S_SEEDS S_TRAIN S_LRS S_STRATS[]
     local f=experiments/$1.sweep key rest n=0
-    S_DATASET="" S_MODELS="deepfm" S_RATIOS="" S_SEEDS="1" S_TRAIN="" S_LRS="1e-3" S_STRATS=()
+    S_DATASETS=() S_MODELS="deepfm" S_RATIOS="" S_SEEDS="1" S_TRAIN="" S_LRS="1e-3" S_STRATS=()
     while IFS= read -r line || [ -n "$line" ]; do
         n=$((n + 1))
         line=${line%%#*}
         read -r key rest <<< "$line"
         [ -z "$key" ] && continue
         case $key in
-        dataset) S_DATASET=$rest ;;
+        dataset) S_DATASETS+=("$rest") ;;
         models) S_MODELS=$rest ;;
         ratios) S_RATIOS=$rest ;;
         seeds) S_SEEDS=$rest ;;
@@ -69,38 +69,61 @@ parse_sweep() { # sets: S_DATASET S_MODELS S_RATIOS S_SEEDS S_TRAIN S_LRS S_STRA
         *) echo "run_all.sh: $f:$n: unknown key '$key' (dataset, models, ratios, seeds, train, lr, strategy)" >&2; return 1 ;;
         esac
     done < "$f"
-    [ -n "$S_DATASET" ] || [ -n "$data_override" ] || { echo "run_all.sh: $f: no 'dataset' line" >&2; return 1; }
+    [ ${#S_DATASETS[@]} -gt 0 ] || [ -n "$data_override" ] || { echo "run_all.sh: $f: no 'dataset' line" >&2; return 1; }
     [ ${#S_STRATS[@]} -gt 0 ] || { echo "run_all.sh: $f: no 'strategy' line" >&2; return 1; }
 }
 
-# --- the dataset: a prepared directory, or a gen recipe made once into results/data/ ---
-make_dataset() { # sets DATA
-    if [ -n "$data_override" ]; then DATA=$data_override; return 0; fi
-    case $S_DATASET in
-    gen\ *)
-        local key
-        key=$(echo "$S_DATASET" | tr -s ' ' | sha256sum | cut -c1-12)
-        DATA=$ROOT/results/data/gen-$key
-        if [ ! -f "$DATA/dataset.meta" ]; then
-            mkdir -p results/data
-            log "making the dataset: hashemb $S_DATASET"
-            # shellcheck disable=SC2086
-            "$H" $S_DATASET --out "$DATA" >&2 || { echo "run_all.sh: could not make the dataset ($S_DATASET)" >&2; return 1; }
-        fi ;;
-    *)
-        DATA=$S_DATASET
-        [ "${DATA#/}" = "$DATA" ] && DATA=$ROOT/$DATA
-        [ -f "$DATA/dataset.meta" ] || { echo "run_all.sh: dataset '$S_DATASET' is not a prepared dataset; make it with hashemb prep or gen" >&2; return 1; } ;;
-    esac
+# --- the datasets: "[NAME =] RECIPE", where RECIPE is a prepared directory, a `gen ...` command, or
+# `gen ... | prep ...` (gen's Criteo text prepared by prep, e.g. with another --id-order). Recipes are
+# made once into results/data/ (keyed by the recipe) and reused by every sweep that names them.
+make_datasets() { # sets DATA_NAMES[] DATA_DIRS[]
+    DATA_NAMES=() DATA_DIRS=()
+    if [ -n "$data_override" ]; then DATA_NAMES=("$(basename "$data_override")"); DATA_DIRS=("$data_override"); return 0; fi
+    local spec name recipe dir key
+    for spec in "${S_DATASETS[@]}"; do
+        if [[ $spec =~ ^([A-Za-z0-9_.-]+)[[:space:]]*=[[:space:]]*(.*)$ ]]; then name=${BASH_REMATCH[1]}; recipe=${BASH_REMATCH[2]}
+        else name=""; recipe=$spec; fi
+        case $recipe in
+        gen\ *)
+            key=$(echo "$recipe" | tr -s ' ' | sha256sum | cut -c1-12)
+            dir=$ROOT/results/data/gen-$key
+            [ -n "$name" ] || name=$(echo "$recipe" | sed -n 's/.*--profile \([a-z]*\).*/\1/p')
+            if [ ! -f "$dir/dataset.meta" ]; then
+                mkdir -p results/data
+                log "making dataset $name: hashemb $recipe"
+                if [[ $recipe == *"|"* ]]; then
+                    local g=${recipe%%|*} p=${recipe#*|}
+                    p=${p# }
+                    # shellcheck disable=SC2086
+                    "$H" $g --text "$dir.txt" --out "$dir.gen" >&2 &&
+                        "$H" ${p} --train "$dir.txt" --out "$dir" >&2
+                    local st=$?
+                    rm -rf "$dir.txt" "$dir.gen"
+                    [ $st -eq 0 ] || { echo "run_all.sh: could not make dataset $name ($recipe)" >&2; return 1; }
+                else
+                    # shellcheck disable=SC2086
+                    "$H" $recipe --out "$dir" >&2 || { echo "run_all.sh: could not make dataset $name ($recipe)" >&2; return 1; }
+                fi
+            fi ;;
+        *)
+            dir=$recipe
+            [ "${dir#/}" = "$dir" ] && dir=$ROOT/$dir
+            [ -n "$name" ] || name=$(basename "$dir")
+            [ -f "$dir/dataset.meta" ] || { echo "run_all.sh: dataset '$recipe' is not a prepared dataset; make it with hashemb prep or gen" >&2; return 1; } ;;
+        esac
+        DATA_NAMES+=("$name"); DATA_DIRS+=("$dir")
+    done
 }
 
 # --- grid expansion: writes results/SWEEP/grid.tsv (one line per grid point and seed) ---
-# columns: model variant ratio_target lr seed run plan; run = the result file's name in runs/
+# columns: dataset model variant ratio_target lr seed run flags; run = the result file's name in runs/
 expand_grid() {
-    local sweep=$1 out=results/$1/grid.tsv m strat r lr s args emb lrs variant plankey run cfg
+    local sweep=$1 out=results/$1/grid.tsv m strat r lr s args emb lrs variant plankey run cfg di DATA dname
     mkdir -p "results/$sweep/runs"
     declare -A seen_plan=()
     : > "$out.tmp"
+    for di in "${!DATA_DIRS[@]}"; do
+    DATA=${DATA_DIRS[$di]} dname=${DATA_NAMES[$di]}
     for m in $S_MODELS; do
         for strat in "${S_STRATS[@]}"; do
             lrs=$S_LRS
@@ -122,19 +145,20 @@ expand_grid() {
                 fi
                 for lr in $lrs; do
                     for s in $S_SEEDS; do
-                        local k="$m|$strat|$lr|$s|$plankey"
+                        local k="$dname|$m|$strat|$lr|$s|$plankey"
                         if [ -n "${seen_plan[$k]:-}" ]; then
                             run=${seen_plan[$k]}
                         else
-                            run=$(echo "$m $strat r$r lr$lr s$s" | sed 's/--//g' | tr -s ' ' | tr ' :=/' '____' | tr -cd 'A-Za-z0-9_.,-')
+                            run=$(echo "$dname $m $strat r$r lr$lr s$s" | sed 's/--//g' | tr -s ' ' | tr ' :=/' '____' | tr -cd 'A-Za-z0-9_.,-')
                             seen_plan[$k]=$run
                         fi
-                        cfg="--model $m $args $rarg --lr $lr --seed $s $S_TRAIN"
-                        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$m" "$variant" "$r" "$lr" "$s" "$run" "$cfg" >> "$out.tmp"
+                        cfg="--data $DATA --model $m $args $rarg --lr $lr --seed $s $S_TRAIN"
+                        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$dname" "$m" "$variant" "$r" "$lr" "$s" "$run" "$cfg" >> "$out.tmp"
                     done
                 done
             done
         done
+    done
     done
     mv "$out.tmp" "$out"
 }
@@ -145,21 +169,22 @@ train_dim() { # the --dim among the training flags (the plan depends on it)
 }
 
 # the runs to do: unique run names with their flags
-runs_of() { awk -F'\t' '!seen[$6]++ { print $6 "\t" $7 }' "results/$1/grid.tsv"; }
+runs_of() { awk -F'\t' '!seen[$7]++ { print $7 "\t" $8 }' "results/$1/grid.tsv"; }
 
 run_cmd() { # run_cmd SWEEP RUN FLAGS -> the command line
-    printf '%q train --data %q %s --threads %s --quiet --out %q' "$H" "$DATA" "$3" "$threads" "$ROOT/results/$1/runs/$2.tsv"
+    printf '%q train %s --threads %s --quiet --out %q' "$H" "$3" "$threads" "$ROOT/results/$1/runs/$2.tsv"
 }
 
 estimate() { # per run: seconds and bytes, printed "sec bytes"
-    local flags=$1 rows epochs mlp dim batch params
+    local flags=$1 rows epochs mlp dim batch params DATA
+    DATA=$(echo " $flags " | sed -n 's/.* --data \([^ ]*\) .*/\1/p')
     rows=$(sed -n 's/^rows_train=//p' "$DATA/dataset.meta")
     epochs=$(echo " $flags " | sed -n 's/.* --epochs \([0-9]*\) .*/\1/p'); epochs=${epochs:-3}
     mlp=$(echo " $flags " | sed -n 's/.* --mlp \([0-9,]*\) .*/\1/p'); mlp=${mlp:-400,400,400}
     dim=$(echo " $flags " | sed -n 's/.* --dim \([0-9]*\) .*/\1/p'); dim=${dim:-16}
     batch=$(echo " $flags " | sed -n 's/.* --batch \([0-9]*\) .*/\1/p'); batch=${batch:-4096}
     # shellcheck disable=SC2086
-    params=$("$H" plan --data "$DATA" $(echo " $flags " | sed 's/ --\(lr\|seed\|epochs\|mlp\|batch\|patience\|optim\|emb-l2\) [^ ]*//g') --tsv 2>/dev/null | awk -F'\t' '$1 == "total" { print $9 }')
+    params=$("$H" plan $(echo " $flags " | sed 's/ --\(lr\|seed\|epochs\|mlp\|batch\|patience\|optim\|emb-l2\) [^ ]*//g') --tsv 2>/dev/null | awk -F'\t' '$1 == "total" { print $9 }')
     params=${params:-0}
     local fields
     fields=$(sed -n 's/^fields=//p' "$DATA/dataset.meta")
@@ -181,21 +206,19 @@ for sweep in "${sweeps[@]}"; do
     parse_sweep "$sweep" || exit 1
     if [ "$mode" = collect ]; then
         [ -f "results/$sweep/grid.tsv" ] || { echo "run_all.sh: results/$sweep/grid.tsv: nothing to collect (run or --emit the sweep first)" >&2; exit 1; }
-        DATA=$(awk -F'\t' 'NR==1 { print $1 }' "results/$sweep/dataset" 2>/dev/null)
     else
-        make_dataset || exit 1
+        make_datasets || exit 1
         mkdir -p "results/$sweep"
-        printf '%s\n' "$DATA" > "results/$sweep/dataset"
         expand_grid "$sweep" || exit 1
     fi
-    npoints=$(awk -F'\t' '!s[$1 FS $2 FS $3 FS $4]++' "results/$sweep/grid.tsv" | wc -l)
+    npoints=$(awk -F'\t' '!s[$1 FS $2 FS $3 FS $4 FS $5]++' "results/$sweep/grid.tsv" | wc -l)
     mapfile -t RUNS < <(runs_of "$sweep")
     todo=()
     for line in "${RUNS[@]}"; do
         run=${line%%$'\t'*}
         [ -f "results/$sweep/runs/$run.tsv" ] || todo+=("$line")
     done
-    log "sweep $sweep: $npoints grid points, ${#RUNS[@]} runs (${#todo[@]} to do), dataset $DATA"
+    log "sweep $sweep: $npoints grid points, ${#RUNS[@]} runs (${#todo[@]} to do)"
 
     if [ "$mode" = dry ] || [ "$mode" = run ]; then
         tot_sec=0 max_bytes=0

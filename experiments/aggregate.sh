@@ -14,24 +14,23 @@ sweep=${1:?usage: aggregate.sh SWEEP}
 cd "$(dirname "$0")/.."
 dir=results/$sweep
 [ -f "$dir/grid.tsv" ] || { echo "aggregate.sh: $dir/grid.tsv not found" >&2; exit 1; }
-dataset=$(basename "$(cat "$dir/dataset" 2>/dev/null || echo unknown)")
 
 # one line per grid line: the grid's keys, then the run's result row (or nothing)
 rows=$(mktemp)
 trap 'rm -f "$rows" "$rows".*' EXIT
-while IFS=$'\t' read -r model variant ratio lr seed run cfg; do
+while IFS=$'\t' read -r dataset model variant ratio lr seed run cfg; do
     f=$dir/runs/$run.tsv
     if [ -f "$f" ]; then
-        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$model" "$variant" "$ratio" "$lr" "$seed" "$(sed -n 2p "$f")"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$dataset" "$model" "$variant" "$ratio" "$lr" "$seed" "$(sed -n 2p "$f")"
     else
-        printf '%s\t%s\t%s\t%s\t%s\tMISSING\n' "$model" "$variant" "$ratio" "$lr" "$seed"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\tMISSING\n' "$dataset" "$model" "$variant" "$ratio" "$lr" "$seed"
     fi
 done < "$dir/grid.tsv" > "$rows"
 head -n 1 "$(ls "$dir"/runs/*.tsv 2>/dev/null | grep -v '\.curve\.tsv$' | head -n 1)" 2>/dev/null > "$rows.header" ||
     true
 [ -s "$rows.header" ] || printf '%s\n' "run_id	dataset	model	emb	variant	ratio_target	ratio_actual	ratio_compressed	emb_params	emb_bytes	opt_bytes	dense_params	peak_rss_bytes	seed	epochs	best_epoch	valid_auc	valid_logloss	test_auc	test_logloss	oracle_auc	oracle_logloss	train_seconds	samples_per_sec	threads	blas_core	git_sha	status	config" > "$rows.header"
 
-awk -F'\t' -v OFS='\t' -v dataset="$dataset" -v headfile="$rows.header" -v headline="$dir/headline.tsv.tmp" '
+awk -F'\t' -v OFS='\t' -v headfile="$rows.header" -v headline="$dir/headline.tsv.tmp" '
 BEGIN {
     getline h < headfile; nh = split(h, H, "\t")
     for (i = 1; i <= nh; i++) col[H[i]] = i
@@ -41,19 +40,19 @@ BEGIN {
     for (i = 1; M[i] != ""; i++) nm++
 }
 {
-    model = $1; variant = $2; ratio = $3; lr = $4; seed = $5
-    g = model SUBSEP variant SUBSEP ratio
+    ds = $1; model = $2; variant = $3; ratio = $4; lr = $5; seed = $6
+    g = ds SUBSEP model SUBSEP variant SUBSEP ratio
     k = g SUBSEP lr
     if (!(g in gseen)) { gseen[g] = 1; gorder[++ng] = g }
     # (mawk creates an element on the left of = before the right is read: test first)
     if (!(k in kseen)) { kseen[k] = 1; t = (g in lrs) ? lrs[g] "," lr : lr; lrs[g] = t }
     n[k]++
     t = (k in seeds) ? seeds[k] "," seed : seed; seeds[k] = t
-    if ($6 == "MISSING") { st = "error" } else { st = $(5 + col["status"]) }
+    if ($7 == "MISSING") { st = "error" } else { st = $(6 + col["status"]) }
     if (st == "ok") nok[k]++
     stat[k, st]++
     for (j = 1; j <= nm; j++) {
-        v = ($6 == "MISSING") ? "NA" : $(5 + col[M[j]])
+        v = ($7 == "MISSING") ? "NA" : $(6 + col[M[j]])
         if (v != "NA" && v != "" && v != "nan") { s[k, j] += v; ss[k, j] += v * v; c[k, j]++ }
     }
 }
@@ -79,32 +78,33 @@ END {
             if (status(k) == "ok" && (status(kb) != "ok" || mean(k, jv) > mean(kb, jv))) best[g] = L[l]
         }
         split(g, G, SUBSEP)
-        if (G[2] == "full" && status(g SUBSEP best[g]) == "ok") full[G[1]] = mean(g SUBSEP best[g], jt)
+        if (G[3] == "full" && status(g SUBSEP best[g]) == "ok") full[G[1] SUBSEP G[2]] = mean(g SUBSEP best[g], jt)
     }
     printf "dataset\tmodel\tvariant\tratio_target\tseeds\tstatus"
     for (j = 1; j <= nm; j++) printf "\t%s_mean\t%s_std", M[j], M[j]
     printf "\trel_auc_mean\trel_gain_mean\tlr\tlrs_tried\tseeds_ok\n"
     for (i = 1; i <= ng; i++) {
         g = gorder[i]; k = g SUBSEP best[g]; split(g, G, SUBSEP)
-        printf "%s\t%s\t%s\t%s\t%s\t%s", dataset, G[1], G[2], G[3], seeds[k], status(k)
+        printf "%s\t%s\t%s\t%s\t%s\t%s", G[1], G[2], G[3], G[4], seeds[k], status(k)
         for (j = 1; j <= nm; j++) printf "\t%s\t%s", fmt(mean(k, j)), fmt(sd(k, j))
-        a = mean(k, jt); f = full[G[1]]
+        a = mean(k, jt); f = full[G[1] SUBSEP G[2]]
         ra = (a != "NA" && f != "" && f > 0) ? a / f : "NA"
         rg = (a != "NA" && f != "" && f > 0.5) ? (a - 0.5) / (f - 0.5) : "NA"
         printf "\t%s\t%s\t%s\t%s\t%d\n", fmt(ra), fmt(rg), best[g], lrs[g], nok[k]
-        if (G[2] != "full") {
-            hv = G[1] SUBSEP G[2]
+        if (G[3] != "full") {
+            hv = G[1] SUBSEP G[2] SUBSEP G[3]
             if (!(hv in hseen)) { hseen[hv] = 1; horder[++nhv] = hv; hra[hv] = hrg[hv] = "NA"; tra[hv] = trg[hv] = "NA"; npt[hv] = 0 }
             npt[hv]++
             r = mean(k, jr)
-            if (status(k) == "ok" && ra != "NA" && ra >= 0.99 && (hra[hv] == "NA" || r > hra[hv])) { hra[hv] = r; tra[hv] = G[3] }
-            if (status(k) == "ok" && rg != "NA" && rg >= 0.99 && (hrg[hv] == "NA" || r > hrg[hv])) { hrg[hv] = r; trg[hv] = G[3] }
+            if (status(k) == "ok" && ra != "NA" && ra >= 0.99 && (hra[hv] == "NA" || r > hra[hv])) { hra[hv] = r; tra[hv] = G[4] }
+            if (status(k) == "ok" && rg != "NA" && rg >= 0.99 && (hrg[hv] == "NA" || r > hrg[hv])) { hrg[hv] = r; trg[hv] = G[4] }
         }
     }
-    print "model\tvariant\tmax_ratio_rel_auc\tat_ratio_target_rel_auc\tmax_ratio_rel_gain\tat_ratio_target_rel_gain\tfull_test_auc\tpoints" > headline
+    print "dataset\tmodel\tvariant\tmax_ratio_rel_auc\tat_ratio_target_rel_auc\tmax_ratio_rel_gain\tat_ratio_target_rel_gain\tfull_test_auc\tpoints" > headline
     for (i = 1; i <= nhv; i++) {
         hv = horder[i]; split(hv, G, SUBSEP)
-        printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", G[1], G[2], fmt(hra[hv]), tra[hv], fmt(hrg[hv]), trg[hv], fmt(full[G[1]] == "" ? "NA" : full[G[1]]), npt[hv] > headline
+        fk = G[1] SUBSEP G[2]
+        printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", G[1], G[2], G[3], fmt(hra[hv]), tra[hv], fmt(hrg[hv]), trg[hv], fmt((fk in full) ? full[fk] : "NA"), npt[hv] > headline
     }
 }
 function fmt(v) { return (v == "NA" || v == "") ? "NA" : sprintf("%.8g", v) }

@@ -2,9 +2,9 @@
 # sweep, or `ratio` given with -e), first seed, one panel per model.
 load 'plots/common.gpi'
 grid = sprintf('results/%s/grid.tsv', sweep)
-if (!exists("ratio")) { ratio = system(sprintf("awk -F'\t' '$3 != 1 { print $3 }' %s | sort -g -u | awk '{ r[NR] = $1 } END { print (NR ? r[int((NR + 1) / 2)] : 1) }'", grid)) }
-runs(m) = system(sprintf("awk -F'\t' -v m=%s -v r=%s '$1 == m && ($3 == r || $2 == \"full\") && !s[$2]++ { printf \"%%s \", $6 }' %s", m, ratio, grid))
-vlab(m, run) = system(sprintf("awk -F'\t' -v m=%s -v run=%s '$1 == m && $6 == run { print $2; exit }' %s | sed -e 's/:cm[0-9]*$//' -e 's/:Sauto//' -e 's/:shared:sum$//'", m, run, grid))
+if (!exists("ratio")) { ratio = system(sprintf("awk -F'\t' '$4 != 1 { print $4 }' %s | sort -g -u | awk '{ r[NR] = $1 } END { print (NR ? r[int((NR + 1) / 2)] : 1) }'", grid)) }
+runs(m) = system(sprintf("awk -F'\t' -v m=%s -v r=%s '$2 == m && ($4 == r || $3 == \"full\") && !s[$1 $3]++ { printf \"%%s \", $7 }' %s", m, ratio, grid))
+vlab(m, run) = system(sprintf("awk -F'\t' -v m=%s -v run=%s -v nd=%d '$2 == m && $7 == run { print $3 (nd > 1 ? \" (\" $1 \")\" : \"\"); exit }' %s | sed -e 's/:cm[0-9]*//' -e 's/:Sauto//' -e 's/:shared:sum//'", m, run, ndatasets, grid))
 do for [t in "png pdf"] {
     if (t eq "png") { set terminal pngcairo size png_w,680 font 'Sans,15' } else { set terminal pdfcairo size (nmodels > 1 ? 11 : 7.5)in,4.6in font 'Sans,11' }
     set output sprintf('%s/curves.%s', outdir, t)

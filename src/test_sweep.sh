@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# run_all.sh end to end on the tiny sweep, in a copy of the scripts: results and figures, the summary's
+# means against the result rows, a second run that trains nothing, a failed grid point, a sweep killed
+# with SIGKILL and resumed, and --emit | parallel + --collect against a plain run.
+set -u
+H=${HASHEMB:?}
+SRC=$PWD
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail=0
+bad() { echo "  FAIL: $*" >&2; fail=1; }
+mkcopy() { # a fresh copy of the driver, sweeps and plots
+    rm -rf "$1"; mkdir -p "$1"
+    cp -r "$SRC/run_all.sh" "$SRC/experiments" "$SRC/plots" "$1/"
+    rm -rf "$1/plots/out"
+}
+export HASHEMB=$H HASHEMB_NO_BUILD=1
+
+# --- a plain run: results, summary, headline, figures ---
+mkcopy "$T/a"
+(cd "$T/a" && ./run_all.sh tiny > "$T/a.out" 2> "$T/a.err") || { bad "run_all.sh tiny failed: $(tail -3 "$T/a.err")"; exit 1; }
+S=$T/a/results/tiny
+for f in summary.tsv headline.tsv grid.tsv; do [ -s "$S/$f" ] || bad "$f missing"; done
+[ "$(ls "$S"/runs/*.tsv | grep -vc curve)" = 10 ] || bad "10 result rows (full x 2 seeds + 2 strategies x 2 ratios x 2 seeds)"
+[ "$(tail -n +2 "$S/summary.tsv" | wc -l)" = 5 ] || bad "5 grid points in the summary"
+# the summary's means are the means of the result rows
+while IFS=$'\t' read -r ds model variant ratio lr seed run cfg; do
+    echo "$model	$variant	$ratio	$(awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i } NR == 2 { print $c["test_auc"] "\t" $c["ratio_actual"] "\t" $c["emb_bytes"] }' "$S/runs/$run.tsv")"
+done < "$S/grid.tsv" | awk -F'\t' '{ k = $1 FS $2 FS $3; n[k]++; a[k] += $4; r[k] += $5; b[k] += $6 }
+    END { for (k in n) printf "%s\t%.6f\t%.6f\t%.1f\n", k, a[k] / n[k], r[k] / n[k], b[k] / n[k] }' | sort > "$T/mine"
+awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+    { printf "%s\t%s\t%s\t%.6f\t%.6f\t%.1f\n", $c["model"], $c["variant"], $c["ratio_target"], $c["test_auc_mean"], $c["ratio_actual_mean"], $c["emb_bytes_mean"] }' "$S/summary.tsv" | sort > "$T/theirs"
+diff "$T/mine" "$T/theirs" > /dev/null || bad "summary means differ from the result rows: $(diff "$T/mine" "$T/theirs" | head -4)"
+awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next } $c["variant"] == "full" && $c["rel_auc_mean"] != 1 { exit 1 }' "$S/summary.tsv" || bad "full's rel_auc_mean is 1"
+for fig in auc_ratio gain_ratio logloss_ratio bytes_ratio throughput_ratio bh_ablation curves; do
+    P=$T/a/plots/out/tiny/$fig
+    [ "$(head -c 8 "$P.png" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || bad "$fig.png is not a PNG"
+    [ "$(head -c 5 "$P.pdf" 2>/dev/null)" = "%PDF-" ] || bad "$fig.pdf is not a PDF"
+    [ "$(stat -c %s "$P.png" 2>/dev/null || echo 0)" -gt 10000 ] || bad "$fig.png is nearly empty"
+done
+
+# --- a second run trains nothing ---
+(cd "$T/a" && ./run_all.sh tiny --no-plots > "$T/a2.out" 2>&1) || bad "second run failed"
+grep -q "(0 to do)" "$T/a2.out" || bad "second run should have nothing to do: $(grep 'to do' "$T/a2.out")"
+
+# --- a failed grid point: the others complete, it is named, the exit is non-zero ---
+mkcopy "$T/b"
+cat > "$T/b/experiments/broken.sweep" <<'SWEEP'
+dataset   tiny = gen --profile tiny --rows 20000 --seed 3
+ratios    2
+seeds     1
+train     --dim 8 --mlp 16 --batch 512 --epochs 1
+strategy  full
+strategy  hash --compress-min 50
+strategy  qr --qr-op bogus --compress-min 50
+SWEEP
+(cd "$T/b" && ./run_all.sh broken --no-plots > "$T/b.out" 2> "$T/b.err"); st=$?
+[ "$st" -ne 0 ] || bad "a failed run should make run_all.sh exit non-zero"
+grep -q "qr_qr-op_bogus" "$T/b.err" || bad "the failed run is named: $(cat "$T/b.err" | tail -3)"
+[ "$(ls "$T/b/results/broken/runs/"*.tsv | grep -vc curve)" = 2 ] || bad "the other runs complete"
+grep -q "error" "$T/b/results/broken/summary.tsv" || bad "the failed point is in the summary as error"
+
+# --- killed with SIGKILL in the middle, started again: one result per grid point ---
+mkcopy "$T/c"
+(cd "$T/c" && exec ./run_all.sh tiny --no-plots > "$T/c.out" 2>&1) &
+pid=$!
+for _ in $(seq 1 100); do
+    [ "$(ls "$T/c/results/tiny/runs/"*.tsv 2>/dev/null | grep -vc curve)" -ge 3 ] && break
+    sleep 0.1
+done
+pkill -KILL -P "$pid" 2>/dev/null; kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+pkill -KILL -f "$T/c/results" 2>/dev/null
+n1=$(ls "$T/c/results/tiny/runs/"*.tsv 2>/dev/null | grep -vc curve)
+[ "$n1" -lt 10 ] || echo "  note: the sweep finished before it was killed ($n1 runs)"
+(cd "$T/c" && ./run_all.sh tiny --no-plots > "$T/c2.out" 2>&1) || bad "resumed sweep failed: $(tail -3 "$T/c2.out")"
+[ "$(ls "$T/c/results/tiny/runs/"*.tsv | grep -vc curve)" = 10 ] || bad "one result per run after the resume"
+ls "$T/c/results/tiny/runs/" | grep -q 'tmp' && bad "a killed run left a temporary file that looks finished"
+[ "$(tail -n +2 "$T/c/results/tiny/summary.tsv" | awk -F'\t' '$6 == "ok"' | wc -l)" = 5 ] || bad "all 5 points ok after the resume"
+
+# --- --emit | parallel, then --collect: the same summary as a plain run, but for times and RSS ---
+mkcopy "$T/d"
+(cd "$T/d" && ./run_all.sh --emit tiny > "$T/d.cmds" 2> "$T/d.err") || bad "--emit failed"
+[ "$(wc -l < "$T/d.cmds")" = 10 ] || bad "--emit prints one command line per run ($(wc -l < "$T/d.cmds"))"
+grep -q -- "--threads" "$T/d.cmds" || bad "emitted lines fix --threads"
+if command -v parallel > /dev/null; then parallel -j 2 < "$T/d.cmds"; else bash "$T/d.cmds"; fi
+(cd "$T/d" && ./run_all.sh --collect tiny --no-plots > /dev/null 2>&1) || bad "--collect failed"
+strip() { awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) if ($i ~ /^(peak_rss_bytes|train_seconds|samples_per_sec|threads)_/) drop[i] = 1 }
+    { s = ""; for (i = 1; i <= NF; i++) if (!drop[i]) s = s $i "\t"; print s }' "$1"; }
+[ "$(strip "$T/a/results/tiny/summary.tsv")" = "$(strip "$T/d/results/tiny/summary.tsv")" ] ||
+    bad "--emit/--collect summary differs from a plain run's: $(diff <(strip "$T/a/results/tiny/summary.tsv") <(strip "$T/d/results/tiny/summary.tsv") | head -4)"
+
+# --- bad command lines ---
+(cd "$T/a" && ./run_all.sh nosuchsweep > /dev/null 2> "$T/e.err"); [ $? = 2 ] || bad "unknown sweep: exit 2"
+grep -q "no sweep 'nosuchsweep'" "$T/e.err" || bad "unknown sweep named"
+(cd "$T/a" && ./run_all.sh --jobs x tiny > /dev/null 2> "$T/e.err"); [ $? = 2 ] || bad "--jobs x: exit 2"
+(cd "$T/a" && ./run_all.sh --dry-run tiny > "$T/dry.out" 2>&1) || bad "--dry-run failed"
+grep -q "estimate" "$T/dry.out" || bad "--dry-run prints an estimate"
+[ $fail = 0 ] && echo "test_sweep.sh: all passed"
+exit $fail
