@@ -227,7 +227,7 @@ for sweep in "${sweeps[@]}"; do
             tot_sec=$((tot_sec + sec)); [ "$bytes" -gt "$max_bytes" ] && max_bytes=$bytes
             [ "$mode" = dry ] && printf '  %-60s ~%s, ~%s\n' "${line%%$'\t'*}" "$(human_time "$sec")" "$(human_bytes "$bytes")"
         done
-        avail=$(awk '/MemAvailable/ { print $2 * 1024 }' /proc/meminfo)
+        avail=$(awk '/MemAvailable/ { printf "%.0f", $2 * 1024 }' /proc/meminfo)
         log "  estimate: $(human_time $((tot_sec / jobs))) with --jobs $jobs ($threads threads each), up to $(human_bytes "$max_bytes") per run"
         if [ $((max_bytes * jobs)) -gt "${avail:-0}" ]; then
             echo "run_all.sh: warning: $jobs runs at once may need $(human_bytes $((max_bytes * jobs))), more than the $(human_bytes "$avail") available: use fewer --jobs" >&2
