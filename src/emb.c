@@ -1,6 +1,7 @@
 #include "emb.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,6 +174,12 @@ void emb_tables_update(EmbField *f, const Optim *o) {
         for (uint32_t s = 0; s < t->ntouched; s++) {
             uint32_t row = t->touched[s];
             size_t off = (size_t)row * W;
+            if (s + 8 < t->ntouched) { /* the rows are scattered: fetch a few ahead */
+                size_t ahead = (size_t)t->touched[s + 8] * W;
+                emb_prefetch_row(t->w + ahead, t->width);
+                if (t->m) emb_prefetch_row(t->m + ahead, t->width);
+                if (t->v) emb_prefetch_row(t->v + ahead, t->width);
+            }
             optim_row(o, t->w + off, t->g + (size_t)s * W, t->m ? t->m + off : NULL,
                       t->v ? t->v + off : NULL, t->width);
             t->slot[row] = -1;
@@ -251,11 +258,24 @@ void emb_forward(const Emb *emb, float *out, const uint32_t *ids, int B) {
 
 void emb_backward(Emb *emb, const float *dout, const uint32_t *ids, int B) {
     const int F = emb->fields, w = emb->w;
-    /* parallel over fields: each field's tables are written by one thread only */
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int i = 0; i < F; i++) {
-        EmbField *f = &emb->f[i];
-        f->s->backward(f, dout + (size_t)i * w, (size_t)F * w, ids + i, (size_t)F, B);
+    const int chunk = 64;
+    /* Each thread owns a contiguous run of fields (their tables are written by it alone) and walks the
+     * batch in chunks of rows, handing each of its fields the chunk's rows: it reads its part of each
+     * dout row in one sweep while the chunk is in cache, instead of one field at a time striding over
+     * the whole (B, F, w) gradient. Every field still sees its rows in batch order, so the sums and
+     * the touched order are those of one call per field, whatever the thread count. */
+#pragma omp parallel
+    {
+        const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
+        const int f0 = (int)((long)F * tid / nt), f1 = (int)((long)F * (tid + 1) / nt);
+        for (int b0 = 0; b0 < B; b0 += chunk) {
+            const int nb = B - b0 < chunk ? B - b0 : chunk;
+            for (int i = f0; i < f1; i++) {
+                EmbField *f = &emb->f[i];
+                f->s->backward(f, dout + ((size_t)b0 * F + i) * w, (size_t)F * w,
+                               ids + (size_t)b0 * F + i, (size_t)F, nb);
+            }
+        }
     }
 }
 

@@ -135,6 +135,46 @@ static inline float *emb_grad_row(EmbTable *t, uint32_t row) {
     return t->g + (size_t)s * (size_t)t->width;
 }
 
+/* Rows a strategy looks up are gathered in groups of EMB_GROUP: their indices first, then a prefetch of
+ * each row, then the reads, so the group's cache misses overlap instead of following one another. */
+#define EMB_GROUP 16
+
+static inline void emb_prefetch_row(const float *row, int width) {
+    __builtin_prefetch(row);
+    if (width > 16) __builtin_prefetch(row + 16);
+}
+
+/* dst = src and dst += src over n floats: plain loops the compiler inlines and vectorises, instead of
+ * a memcpy call per 17-float row. */
+static inline void emb_row_copy(float *restrict dst, const float *restrict src, int n) {
+    for (int k = 0; k < n; k++) dst[k] = src[k];
+}
+static inline void emb_row_add(float *restrict dst, const float *restrict src, int n) {
+    for (int k = 0; k < n; k++) dst[k] += src[k];
+}
+
+/* Exact h mod m for any 64-bit h and 1 <= m < 2^32 without a division: Lemire, Kaser and Kurz's
+ * "direct remainder" (2019) with a 128-bit reciprocal c = ceil(2^128 / m), exact for all 64-bit
+ * dividends because c has 128 fractional bits for a 64-bit h: h mod m = ((c h mod 2^128) m) >> 128.
+ * m = 1 gives c = 0 (2^128 wraps), hence 0, which is right. Tested against % (test_emb). */
+typedef struct {
+    unsigned __int128 c;
+    uint64_t m;
+} EmbMod;
+
+static inline EmbMod emb_mod_init(uint64_t m) {
+    EmbMod d = {~(unsigned __int128)0 / m + 1, m};
+    return d;
+}
+
+static inline uint64_t emb_mod(EmbMod d, uint64_t h) {
+    unsigned __int128 low = d.c * h; /* c h mod 2^128 */
+    /* (low * m) >> 128 with low = hi 2^64 + lo: hi m + ((lo m) >> 64), then the top 64 bits */
+    unsigned __int128 lo_m = (unsigned __int128)(uint64_t)low * d.m;
+    unsigned __int128 hi_m = (unsigned __int128)(uint64_t)(low >> 64) * d.m;
+    return (uint64_t)((hi_m + (lo_m >> 64)) >> 64);
+}
+
 typedef struct EmbField EmbField;
 
 /* A strategy: one const instance per file, no state of its own. */

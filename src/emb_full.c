@@ -1,7 +1,5 @@
 /* emb_full: the uncompressed N_f x w table; also what every strategy uses for fields with
  * N_f <= --compress-min. */
-#include <string.h>
-
 #include "emb.h"
 
 static void full_plan(EmbFieldPlan *fp, const EmbOptions *o, int w) {
@@ -20,21 +18,24 @@ static void full_create(EmbField *f, int max_batch, OptKind opt, Rng *rng) {
 static void full_forward(const EmbField *f, float *out, size_t out_stride, const uint32_t *ids,
                          size_t id_stride, int B) {
     const EmbTable *t = &f->tables[0];
-    const size_t w = (size_t)f->w;
-    for (int b = 0; b < B; b++)
-        memcpy(out + (size_t)b * out_stride, t->w + (size_t)ids[(size_t)b * id_stride] * w,
-               w * sizeof(float));
+    const int w = f->w;
+    for (int b0 = 0; b0 < B; b0 += EMB_GROUP) {
+        const int n = B - b0 < EMB_GROUP ? B - b0 : EMB_GROUP;
+        const float *row[EMB_GROUP];
+        for (int i = 0; i < n; i++) {
+            row[i] = t->w + (size_t)ids[(size_t)(b0 + i) * id_stride] * (size_t)w;
+            emb_prefetch_row(row[i], w);
+        }
+        for (int i = 0; i < n; i++) emb_row_copy(out + (size_t)(b0 + i) * out_stride, row[i], w);
+    }
 }
 
 static void full_backward(EmbField *f, const float *dout, size_t dout_stride, const uint32_t *ids,
                           size_t id_stride, int B) {
     EmbTable *t = &f->tables[0];
     const int w = f->w;
-    for (int b = 0; b < B; b++) {
-        float *g = emb_grad_row(t, ids[(size_t)b * id_stride]);
-        const float *d = dout + (size_t)b * dout_stride;
-        for (int k = 0; k < w; k++) g[k] += d[k];
-    }
+    for (int b = 0; b < B; b++)
+        emb_row_add(emb_grad_row(t, ids[(size_t)b * id_stride]), dout + (size_t)b * dout_stride, w);
 }
 
 const EmbStrategy EMB_FULL_STRATEGY = {

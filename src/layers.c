@@ -11,20 +11,28 @@
 /* ---------------------------------------------------------------------------------------------- */
 /* element-wise helpers shared by linear and the fused linear+ReLU */
 
-/* y[b,:] = act(y[b,:] + bias); ReLU written as `v < 0 ? 0 : v` so a NaN passes through (a diverged
- * run must show as NaN, not as a silent 0). */
-static void bias_act(float *y, const float *bias, int B, int out, int relu) {
+/* Why the sgemms run with beta = 1 on a prefilled C: OpenBLAS 0.3.21 first scales C by beta in a
+ * separate pass (sgemm_beta), and for beta = 0 that pass cost 15-25% of a 4096x400x400 product here,
+ * several times a parallel fill. So the forward fills y with the bias and adds the product onto it
+ * (y = b + x W^T, the bias pass fused away), and dx is zeroed here and accumulated into. */
+
+/* y[b,:] = bias (zero when bias is NULL); rows split statically */
+static void fill_rows(float *y, const float *bias, int B, int out) {
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < B; r++) {
         float *yr = y + (size_t)r * out;
-        if (relu)
-            for (int j = 0; j < out; j++) {
-                float v = yr[j] + bias[j];
-                yr[j] = v < 0.0f ? 0.0f : v;
-            }
+        if (bias)
+            for (int j = 0; j < out; j++) yr[j] = bias[j];
         else
-            for (int j = 0; j < out; j++) yr[j] += bias[j];
+            for (int j = 0; j < out; j++) yr[j] = 0.0f;
     }
+}
+
+/* y = max(y, 0) written as `v < 0 ? 0 : v`, so a NaN passes through (a diverged run must show as NaN,
+ * not as a silent 0). */
+static void relu_inplace(float *y, long n) {
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < n; i++) y[i] = y[i] < 0.0f ? 0.0f : y[i];
 }
 
 /* Column sums of dy (B, out) added into db (out). Parallel over blocks of columns (the index
@@ -44,31 +52,39 @@ static void colsum(float *db, const float *dy, int B, int out) {
     }
 }
 
-/* The same, after masking dy in place by y > 0 (ReLU backward): one pass instead of two. */
-static void colsum_relu_mask(float *db, float *dy, const float *y, int B, int out) {
+/* The same, after masking dy in place by y > 0 (ReLU backward): one pass instead of two. dx (B, in),
+ * when not NULL, is zeroed in the same parallel region, ready for the beta = 1 sgemm. */
+static void colsum_relu_mask(float *db, float *dy, const float *y, float *dx, int B, int in, int out) {
     int nblocks = (out + COLBLOCK - 1) / COLBLOCK;
-#pragma omp parallel for schedule(static)
-    for (int jb = 0; jb < nblocks; jb++) {
-        int j0 = jb * COLBLOCK, n = out - j0 < COLBLOCK ? out - j0 : COLBLOCK;
-        float acc[COLBLOCK] = {0};
-        for (int r = 0; r < B; r++) {
-            float *g = dy + (size_t)r * out + j0;
-            const float *yr = y + (size_t)r * out + j0;
-            for (int j = 0; j < n; j++) {
-                g[j] = yr[j] > 0.0f ? g[j] : 0.0f;
-                acc[j] += g[j];
-            }
+#pragma omp parallel
+    {
+        if (dx) {
+#pragma omp for schedule(static) nowait
+            for (int r = 0; r < B; r++) memset(dx + (size_t)r * in, 0, (size_t)in * sizeof(float));
         }
-        for (int j = 0; j < n; j++) db[j0 + j] += acc[j];
+#pragma omp for schedule(static)
+        for (int jb = 0; jb < nblocks; jb++) {
+            int j0 = jb * COLBLOCK, n = out - j0 < COLBLOCK ? out - j0 : COLBLOCK;
+            float acc[COLBLOCK] = {0};
+            for (int r = 0; r < B; r++) {
+                float *g = dy + (size_t)r * out + j0;
+                const float *yr = y + (size_t)r * out + j0;
+                for (int j = 0; j < n; j++) {
+                    g[j] = yr[j] > 0.0f ? g[j] : 0.0f;
+                    acc[j] += g[j];
+                }
+            }
+            for (int j = 0; j < n; j++) db[j0 + j] += acc[j];
+        }
     }
 }
 
-/* dx = dy W (B, in); dW += dy^T x (out, in) */
+/* dx += dy W (B, in), dx zeroed by the caller; dW += dy^T x (out, in) */
 static void linear_backward_gemms(float *dx, float *dW, const float *dy, const float *x,
                                   const float *W, int B, int in, int out) {
     if (dx)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, in, out, 1.0f, dy, out, W, in,
-                    0.0f, dx, in);
+                    1.0f, dx, in);
     if (dW)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, B, 1.0f, dy, out, x, in, 1.0f,
                     dW, in);
@@ -85,9 +101,9 @@ void linear_forward(float *y, const float *x, const float *W, const float *b, in
             for (int r = 0; r < B; r++) y[r] += b[0];
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, out, in, 1.0f, x, in, W, in, 0.0f, y,
+    fill_rows(y, b, B, out);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, out, in, 1.0f, x, in, W, in, 1.0f, y,
                 out);
-    if (b) bias_act(y, b, B, out, 0);
 }
 
 void linear_forward_ref(float *y, const float *x, const float *W, const float *b, int B, int in,
@@ -118,6 +134,7 @@ void linear_backward(float *dx, float *dW, float *db, const float *dy, const flo
         return;
     }
     if (db) colsum(db, dy, B, out);
+    if (dx) fill_rows(dx, NULL, B, in);
     linear_backward_gemms(dx, dW, dy, x, W, B, in, out);
 }
 
@@ -149,14 +166,15 @@ void linear_backward_ref(float *dx, float *dW, float *db, const float *dy, const
 
 void linear_relu_forward(float *y, const float *x, const float *W, const float *b, int B, int in,
                          int out) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, out, in, 1.0f, x, in, W, in, 0.0f, y,
+    fill_rows(y, b, B, out);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, out, in, 1.0f, x, in, W, in, 1.0f, y,
                 out);
-    bias_act(y, b, B, out, 1);
+    relu_inplace(y, (long)B * out);
 }
 
 void linear_relu_backward(float *dx, float *dW, float *db, float *dy, const float *y, const float *x,
                           const float *W, int B, int in, int out) {
-    colsum_relu_mask(db, dy, y, B, out);
+    colsum_relu_mask(db, dy, y, dx, B, in, out);
     linear_backward_gemms(dx, dW, dy, x, W, B, in, out);
 }
 

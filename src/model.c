@@ -157,8 +157,10 @@ void model_forward(Model *m, float *logits, const float *emb, int B) {
             float *xr = x0 + (size_t)r * F * d;
             float lin = 0.0f;
             for (int f = 0; f < F; f++) {
-                lin += er[(size_t)f * w];
-                memcpy(xr + (size_t)f * d, er + (size_t)f * w + 1, (size_t)d * sizeof(float));
+                const float *ef = er + (size_t)f * w;
+                float *xf = xr + (size_t)f * d;
+                lin += ef[0];
+                for (int k = 0; k < d; k++) xf[k] = ef[1 + k]; /* not a memcpy call per 16 floats */
             }
             wide[r] = bias + lin + fm[r];
         }
@@ -204,8 +206,10 @@ void model_backward(Model *m, float *demb, const float *dlogits, const float *em
         float *dr = demb + (size_t)r * F * w;
         const float *gr = dx0 + (size_t)r * F * d;
         for (int f = 0; f < F; f++) {
-            dr[(size_t)f * w] = dlogits[r];
-            memcpy(dr + (size_t)f * w + 1, gr + (size_t)f * d, (size_t)d * sizeof(float));
+            float *df = dr + (size_t)f * w;
+            const float *gf = gr + (size_t)f * d;
+            df[0] = dlogits[r];
+            for (int k = 0; k < d; k++) df[1 + k] = gf[k];
         }
     }
     fm_backward(demb, dlogits, emb, B, F, w, 1, d);

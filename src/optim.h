@@ -28,5 +28,8 @@ void optim_begin_step(Optim *o);
 void optim_dense(const Optim *o, float *w, const float *g, float *m, float *v, size_t n);
 /* One row of width n with gradient g (the embedding L2 term is added here). */
 void optim_row(const Optim *o, float *w, const float *g, float *m, float *v, int n);
+/* The plain per-element forms; the fast ones above equal them bit for bit (tested). */
+void optim_dense_ref(const Optim *o, float *w, const float *g, float *m, float *v, size_t n);
+void optim_row_ref(const Optim *o, float *w, const float *g, float *m, float *v, int n);
 
 #endif

@@ -380,6 +380,91 @@ static void test_multi_field(const Config *c, Rng *rng) {
     emb_plan_free(&p);
 }
 
+/* emb_backward (fields split between threads, rows in chunks) against one backward call per field
+ * over the whole batch, and 1 thread against 2: the same sparse gradients bit for bit, rows touched
+ * in the same order; then the same tables after an Adam update on 1 and on 2 threads. The batch spans
+ * several chunks and repeats ids heavily. */
+static void test_backward_paths(const Config *c, Rng *rng) {
+    uint64_t cards[5] = {300, 37, 5000, 1000, 2};
+    EmbOptions o = c->o;
+    o.ratio = o.kind == EMB_FULL ? 1 : 10;
+    o.compress_min = 200;
+    o.seed = 3;
+    EmbPlan p;
+    Err e;
+    CHECK(emb_plan_make(&p, cards, 5, 17, &o, &e) == 0);
+    for (int i = 0; i < 5; i++)
+        if (!p.f[i].feasible) {
+            emb_plan_free(&p);
+            return;
+        }
+    p.infeasible = 0;
+    enum { B = 300, NE = 3 };
+    Emb emb[NE];
+    for (int k = 0; k < NE; k++) CHECK(emb_create(&emb[k], &p, B, OPT_ADAM, 3, &e) == 0);
+    uint32_t *ids = xmalloc(sizeof(uint32_t) * B * 5);
+    float *dout = xmalloc(sizeof(float) * B * 5 * 17);
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < 5; i++) ids[b * 5 + i] = (uint32_t)rng_below(rng, i == 2 ? 60 : cards[i]);
+    for (int x = 0; x < B * 5 * 17; x++) dout[x] = (float)(2 * rng_uniform(rng) - 1);
+    /* emb[0]: one call per field; emb[1]: emb_backward on 1 thread; emb[2]: on 2 */
+    for (int i = 0; i < 5; i++) emb[0].f[i].s->backward(&emb[0].f[i], dout + i * 17, 5 * 17, ids + i, 5, B);
+    omp_set_num_threads(1);
+    emb_backward(&emb[1], dout, ids, B);
+    omp_set_num_threads(2);
+    emb_backward(&emb[2], dout, ids, B);
+    int bad = 0;
+    for (int k = 1; k < NE; k++)
+        for (int i = 0; i < 5; i++)
+            for (int j = 0; j < emb[0].f[i].ntables; j++) {
+                const EmbTable *a = &emb[0].f[i].tables[j], *b = &emb[k].f[i].tables[j];
+                bad += a->ntouched != b->ntouched ||
+                       memcmp(a->touched, b->touched, a->ntouched * sizeof *a->touched) ||
+                       memcmp(a->g, b->g, (size_t)a->ntouched * a->width * sizeof(float));
+            }
+    T_CHECK(bad == 0, "%s: %d sparse gradients differ between per-field calls, 1 and 2 threads", c->name, bad);
+    Optim adam;
+    optim_init(&adam, OPT_ADAM, 0.01f, 0.001f);
+    optim_begin_step(&adam);
+    omp_set_num_threads(1);
+    emb_update(&emb[1], &adam);
+    omp_set_num_threads(2);
+    emb_update(&emb[2], &adam);
+    omp_set_num_threads(1);
+    bad = 0;
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < emb[1].f[i].ntables; j++) {
+            const EmbTable *a = &emb[1].f[i].tables[j], *b = &emb[2].f[i].tables[j];
+            size_t n = (size_t)a->rows * a->width * sizeof(float);
+            bad += memcmp(a->w, b->w, n) || memcmp(a->m, b->m, n) || memcmp(a->v, b->v, n) || b->ntouched;
+        }
+    T_CHECK(bad == 0, "%s: %d tables differ after the update on 1 and 2 threads", c->name, bad);
+    for (int k = 0; k < NE; k++) emb_free(&emb[k]);
+    free(ids);
+    free(dout);
+    emb_plan_free(&p);
+}
+
+/* emb_mod, the hash strategy's division-free h mod m, against % at the edges and at random */
+static void test_mod(Rng *rng) {
+    const uint64_t ms[] = {1, 2, 3, 5, 7, 10, 255, 256, 257, 1000, 65535, 65536, 65537, 1000003,
+                           (1ull << 31) - 1, 1ull << 31, (1ull << 31) + 1, (1ull << 32) - 1};
+    const int nm = (int)(sizeof ms / sizeof ms[0]);
+    long bad = 0, n = 0;
+    for (int t = 0; t < nm + 200; t++) {
+        uint64_t m = t < nm ? ms[t] : 1 + rng_below(rng, t % 2 ? (1ull << 32) - 1 : 100000);
+        EmbMod d = emb_mod_init(m);
+        uint64_t hs[8] = {0, 1, m - 1, m, m + 1, UINT64_MAX, UINT64_MAX - 1, UINT64_MAX / m * m};
+        for (int i = 0; i < 8; i++, n++) bad += emb_mod(d, hs[i]) != hs[i] % m;
+        for (int i = 0; i < 2000; i++, n++) {
+            uint64_t h = rng_next(rng);
+            if (i % 3 == 0) h = h / m * m + (i % 5 == 0 ? m - 1 : 0); /* next to a multiple */
+            bad += emb_mod(d, h) != h % m;
+        }
+    }
+    T_CHECK(bad == 0, "emb_mod: %ld of %ld remainders differ from %%", bad, n);
+}
+
 /* (g) the composed vectors' element-wise std at init */
 static void test_init_std(const Config *c) {
     const uint64_t N = 20000;
@@ -672,11 +757,13 @@ int main(void) {
                     test_config(&cs[c], Ns[a], ws[d], Rs[b], &rng);
                 }
         test_multi_field(&cs[c], &rng);
+        test_backward_paths(&cs[c], &rng);
         test_init_std(&cs[c]);
         fprintf(stderr, "  %-40s %s\n", cs[c].name, t_failures == before ? "ok" : "FAILED");
     }
     test_bh_distinct();
     test_pext();
+    test_mod(&rng);
     test_qr_degenerate(&rng);
     test_qr_large_ids(&rng);
     test_budget_grid(cs, nc);
