@@ -39,6 +39,7 @@ int main(int argc, char **argv) {
         {"info", cmd_info},
         {"plan", cmd_plan},
         {"train", cmd_train},
+        {"bench", cmd_bench},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(c, cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);

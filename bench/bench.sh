@@ -1,0 +1,420 @@
+#!/usr/bin/env bash
+# make bench: the speed and memory measurements of SPEC 8, written to results/bench/ (see bench/README.md).
+#   train   hashemb train samples/s (DeepFM 39 fields, d=16, MLP 400-400-400, batch 4096, 1 epoch on
+#           gen criteo 400k rows at vocab-scale 0.01) per strategy and thread count; ratio to full;
+#           2-thread speedup
+#   peer    the PyTorch peer (bench/peer_torch.py) on the same data, or a row saying why it was skipped
+#   sgemm   hashemb bench sgemm at the model's layer shapes; the sgemm-bound ceiling and the share of it
+#           the full-table run reaches; hashemb bench model (forward + backward alone)
+#   prep    prep MB/s (one thread) on the real Criteo sample repeated to ~100 MB and on gen --text output
+#   gen     gen rows/s (2M criteo rows)
+#   auc     seconds of metric_auc on 10M predictions
+#   memory  peak RSS of the full-table run against the bytes it accounts for
+# Every timing is the median of REPS runs (default 3), runs of different configurations interleaved so
+# drift hits them alike. AGREE=1 runs the accuracy agreement with the peer instead (agree.tsv).
+#
+# Environment: REPS (3), THREADS ("1 2"), STRATS1 (strategies at 1 thread), STRATS2 (at the other
+# thread counts), PEER_THREADS ("2"), PEER_STEPS (40 training steps per peer run; 0 = a whole epoch),
+# OUT (results/bench), HASHEMB (build/hashemb), PY (/usr/bin/python3), AGREE_SEEDS ("1 2 3").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+HASHEMB=${HASHEMB:-$ROOT/build/hashemb}
+PY=${PY:-/usr/bin/python3}
+REPS=${REPS:-3}
+THREADS=${THREADS:-1 2}
+STRATS1=${STRATS1:-full hash:100 qr:100 bh:100}
+STRATS2=${STRATS2:-full hash:100 qr:100 bh:100 hash:1000 qr:1000 bh:1000}
+PEER_THREADS=${PEER_THREADS:-2}
+PEER_STEPS=${PEER_STEPS:-40}
+OUT=${OUT:-$ROOT/results/bench}
+WORK=$OUT/work
+RAW=$OUT/raw
+LOGS=$WORK/logs
+CRITEO_SAMPLE=${CRITEO_SAMPLE:-$ROOT/../shared/data/criteo/criteo_dac_train7200.tsv.gz}
+DATA=$WORK/criteo400k
+GEN_ARGS=(--profile criteo --rows 400000 --vocab-scale 0.01 --seed 1)
+# shellcheck disable=SC2054
+TRAIN_ARGS=(--model deepfm --dim 16 --mlp 400,400,400 --batch 4096 --epochs 1 --seed 1)
+
+[ -x "$HASHEMB" ] || { echo "bench: $HASHEMB not built (make)" >&2; exit 1; }
+mkdir -p "$OUT" "$WORK" "$RAW" "$LOGS"
+T_START=$(date +%s.%N)
+
+say() { printf '%s\n' "$*" >&2; }
+now() { date +%s.%N; }
+# median of the numbers on stdin (NA when none)
+median() { { grep -E '^[-+]?[0-9.]+([eE][-+]?[0-9]+)?$' || true; } | sort -g | awk '{ v[NR] = $1 } END { if (!NR) print "NA"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.6g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# column NAME of a header+row TSV on stdin
+col() { awk -F'\t' -v c="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == c) k = i; next } k { print $k }'; }
+# value of KEY in a two-column key/value TSV file
+kv() { awk -F'\t' -v k="$2" '$1 == k { print $2 }' "$1"; }
+div() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "NA" || b == "NA" || b == 0) print "NA"; else printf "%.4g\n", a / b }'; }
+fsize() { stat -c %s "$1"; }
+
+# --- the data, made once and reused -----------------------------------------------------------------
+make_data() {
+    if [ -f "$DATA/dataset.meta" ] && grep -q "^source=gen --profile criteo --rows 400000 --vocab-scale 0.01 " "$DATA/dataset.meta"; then
+        return
+    fi
+    say "bench: making $DATA (gen ${GEN_ARGS[*]})"
+    "$HASHEMB" gen "${GEN_ARGS[@]}" --out "$DATA" 2>"$LOGS/gen_data.log"
+}
+
+torch_status() { # prints "ok VERSION" or "skipped: reason"
+    if [ ! -x "$PY" ]; then echo "skipped: $PY not found (Debian python3; make bench-peer installs python3-torch)"; return; fi
+    local v
+    if v=$("$PY" -c 'import torch, numpy; print(torch.__version__)' 2>/dev/null); then echo "ok $v"
+    else echo "skipped: $PY cannot import torch and numpy (make bench-peer installs python3-torch)"; fi
+}
+
+# =====================================================================================================
+# AGREE=1: full-table DeepFM test AUC of hashemb and the peer on the same data, seeds 1 2 3, 2 epochs
+if [ "${AGREE:-0}" = 1 ]; then
+    AGREE_SEEDS=${AGREE_SEEDS:-1 2 3}
+    AGREE_THREADS=${AGREE_THREADS:-2}
+    ts=$(torch_status)
+    case $ts in ok*) ;; *) say "bench: agreement needs the peer: $ts"; exit 1 ;; esac
+    make_data
+    f=$OUT/agree.tsv
+    printf 'seed\thashemb_test_auc\tpeer_test_auc\tdiff\thashemb_best_epoch\tpeer_best_epoch\thashemb_valid_auc\tpeer_valid_auc\n' >"$f.tmp"
+    for s in $AGREE_SEEDS; do
+        say "bench: agree seed $s: hashemb"
+        h=$("$HASHEMB" train --data "$DATA" --model deepfm --dim 16 --mlp 400,400,400 --batch 4096 \
+            --epochs 2 --patience 1 --seed "$s" --threads "$AGREE_THREADS" --quiet 2>>"$LOGS/agree.log")
+        say "bench: agree seed $s: peer"
+        p=$("$PY" bench/peer_torch.py --data "$DATA" --model deepfm --dim 16 --mlp 400,400,400 --batch 4096 \
+            --epochs 2 --patience 1 --seed "$s" --threads "$AGREE_THREADS" 2>>"$LOGS/agree.log")
+        ha=$(col test_auc <<<"$h"); pa=$(col test_auc <<<"$p")
+        printf '%s\t%s\t%s\t%.6f\t%s\t%s\t%s\t%s\n' "$s" "$ha" "$pa" "$(awk -v a="$ha" -v b="$pa" 'BEGIN { print a - b }')" \
+            "$(col best_epoch <<<"$h")" "$(col best_epoch <<<"$p")" "$(col valid_auc <<<"$h")" "$(col valid_auc <<<"$p")" >>"$f.tmp"
+    done
+    awk -F'\t' 'NR > 1 { n++; h += $2; p += $3 } { print } END { d = (h - p) / n;
+        printf "mean\t%.6f\t%.6f\t%.6f\tNA\tNA\tNA\tNA\n", h / n, p / n, d > "/dev/stderr";
+        printf "mean\t%.6f\t%.6f\t%.6f\tNA\tNA\tNA\tNA\n", h / n, p / n, d;
+        printf "# |mean diff| %.4f: %s (SPEC: within 0.005)\n", d < 0 ? -d : d, (d < 0 ? -d : d) <= 0.005 ? "agree" : "DISAGREE" > "/dev/stderr" }' \
+        "$f.tmp" >"$f.tmp2" && mv "$f.tmp2" "$f" && rm -f "$f.tmp"
+    column -t -s $'\t' "$f" >&2
+    exit 0
+fi
+
+# =====================================================================================================
+# 0. environment
+GIT_SHA=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src Makefile 2>/dev/null || echo -dirty)
+CPU=$(lscpu 2>/dev/null | awk -F': *' '/^Model name/ { print $2; exit }')
+SETUP=$("$HASHEMB" bench auc --n 2 --reps 1 --threads 1 2>&1 >/dev/null | grep '^# hashemb' || true)
+BLAS_CORE=$(sed -n 's/.*OpenBLAS core \([^ ]*\) (\([^)]*\)).*/\1/p' <<<"$SETUP")
+BLAS_SRC=$(sed -n 's/.*OpenBLAS core \([^ ]*\) (\([^)]*\)).*/\2/p' <<<"$SETUP")
+BLAS_BUILD=$(sed -n 's/.*, \([a-z]*\) build (parallel=\([0-9]*\)).*/\1/p' <<<"$SETUP")
+BLAS_PAR=$(sed -n 's/.*, \([a-z]*\) build (parallel=\([0-9]*\)).*/\2/p' <<<"$SETUP")
+TORCH=$(torch_status)
+ENVF=$OUT/env.tsv
+{
+    printf 'key\tvalue\n'
+    printf 'date\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    printf 'git_sha\t%s\n' "$GIT_SHA"
+    printf 'hashemb\t%s\n' "$("$HASHEMB" --version)"
+    printf 'cpu\t%s\n' "${CPU:-unknown}"
+    printf 'cores\t%s\n' "$(nproc)"
+    printf 'blas_core\t%s\n' "$BLAS_CORE"
+    printf 'blas_core_source\t%s\n' "$BLAS_SRC"
+    printf 'blas_build\t%s\n' "$BLAS_BUILD"
+    printf 'blas_parallel\t%s\n' "$BLAS_PAR"
+    printf 'threads\t%s\n' "$THREADS"
+    printf 'peer_threads\t%s\n' "$PEER_THREADS"
+    printf 'reps\t%s\n' "$REPS"
+    printf 'torch\t%s\n' "$TORCH"
+    printf 'loadavg_start\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+} >"$ENVF"
+say "bench: $CPU, $(nproc) cores; OpenBLAS core $BLAS_CORE ($BLAS_SRC), $BLAS_BUILD build (parallel=$BLAS_PAR); threads $THREADS; REPS=$REPS; git $GIT_SHA"
+load1=$(cut -d' ' -f1 /proc/loadavg)
+if awk -v l="$load1" 'BEGIN { exit !(l > 0.5) }'; then
+    say "bench: warning: load average $load1 before starting: other processes will distort the timings"
+fi
+
+make_data
+
+# =====================================================================================================
+# a. training throughput: raw rows in raw/train_runs.tsv (every result column + rep), medians in train.tsv
+say "bench: training throughput (${REPS} reps; 1 epoch of $(grep '^rows_train=' "$DATA/dataset.meta" | cut -d= -f2) rows each)"
+TRAW=$RAW/train_runs.tsv
+rm -f "$TRAW"
+emb_args() { # full | STRATEGY:RATIO
+    case $1 in full) echo "--emb full" ;; *) echo "--emb ${1%%:*} --ratio ${1##*:}" ;; esac
+}
+for rep in $(seq 1 "$REPS"); do
+    for t in $THREADS; do
+        if [ "$t" = 1 ]; then strats=$STRATS1; else strats=$STRATS2; fi
+        for s in $strats; do
+            t0=$(now)
+            # shellcheck disable=SC2046
+            r=$("$HASHEMB" train --data "$DATA" "${TRAIN_ARGS[@]}" $(emb_args "$s") --threads "$t" --quiet 2>>"$LOGS/train.log")
+            wall=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }')
+            [ -f "$TRAW" ] || printf 'strategy\trep\twall_seconds\t%s\n' "$(head -1 <<<"$r")" >"$TRAW"
+            printf '%s\t%s\t%s\t%s\n' "$s" "$rep" "$wall" "$(tail -1 <<<"$r")" >>"$TRAW"
+            say "  rep $rep, $t thread(s), $s: $(col samples_per_sec <<<"$r") samples/s (${wall} s wall)"
+        done
+    done
+done
+# medians per strategy and thread count
+tcol() { awk -F'\t' -v c="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == c) k = i; exit } END { print k }' "$TRAW"; }
+C_SPS=$(tcol samples_per_sec); C_THR=$(tcol threads); C_RSS=$(tcol peak_rss_bytes); C_AUC=$(tcol test_auc)
+C_RA=$(tcol ratio_actual); C_EB=$(tcol emb_bytes); C_OB=$(tcol opt_bytes); C_DP=$(tcol dense_params); C_ST=$(tcol status)
+tmed() { # strategy threads column -> median over reps
+    awk -F'\t' -v s="$1" -v t="$2" -v c="$3" -v ct="$C_THR" 'NR > 1 && $1 == s && $ct == t { print $c }' "$TRAW" | median
+}
+tfirst() { awk -F'\t' -v s="$1" -v t="$2" -v c="$3" -v ct="$C_THR" 'NR > 1 && $1 == s && $ct == t { print $c; exit }' "$TRAW"; }
+TF=$OUT/train.tsv
+printf 'strategy\temb\tratio_target\tthreads\treps\tsamples_per_sec\tmin\tmax\trel_to_full\tspeedup_vs_1_thread\tratio_actual\ttest_auc\tpeak_rss_bytes\tstatus\n' >"$TF"
+for s in $STRATS2 $STRATS1; do
+    for t in $THREADS; do
+        n=$(awk -F'\t' -v s="$s" -v t="$t" -v ct="$C_THR" 'NR > 1 && $1 == s && $ct == t' "$TRAW" | wc -l)
+        [ "$n" -gt 0 ] || continue
+        awk -F'\t' -v s="$s" -v t="$t" '$1 == s && $4 == t { f = 1 } END { exit !f }' "$TF" && continue
+        sps=$(tmed "$s" "$t" "$C_SPS")
+        mn=$(awk -F'\t' -v s="$s" -v t="$t" -v c="$C_SPS" -v ct="$C_THR" 'NR > 1 && $1 == s && $ct == t { print $c }' "$TRAW" | sort -g | head -1)
+        mx=$(awk -F'\t' -v s="$s" -v t="$t" -v c="$C_SPS" -v ct="$C_THR" 'NR > 1 && $1 == s && $ct == t { print $c }' "$TRAW" | sort -g | tail -1)
+        full=$(tmed full "$t" "$C_SPS")
+        one=$(tmed "$s" 1 "$C_SPS")
+        sp=NA; [ "$t" != 1 ] && sp=$(div "$sps" "$one")
+        emb=${s%%:*}; ratio=1; [ "$s" = full ] || ratio=${s##*:}
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$emb" "$ratio" "$t" "$n" "$sps" "$mn" "$mx" \
+            "$(div "$sps" "$full")" "$sp" "$(tfirst "$s" "$t" "$C_RA")" "$(tfirst "$s" "$t" "$C_AUC")" \
+            "$(tmed "$s" "$t" "$C_RSS")" "$(tfirst "$s" "$t" "$C_ST")" >>"$TF"
+    done
+done
+
+# =====================================================================================================
+# b. the PyTorch peer on the same data
+PF=$OUT/peer.tsv
+printf 'threads\treps\tsamples_per_sec\tmin\tmax\tsteps\ttorch\tblas_core\tstatus\n' >"$PF"
+case $TORCH in
+ok*)
+    say "bench: PyTorch peer ($TORCH), threads $PEER_THREADS, ${PEER_STEPS} steps per run"
+    PRAW=$RAW/peer_runs.tsv
+    rm -f "$PRAW"
+    for rep in $(seq 1 "$REPS"); do
+        for t in $PEER_THREADS; do
+            if r=$("$PY" bench/peer_torch.py --data "$DATA" "${TRAIN_ARGS[@]}" --threads "$t" --max-steps "$PEER_STEPS" 2>>"$LOGS/peer.log"); then
+                [ -f "$PRAW" ] || printf 'rep\t%s\n' "$(head -1 <<<"$r")" >"$PRAW"
+                printf '%s\t%s\n' "$rep" "$(tail -1 <<<"$r")" >>"$PRAW"
+                say "  rep $rep, $t thread(s): $(col samples_per_sec <<<"$r") samples/s"
+            else
+                say "  rep $rep, $t thread(s): the peer failed (see $LOGS/peer.log)"
+            fi
+        done
+    done
+    for t in $PEER_THREADS; do
+        if [ -f "$PRAW" ] && v=$(awk -F'\t' -v t="$t" 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next } $h["threads"] == t { print $h["samples_per_sec"] }' "$PRAW") && [ -n "$v" ]; then
+            n=$(wc -l <<<"$v")
+            core=$(awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next } { print $h["blas_core"]; exit }' "$PRAW")
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\tok\n' "$t" "$n" "$(median <<<"$v")" "$(sort -g <<<"$v" | head -1)" \
+                "$(sort -g <<<"$v" | tail -1)" "$PEER_STEPS" "${TORCH#ok }" "$core" >>"$PF"
+        else
+            printf '%s\t0\tNA\tNA\tNA\t%s\t%s\tNA\tfailed: see %s\n' "$t" "$PEER_STEPS" "${TORCH#ok }" "$LOGS/peer.log" >>"$PF"
+        fi
+    done
+    ;;
+*)
+    say "bench: PyTorch peer $TORCH"
+    for t in $PEER_THREADS; do printf '%s\t0\tNA\tNA\tNA\tNA\tNA\tNA\t%s\n' "$t" "$TORCH" >>"$PF"; done
+    ;;
+esac
+
+# =====================================================================================================
+# c. sgemm at the layer shapes, the ceiling, the model alone
+say "bench: sgemm at the layer shapes, model forward+backward"
+SF=$OUT/sgemm.tsv
+MF=$OUT/model.tsv
+SRAW=$RAW/sgemm_runs.tsv
+MRAW=$RAW/model_runs.tsv
+rm -f "$SRAW" "$MRAW"
+for rep in $(seq 1 "$REPS"); do
+    for t in $THREADS; do
+        r=$("$HASHEMB" bench sgemm --threads "$t" 2>>"$LOGS/sgemm.log")
+        [ -f "$SRAW" ] || printf 'rep\t%s\n' "$(head -1 <<<"$r")" >"$SRAW"
+        tail -n +2 <<<"$r" | sed "s/^/$rep\t/" >>"$SRAW"
+        r=$("$HASHEMB" bench model --threads "$t" 2>>"$LOGS/sgemm.log")
+        [ -f "$MRAW" ] || printf 'rep\t%s\n' "$(head -1 <<<"$r")" >"$MRAW"
+        tail -n +2 <<<"$r" | sed "s/^/$rep\t/" >>"$MRAW"
+    done
+done
+# per (threads, op, layer): median seconds and GFLOP/s; the total row carries the ceiling and the share
+# of it that the full-table training run reached at that thread count
+printf 'threads\top\tlayer\tB\tM\tN\tK\tflops\tseconds\tgflops\tceiling_samples_per_sec\tfull_samples_per_sec\tfraction_of_ceiling\n' >"$SF"
+for t in $THREADS; do
+    awk -F'\t' -v t="$t" 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next } $h["threads"] == t && !seen[$h["op"] "/" $h["layer"]]++ { print $h["op"] "\t" $h["layer"] }' "$SRAW" |
+    while IFS=$'\t' read -r op layer; do
+        sel() { awk -F'\t' -v t="$t" -v o="$op" -v l="$layer" -v c="$1" 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next } $h["threads"] == t && $h["op"] == o && $h["layer"] == l { print $h[c] }' "$SRAW"; }
+        first() { sel "$1" | head -1; }
+        sec=$(sel seconds | median); gf=$(sel gflops | median)
+        ceil=NA; fsps=NA; frac=NA
+        if [ "$op" = total ]; then
+            ceil=$(sel ceiling_samples_per_sec | median)
+            fsps=$(awk -F'\t' -v t="$t" '$1 == "full" && $4 == t { print $6 }' "$TF")
+            [ -n "$fsps" ] || fsps=NA
+            frac=$(div "$fsps" "$ceil")
+        fi
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$op" "$layer" "$(first B)" "$(first M)" "$(first N)" "$(first K)" \
+            "$(first flops)" "$sec" "$gf" "$ceil" "$fsps" "$frac"
+    done
+done >>"$SF"
+printf 'threads\treps\tmodel\tB\tforward_seconds\tseconds\tsamples_per_sec\n' >"$MF"
+for t in $THREADS; do
+    sel() { awk -F'\t' -v t="$t" -v c="$1" 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next } $h["threads"] == t { print $h[c] }' "$MRAW"; }
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$(sel seconds | wc -l)" "$(sel model | head -1)" "$(sel B | head -1)" \
+        "$(sel forward_seconds | median)" "$(sel seconds | median)" "$(sel samples_per_sec | median)" >>"$MF"
+done
+
+# =====================================================================================================
+# d. prep MB/s, one thread; MB/s = input bytes / wall seconds of the whole prep command
+PRF=$OUT/prep.tsv
+printf 'input\tfile\tbytes\tlines\tthreads\treps\tseconds\tmb_per_sec\tstatus\n' >"$PRF"
+time_prep() { # name file
+    local name=$1 file=$2 secs=() t0 t1
+    local bytes lines
+    bytes=$(fsize "$file"); lines=$(wc -l <"$file")
+    for rep in $(seq 1 "$REPS"); do
+        rm -rf "$WORK/prep_out"
+        t0=$(now)
+        "$HASHEMB" prep --format criteo --train "$file" --threads 1 --out "$WORK/prep_out" 2>>"$LOGS/prep.log"
+        t1=$(now)
+        secs+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")
+    done
+    rm -rf "$WORK/prep_out"
+    local s
+    s=$(printf '%s\n' "${secs[@]}" | median)
+    printf '%s\t%s\t%s\t%s\t1\t%s\t%s\t%s\tok\n' "$name" "${file#"$ROOT"/}" "$bytes" "$lines" "$REPS" "$s" \
+        "$(awk -v b="$bytes" -v s="$s" 'BEGIN { printf "%.1f", b / 1e6 / s }')" >>"$PRF"
+    say "  prep $name: $(awk -v b="$bytes" -v s="$s" 'BEGIN { printf "%.1f MB in %.3f s: %.1f MB/s", b / 1e6, s, b / 1e6 / s }')"
+}
+say "bench: prep MB/s (1 thread)"
+if [ -f "$CRITEO_SAMPLE" ]; then
+    REAL=$WORK/criteo_real_100mb.tsv
+    if [ ! -f "$REAL" ]; then
+        zcat "$CRITEO_SAMPLE" >"$WORK/criteo_sample.tsv"
+        n=$(( (100000000 + $(fsize "$WORK/criteo_sample.tsv") - 1) / $(fsize "$WORK/criteo_sample.tsv") ))
+        for _ in $(seq 1 "$n"); do cat "$WORK/criteo_sample.tsv"; done >"$REAL.tmp"
+        mv "$REAL.tmp" "$REAL"
+        rm -f "$WORK/criteo_sample.tsv"
+    fi
+    time_prep criteo_real_x_repeated "$REAL"
+else
+    printf 'criteo_real_x_repeated\t%s\tNA\tNA\t1\t0\tNA\tNA\tskipped: %s absent\n' "${CRITEO_SAMPLE}" "$CRITEO_SAMPLE" >>"$PRF"
+    say "  prep on the real Criteo sample skipped: $CRITEO_SAMPLE absent"
+fi
+GTEXT=$WORK/gen_criteo_1m.txt
+if [ ! -f "$GTEXT" ]; then
+    "$HASHEMB" gen --profile criteo --rows 1000000 --vocab-scale 1 --seed 1 --text "$GTEXT.tmp" --out "$WORK/gen_text_ds" 2>>"$LOGS/prep.log"
+    mv "$GTEXT.tmp" "$GTEXT"
+    rm -rf "$WORK/gen_text_ds"
+fi
+time_prep gen_criteo_text_1m "$GTEXT"
+
+# =====================================================================================================
+# e. gen rows/s: wall seconds of the whole gen command
+say "bench: gen rows/s"
+GF=$OUT/gen.tsv
+printf 'rows\tvocab_scale\tthreads\treps\tseconds\trows_per_sec\n' >"$GF"
+declare -A GSECS
+for rep in $(seq 1 "$REPS"); do
+    for t in $THREADS; do
+        rm -rf "$WORK/gen_out"
+        t0=$(now)
+        "$HASHEMB" gen --profile criteo --rows 2000000 --vocab-scale 0.01 --seed 1 --threads "$t" --out "$WORK/gen_out" 2>>"$LOGS/gen.log"
+        t1=$(now)
+        GSECS[$t]="${GSECS[$t]:-} $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
+    done
+done
+rm -rf "$WORK/gen_out"
+for t in $THREADS; do
+    s=$(tr ' ' '\n' <<<"${GSECS[$t]}" | grep . | median)
+    printf '2000000\t0.01\t%s\t%s\t%s\t%.0f\n' "$t" "$REPS" "$s" "$(awk -v s="$s" 'BEGIN { print 2000000 / s }')" >>"$GF"
+done
+
+# =====================================================================================================
+# f. AUC of 10M predictions (each bench auc run is itself the median of 5 calls)
+say "bench: AUC of 10M predictions"
+AF=$OUT/auc.tsv
+printf 'n\tthreads\treps\tseconds\n' >"$AF"
+for t in $THREADS; do
+    v=$(for rep in $(seq 1 "$REPS"); do "$HASHEMB" bench auc --n 10000000 --threads "$t" 2>>"$LOGS/auc.log" | col seconds; done)
+    printf '10000000\t%s\t%s\t%s\n' "$t" "$REPS" "$(median <<<"$v")" >>"$AF"
+done
+
+# =====================================================================================================
+# g. peak RSS of the full-table run against what it accounts for
+say "bench: memory"
+MEMF=$OUT/memory.tsv
+F=$(grep '^fields=' "$DATA/dataset.meta" | cut -d= -f2)
+NTR=$(grep '^rows_train=' "$DATA/dataset.meta" | cut -d= -f2)
+NVA=$(grep '^rows_valid=' "$DATA/dataset.meta" | cut -d= -f2)
+NTE=$(grep '^rows_test=' "$DATA/dataset.meta" | cut -d= -f2)
+DATA_BYTES=$(( $(fsize "$DATA/train.bin") + $(fsize "$DATA/valid.bin") + $(fsize "$DATA/test.bin") ))
+printf 'threads\tpeak_rss_bytes\taccounted_bytes\tratio\temb_bytes\topt_bytes\tdense_bytes\tbatch_bytes\tact_bytes\tdata_bytes\tgoal\n' >"$MEMF"
+for t in $THREADS; do
+    rss=$(tmed full "$t" "$C_RSS")
+    eb=$(tfirst full "$t" "$C_EB"); ob=$(tfirst full "$t" "$C_OB"); dp=$(tfirst full "$t" "$C_DP")
+    [ -n "$eb" ] || continue
+    # what train.c allocates besides the tables: ids, labels, E and dE, logits and dlogits, the eval
+    # logits and the epoch order (its batch_bytes), and model.c's activations (B x: 2 max hidden for the
+    # gradients, F*d twice for x0/dx0, 2 for wide/fm, each hidden layer's output)
+    awk -v B=4096 -v F="$F" -v d=16 -v h=400 -v nh=3 -v ntr="$NTR" -v nva="$NVA" -v nte="$NTE" \
+        -v rss="$rss" -v eb="$eb" -v ob="$ob" -v dp="$dp" -v data="$DATA_BYTES" -v t="$t" 'BEGIN {
+        w = d + 1; ne = nva > nte ? nva : nte
+        batch = B * F * 4 + B + 2 * B * F * w * 4 + 2 * B * 4 + ne * 4 + ntr * 4
+        act = (2 * B * h + 2 * B * F * d + 2 * B + nh * B * h) * 4
+        dense = dp * 4 * 2
+        acc = eb + ob + dense + batch + act + data
+        printf "%s\t%.0f\t%.0f\t%.3f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t<=1.3\n", t, rss, acc, rss / acc, eb, ob, dense, batch, act, data }' >>"$MEMF"
+done
+
+# =====================================================================================================
+# the figure
+T_END=$(now)
+printf 'loadavg_end\t%s\nbench_seconds\t%.0f\n' "$(cut -d' ' -f1-3 /proc/loadavg)" "$(awk -v a="$T_START" -v b="$T_END" 'BEGIN { print b - a }')" >>"$ENVF"
+PLOT=$OUT/bench_plot.dat
+{
+    printf '# label\tt1\tt2\tnote\n'
+    for s in $STRATS2; do
+        l=$s; [ "$s" = full ] || l="${s%%:*} ${s##*:}x"
+        a=$(awk -F'\t' -v s="$s" '$1 == s && $4 == 1 { print $6 }' "$TF"); b=$(awk -F'\t' -v s="$s" '$1 == s && $4 == 2 { print $6 }' "$TF")
+        [ "${a:-NA}" = NA ] && a=NaN; [ "${b:-NA}" = NA ] && b=NaN
+        note=$(awk -F'\t' -v s="$s" '$1 == s && $14 != "ok" { print $14; exit }' "$TF")
+        printf '"%s"\t%s\t%s\t%s\n' "$l" "$a" "$b" "${note:--}"
+    done
+    a=$(awk -F'\t' '$1 == 1 { print $3 }' "$PF"); b=$(awk -F'\t' '$1 == 2 { print $3 }' "$PF")
+    [ "${a:-NA}" = NA ] && a=NaN; [ "${b:-NA}" = NA ] && b=NaN
+    note=-; case $TORCH in ok*) ;; *) note=skipped ;; esac
+    printf '"PyTorch peer"\t%s\t%s\t%s\n' "$a" "$b" "$note"
+} >"$PLOT"
+C1=$(awk -F'\t' '$1 == 1 && $2 == "total" { print $11 }' "$SF"); C2=$(awk -F'\t' '$1 == 2 && $2 == "total" { print $11 }' "$SF")
+if command -v gnuplot >/dev/null; then
+    title="$CPU, OpenBLAS $BLAS_CORE ($BLAS_BUILD), git $GIT_SHA; median of $REPS"
+    for term in png pdf; do
+        gnuplot -e "datafile='$PLOT'; outfile='$OUT/bench.$term'; term='$term'; ceil1=${C1:-NaN}; ceil2=${C2:-NaN}; subtitle='$title'" bench/plot_bench.gp 2>>"$LOGS/gnuplot.log" ||
+            say "bench: gnuplot failed for $term (see $LOGS/gnuplot.log)"
+    done
+else
+    say "bench: gnuplot not found: no figure (make deps)"
+fi
+
+# =====================================================================================================
+# the summary
+show() { say ""; say "== $1 ($(basename "$2"))"; column -t -s $'\t' "$2" >&2; }
+say ""
+say "bench: done in $(kv "$ENVF" bench_seconds) s; results in ${OUT#"$ROOT"/}/"
+show environment "$ENVF"
+show "training samples/s (hashemb train, DeepFM 400-400-400, batch 4096, 1 epoch)" "$TF"
+show "PyTorch peer" "$PF"
+show "sgemm at the layer shapes (median GFLOP/s) and the ceiling" "$SF"
+show "model forward+backward alone" "$MF"
+show "prep (1 thread)" "$PRF"
+show "gen" "$GF"
+show "AUC" "$AF"
+show "memory (full table)" "$MEMF"
+say ""
+f2=$(awk -F'\t' '$1 == "full" && $4 == 2 { print $6 }' "$TF")
+say "summary: full table at 2 threads $f2 samples/s (SPEC goal >= 35000); sgemm ceiling at 2 threads ${C2:-NA};" \
+    "strategies/full at 2 threads: $(awk -F'\t' '$4 == 2 && $1 != "full" { printf "%s %s  ", $1, $9 }' "$TF")"
+say "figure: ${OUT#"$ROOT"/}/bench.png"
