@@ -52,6 +52,14 @@ void emb_options_default(EmbOptions *o);
  * 0 when value was stored in o; -1 with an Err naming the flag when it is not a strategy flag or the
  * value is bad. emb_options_check then refuses options of another strategy than o->kind (e.g.
  * --qr-op with --emb bh), which would otherwise be silently ignored. */
+/* The getopt_long entries of the strategy flags (besides --emb and --ratio), each returning `code`:
+ * `plan` and `train` list them with EMB_STRATEGY_LONGOPTS(code) and hand them to
+ * emb_options_parse_flag with the option's name. */
+#define EMB_STRATEGY_LONGOPTS(code)                                                                \
+    {"compress-min", required_argument, 0, (code)}, {"qr-op", required_argument, 0, (code)},      \
+        {"bh-blocks", required_argument, 0, (code)}, {"bh-table", required_argument, 0, (code)},  \
+        {"bh-fuse", required_argument, 0, (code)}, {"bh-bits", required_argument, 0, (code)},     \
+        {"bh-t", required_argument, 0, (code)}
 int emb_options_parse_flag(EmbOptions *o, const char *flag, const char *value, Err *e);
 int emb_options_check(const EmbOptions *o, Err *e);
 /* The usage lines of those flags, for a command's --help. */

@@ -19,19 +19,6 @@ const char EMB_OPTIONS_USAGE[] =
     "                                     S = the low S bits of the id's XXH64 (default auto)\n"
     "  --bh-t T                           bh: fix the block length to min(T, S) instead of the budget's\n";
 
-static int pick(const char *v, const char *const *names, int n, const char *flag, int *out, Err *e) {
-    for (int i = 0; i < n; i++)
-        if (!strcmp(v, names[i])) {
-            *out = i;
-            return 0;
-        }
-    char list[256] = "";
-    for (int i = 0; i < n; i++) {
-        strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
-        strncat(list, names[i], sizeof list - strlen(list) - 1);
-    }
-    return err_set(e, "%s: '%s' is not one of %s", flag, v, list);
-}
 
 int emb_options_parse_flag(EmbOptions *o, const char *flag, const char *value, Err *e) {
     while (*flag == '-') flag++;
@@ -41,7 +28,7 @@ int emb_options_parse_flag(EmbOptions *o, const char *flag, const char *value, E
     int k = 0;
     if (!value) return err_set(e, "%s: missing value", fl);
     if (!strcmp(flag, "emb")) {
-        if (pick(value, EMB_NAMES, EMB_NKINDS, fl, &k, e)) return -1;
+        if (parse_name(value, EMB_NAMES, EMB_NKINDS, fl, &k, e)) return -1;
         o->kind = (EmbKind)k;
     } else if (!strcmp(flag, "ratio")) {
         if (parse_f64(value, 1.0, 1e15, fl, &o->ratio, e)) return -1;
@@ -49,16 +36,16 @@ int emb_options_parse_flag(EmbOptions *o, const char *flag, const char *value, E
         if (parse_i64(value, 0, (long long)1 << 40, fl, &v, e)) return -1;
         o->compress_min = (long)v;
     } else if (!strcmp(flag, "qr-op")) {
-        if (pick(value, QR_OP_NAMES, QR_NOPS, fl, &k, e)) return -1;
+        if (parse_name(value, QR_OP_NAMES, QR_NOPS, fl, &k, e)) return -1;
         o->qr_op = (QrOp)k;
     } else if (!strcmp(flag, "bh-blocks")) {
-        if (pick(value, BH_BLOCKS_NAMES, 2, fl, &k, e)) return -1;
+        if (parse_name(value, BH_BLOCKS_NAMES, 2, fl, &k, e)) return -1;
         o->bh_blocks = (BhBlocks)k;
     } else if (!strcmp(flag, "bh-table")) {
-        if (pick(value, BH_TABLE_NAMES, 2, fl, &k, e)) return -1;
+        if (parse_name(value, BH_TABLE_NAMES, 2, fl, &k, e)) return -1;
         o->bh_table = (BhTable)k;
     } else if (!strcmp(flag, "bh-fuse")) {
-        if (pick(value, BH_FUSE_NAMES, 3, fl, &k, e)) return -1;
+        if (parse_name(value, BH_FUSE_NAMES, 3, fl, &k, e)) return -1;
         o->bh_fuse = (BhFuse)k;
     } else if (!strcmp(flag, "bh-bits")) {
         if (!strcmp(value, "auto")) {

@@ -223,10 +223,7 @@ int cmd_plan(int argc, char **argv) {
         {"seed", required_argument, 0, P_SEED},   {"tsv", no_argument, 0, P_TSV},
         {"help", no_argument, 0, P_HELP},
         {"emb", required_argument, 0, P_STRATEGY}, {"ratio", required_argument, 0, P_STRATEGY},
-        {"compress-min", required_argument, 0, P_STRATEGY},
-        {"qr-op", required_argument, 0, P_STRATEGY}, {"bh-blocks", required_argument, 0, P_STRATEGY},
-        {"bh-table", required_argument, 0, P_STRATEGY}, {"bh-fuse", required_argument, 0, P_STRATEGY},
-        {"bh-bits", required_argument, 0, P_STRATEGY}, {"bh-t", required_argument, 0, P_STRATEGY},
+        EMB_STRATEGY_LONGOPTS(P_STRATEGY),
         {0, 0, 0, 0}};
     EmbOptions o;
     emb_options_default(&o);

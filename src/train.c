@@ -64,19 +64,6 @@ void train_config_default(TrainConfig *c) {
     c->threads = omp_get_num_procs();
 }
 
-static int pick(const char *v, const char *const *names, int n, const char *flag, int *out, Err *e) {
-    for (int i = 0; i < n; i++)
-        if (!strcmp(v, names[i])) {
-            *out = i;
-            return 0;
-        }
-    char list[256] = "";
-    for (int i = 0; i < n; i++) {
-        strncat(list, names[i], sizeof list - strlen(list) - 1);
-        if (i + 1 < n) strncat(list, "|", sizeof list - strlen(list) - 1);
-    }
-    return err_set(e, "%s: '%s' is not one of %s", flag, v, list);
-}
 
 int train_parse_args(TrainConfig *c, int argc, char **argv) {
     enum { O_DATA = 256, O_MODEL, O_EMB, O_RATIO, O_DIM, O_MLP, O_BATCH, O_LR, O_OPTIM, O_L2,
@@ -91,10 +78,7 @@ int train_parse_args(TrainConfig *c, int argc, char **argv) {
         {"seed", required_argument, 0, O_SEED},       {"threads", required_argument, 0, O_THREADS},
         {"out", required_argument, 0, O_OUT},         {"quiet", no_argument, 0, O_QUIET},
         {"help", no_argument, 0, O_HELP},          {"profile", no_argument, 0, O_PROFILE},
-        {"compress-min", required_argument, 0, O_STRATEGY},
-        {"qr-op", required_argument, 0, O_STRATEGY},  {"bh-blocks", required_argument, 0, O_STRATEGY},
-        {"bh-table", required_argument, 0, O_STRATEGY}, {"bh-fuse", required_argument, 0, O_STRATEGY},
-        {"bh-bits", required_argument, 0, O_STRATEGY}, {"bh-t", required_argument, 0, O_STRATEGY},
+        EMB_STRATEGY_LONGOPTS(O_STRATEGY),
         {0, 0, 0, 0}};
     Err e;
     long long v;
@@ -111,11 +95,11 @@ int train_parse_args(TrainConfig *c, int argc, char **argv) {
         case O_DATA: c->data = optarg; break;
         case O_OUT: c->out = optarg; break;
         case O_MODEL:
-            if (pick(optarg, MODEL_NAMES, MODEL_NKINDS, fl, &k, &e)) goto bad;
+            if (parse_name(optarg, MODEL_NAMES, MODEL_NKINDS, fl, &k, &e)) goto bad;
             c->model = (ModelKind)k;
             break;
         case O_EMB:
-            if (pick(optarg, EMB_NAMES, EMB_NKINDS, fl, &k, &e)) goto bad;
+            if (parse_name(optarg, EMB_NAMES, EMB_NKINDS, fl, &k, &e)) goto bad;
             c->emb.kind = (EmbKind)k;
             break;
         case O_RATIO:
@@ -148,7 +132,7 @@ int train_parse_args(TrainConfig *c, int argc, char **argv) {
             if (parse_f64(optarg, 1e-12, 1e3, fl, &c->lr, &e)) goto bad;
             break;
         case O_OPTIM:
-            if (pick(optarg, OPT_NAMES, OPT_NKINDS, fl, &k, &e)) goto bad;
+            if (parse_name(optarg, OPT_NAMES, OPT_NKINDS, fl, &k, &e)) goto bad;
             c->optim = (OptKind)k;
             break;
         case O_L2:

@@ -165,6 +165,20 @@ int parse_f64_list(const char *s, double lo, double hi, const char *what, double
     return 0;
 }
 
+int parse_name(const char *value, const char *const *names, int n, const char *what, int *out, Err *e) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(value, names[i])) {
+            *out = i;
+            return 0;
+        }
+    char list[256] = "";
+    for (int i = 0; i < n; i++) {
+        strncat(list, i ? "|" : "", sizeof list - strlen(list) - 1);
+        strncat(list, names[i], sizeof list - strlen(list) - 1);
+    }
+    return err_set(e, "%s: '%s' is not one of %s", what, value, list);
+}
+
 int rm_tree(const char *path) {
     struct stat st;
     if (lstat(path, &st) != 0) return errno == ENOENT ? 0 : -1;

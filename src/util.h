@@ -52,6 +52,9 @@ int parse_i64_list(const char *s, long long lo, long long hi, const char *what, 
 int parse_f64_list(const char *s, double lo, double hi, const char *what, double **out, int *n,
                    Err *e);
 
+/* value is one of names[0..n): *out gets its index; otherwise an Err naming `what` and the choices. */
+int parse_name(const char *value, const char *const *names, int n, const char *what, int *out, Err *e);
+
 /* Directory helpers: remove a directory tree we created (temporary output), make one. */
 int rm_tree(const char *path);
 int path_exists(const char *path);
