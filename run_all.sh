@@ -120,7 +120,7 @@ make_datasets() { # sets DATA_NAMES[] DATA_DIRS[]
 expand_grid() {
     local sweep=$1 out=results/$1/grid.tsv m strat r lr s args emb lrs variant plankey run cfg di DATA dname
     mkdir -p "results/$sweep/runs"
-    declare -A seen_plan=()
+    declare -A seen_plan=() seen_cfg=()
     : > "$out.tmp"
     for di in "${!DATA_DIRS[@]}"; do
     DATA=${DATA_DIRS[$di]} dname=${DATA_NAMES[$di]}
@@ -146,13 +146,17 @@ expand_grid() {
                 for lr in $lrs; do
                     for s in $S_SEEDS; do
                         local k="$dname|$m|$strat|$lr|$s|$plankey"
+                        cfg="--data $DATA --model $m $args $rarg --lr $lr --seed $s $S_TRAIN"
                         if [ -n "${seen_plan[$k]:-}" ]; then
                             run=${seen_plan[$k]}
+                            cfg=${seen_cfg[$k]}
                         else
-                            run=$(echo "$dname $m $strat r$r lr$lr s$s" | sed 's/--//g' | tr -s ' ' | tr ' :=/' '____' | tr -cd 'A-Za-z0-9_.,-')
+                            # the name ends in a hash of the whole configuration (dataset directory and
+                            # training flags included): a changed sweep file never reuses an old result
+                            run=$(echo "$dname $m $strat r$r lr$lr s$s" | sed 's/--//g' | tr -s ' ' | tr ' :=/' '____' | tr -cd 'A-Za-z0-9_.,-')_$(printf '%s' "$cfg" | sha256sum | cut -c1-8)
                             seen_plan[$k]=$run
+                            seen_cfg[$k]=$cfg
                         fi
-                        cfg="--data $DATA --model $m $args $rarg --lr $lr --seed $s $S_TRAIN"
                         printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$dname" "$m" "$variant" "$r" "$lr" "$s" "$run" "$cfg" >> "$out.tmp"
                     done
                 done
@@ -172,7 +176,8 @@ train_dim() { # the --dim among the training flags (the plan depends on it)
 runs_of() { awk -F'\t' '!seen[$7]++ { print $7 "\t" $8 }' "results/$1/grid.tsv"; }
 
 run_cmd() { # run_cmd SWEEP RUN FLAGS -> the command line
-    printf '%q train %s --threads %s --quiet --out %q' "$H" "$3" "$threads" "$ROOT/results/$1/runs/$2.tsv"
+    # no --quiet: the run's log (runs/RUN.log) keeps its configuration table and a line per epoch
+    printf '%q train %s --threads %s --out %q' "$H" "$3" "$threads" "$ROOT/results/$1/runs/$2.tsv"
 }
 
 estimate() { # per run: seconds and bytes, printed "sec bytes"
@@ -259,8 +264,8 @@ for sweep in "${sweeps[@]}"; do
             if [ "$st" -eq 0 ] && [ -f "results/$sweep/runs/$run.tsv" ]; then done_n=$((done_n + 1))
             else
                 fail_n=$((fail_n + 1)); done_n=$((done_n + 1))
-                printf '%s\t%s\t%s\n' "$run" "$st" "$(grep -v '^usage:\|^  ' "results/$sweep/runs/$run.log" | tail -n 1)" >> "results/$sweep/errors.tsv"
-                echo "  FAILED: $run (exit $st): $(grep -v '^usage:\|^  ' "results/$sweep/runs/$run.log" | tail -n 1)" >&2
+                printf '%s\t%s\t%s\n' "$run" "$st" "$(grep '^hashemb\|^train:' "results/$sweep/runs/$run.log" | grep -v '^hashemb train [0-9a-f]*\(-dirty\)\?$' | tail -n 1)" >> "results/$sweep/errors.tsv"
+                echo "  FAILED: $run (exit $st): $(cut -f3 "results/$sweep/errors.tsv" | tail -n 1)" >&2
             fi
             local now el eta
             now=$(date +%s); el=$((now - start))

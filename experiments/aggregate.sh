@@ -48,7 +48,7 @@ BEGIN {
     if (!(k in kseen)) { kseen[k] = 1; t = (g in lrs) ? lrs[g] "," lr : lr; lrs[g] = t }
     n[k]++
     t = (k in seeds) ? seeds[k] "," seed : seed; seeds[k] = t
-    if ($7 == "MISSING") { st = "error" } else { st = $(6 + col["status"]) }
+    if ($7 == "MISSING") { st = "error" } else { st = $(6 + col["status"]); if (st == "") st = "error" }
     if (st == "ok") nok[k]++
     stat[k, st]++
     for (j = 1; j <= nm; j++) {

@@ -1,6 +1,5 @@
 # Training throughput of each strategy against the target ratio.
 load 'plots/common.gpi'
 fig = 'throughput_ratio'; ycol = 'samples_per_sec'; ylab = 'training samples/s'; ref = 1
-xcol = 'ratio_target'; xlab = 'target compression ratio r (log scale)'
 ttl = sprintf('Training throughput, sweep %s', sweep)
 load 'plots/ratio_figure.gpi'

@@ -1,5 +1,6 @@
 #include "dataset.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -385,7 +386,33 @@ void ds_close(Dataset *d) {
     memset(d, 0, sizeof *d);
 }
 
+/* An existing `out` may be replaced only when it is a hashemb dataset: dataset.meta and the split
+ * files, nothing else (so `--out` can never delete a user's directory or the input beside it). */
+static int replaceable(const char *out, Err *e) {
+    struct stat st;
+    if (lstat(out, &st) != 0) return 0; /* absent: fine */
+    if (!S_ISDIR(st.st_mode))
+        return err_set(e, "%s: exists and is not a directory; refusing to replace it", out);
+    DIR *d = opendir(out);
+    if (!d) return err_set(e, "%s: cannot read: %s", out, strerror(errno));
+    static const char *const ok[] = {".", "..", "dataset.meta", "train.bin", "valid.bin", "test.bin"};
+    int meta = 0, foreign = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        int known = 0;
+        for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) known |= !strcmp(de->d_name, ok[i]);
+        foreign |= !known;
+        meta |= !strcmp(de->d_name, "dataset.meta");
+    }
+    closedir(d);
+    if (foreign || (!meta && st.st_nlink > 2))
+        return err_set(e, "%s: exists and is not a hashemb dataset (it holds other files); refusing "
+                          "to replace it: choose another --out or remove it", out);
+    return 0;
+}
+
 int ds_dir_begin(const char *out, char **tmpdir, Err *e) {
+    if (replaceable(out, e)) return -1;
     size_t n = strlen(out) + 32;
     char *t = xmalloc(n);
     snprintf(t, n, "%s.tmp.%d", out, (int)getpid());

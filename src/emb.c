@@ -110,6 +110,8 @@ int emb_plan_make(EmbPlan *p, const uint64_t *cards, int fields, int w, const Em
     p->ratio_actual = p->params ? (double)p->full_params / (double)p->params : NAN;
     p->ratio_compressed =
         p->params_compressed ? (double)p->full_compressed / (double)p->params_compressed : NAN;
+    if (p->infeasible) /* a field without a layout: no total to speak of */
+        p->ratio_actual = p->ratio_compressed = NAN;
     if (!p->infeasible && o->kind != EMB_FULL && p->n_compressed > 0 &&
         p->ratio_compressed * 2.0 < p->opt.ratio) {
         p->infeasible = 1;

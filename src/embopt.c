@@ -68,6 +68,9 @@ int emb_options_parse_flag(EmbOptions *o, const char *flag, const char *value, E
 }
 
 int emb_options_check(const EmbOptions *o, Err *e) {
+    if (o->kind == EMB_FULL && o->ratio != 1.0)
+        return err_set(e, "--ratio: %g applies to a compressed strategy (--emb hash|qr|bh), not to "
+                          "the full table", o->ratio);
     EmbOptions d;
     emb_options_default(&d);
     const char *kind = EMB_NAMES[o->kind];

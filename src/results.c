@@ -24,16 +24,19 @@ void result_print(FILE *f, const ResultRow *r) {
         if (r->have_sizes) snprintf(sizes[i], sizeof sizes[i], "%llu", (unsigned long long)s[i]);
         else snprintf(sizes[i], sizeof sizes[i], "NA");
     }
+    char acc[24];
+    if (r->accounted_bytes) snprintf(acc, sizeof acc, "%llu", (unsigned long long)r->accounted_bytes);
+    else snprintf(acc, sizeof acc, "NA");
     if (r->best_epoch > 0) snprintf(best, sizeof best, "%d", r->best_epoch);
     else snprintf(best, sizeof best, "NA");
     fprintf(f, "%s\n", RESULT_COLUMNS);
     fprintf(f,
             "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%llu\t%llu\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t"
-            "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n",
+            "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n",
             r->run_id, r->dataset, r->model, r->emb, r->variant, d[0], d[1], d[2], sizes[0],
             sizes[1], sizes[2], sizes[3], (unsigned long long)r->peak_rss_bytes,
             (unsigned long long)r->seed, r->epochs, best, d[3], d[4], d[5], d[6], d[7], d[8], d[9],
-            d[10], r->threads, r->blas_core, r->git_sha, r->status, r->config);
+            d[10], r->threads, r->blas_core, r->git_sha, r->status, r->config, acc);
 }
 
 static int atomic_begin(const char *path, char *tmp, size_t n, FILE **f, Err *e) {

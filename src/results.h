@@ -13,7 +13,7 @@
     "run_id\tdataset\tmodel\temb\tvariant\tratio_target\tratio_actual\tratio_compressed\t"        \
     "emb_params\temb_bytes\topt_bytes\tdense_params\tpeak_rss_bytes\tseed\tepochs\tbest_epoch\t"  \
     "valid_auc\tvalid_logloss\ttest_auc\ttest_logloss\toracle_auc\toracle_logloss\t"              \
-    "train_seconds\tsamples_per_sec\tthreads\tblas_core\tgit_sha\tstatus\tconfig"
+    "train_seconds\tsamples_per_sec\tthreads\tblas_core\tgit_sha\tstatus\tconfig\taccounted_bytes"
 
 typedef struct {
     char run_id[17];
@@ -27,6 +27,10 @@ typedef struct {
     double train_seconds, samples_per_sec;
     int threads;
     const char *blas_core, *git_sha, *status, *config;
+    /* appended after SPEC 6's columns: what the run accounts for (parameters, optimizer state,
+     * dense parameters and gradients, activations, batch buffers, sparse-gradient work buffers and the
+     * mapped dataset), the figure peak_rss_bytes is compared with; 0 -> NA */
+    uint64_t accounted_bytes;
 } ResultRow;
 
 /* One row per epoch of the curve. */

@@ -19,8 +19,10 @@ cards=1460,583,10131227,2202608,305,24,12517
 
 for emb in "full" "hash" "qr" "qr --qr-op concat" "bh" "bh --bh-blocks skip --bh-table per-block --bh-fuse concat" \
            "bh --bh-bits 20 --bh-t 4"; do
+    ratio="--ratio 100"
+    [ "$emb" = full ] && ratio=""  # a ratio with the full table is refused (never silently ignored)
     # shellcheck disable=SC2086
-    run "$H" plan --cards $cards --emb $emb --ratio 100 --tsv
+    run "$H" plan --cards $cards --emb $emb $ratio --tsv
     [ "$rc" = 0 ] || no "plan --emb $emb: exit $rc: $err"
     [ "$(printf '%s\n' "$out" | head -1)" = "$header" ] || no "plan --emb $emb: header: $(printf '%s\n' "$out" | head -1)"
     [ "$(printf '%s\n' "$out" | wc -l)" = 9 ] || no "plan --emb $emb: $(printf '%s\n' "$out" | wc -l) lines, 9 expected"

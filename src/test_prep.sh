@@ -234,5 +234,14 @@ echo "2 1:1 2:1 3:1 4:1 5:1 6:1 7:1 8:1 9:1 10:1" > "$T/f2.libfm"
 expect_fail 1 "f2.libfm:1: label '2' is not -1, 0, 1 or +1" --format libfm --train "$T/f2.libfm" --out "$T/out"
 rm -rf "$T/f1" "$T/f2" "$T/c1"
 
+# --- --out never replaces a directory that is not a hashemb dataset ---
+mkdir -p "$T/mine"; echo important > "$T/mine/notes.txt"
+awk 'BEGIN { for (i = 0; i < 50; i++) printf "%d %d:1 %d:1\n", i % 2, i % 7, 100 + i % 5 }' > "$T/mine/train.libfm"
+"$H" prep --format libfm --train "$T/mine/train.libfm" --out "$T/mine" > /dev/null 2> "$T/stderr" && bad "prep replaced a user's directory"
+grep -q "is not a hashemb dataset" "$T/stderr" || bad "refusal names the reason: $(head -1 "$T/stderr")"
+[ -f "$T/mine/notes.txt" ] && [ -f "$T/mine/train.libfm" ] || bad "the user's files survive"
+"$H" prep --format libfm --train "$T/mine/train.libfm" --out "$T/ds" 2> /dev/null || bad "prep into a new directory"
+"$H" prep --format libfm --train "$T/mine/train.libfm" --out "$T/ds" 2> /dev/null || bad "prep replaces its own dataset"
+
 ls -d "$T"/*.tmp.* > /dev/null 2>&1 && bad "temporary directories left behind"
 exit $fail

@@ -59,6 +59,11 @@ SWEEP
 grep -q "qr_qr-op_bogus" "$T/b.err" || bad "the failed run is named: $(cat "$T/b.err" | tail -3)"
 [ "$(ls "$T/b/results/broken/runs/"*.tsv | grep -vc curve)" = 2 ] || bad "the other runs complete"
 grep -q "error" "$T/b/results/broken/summary.tsv" || bad "the failed point is in the summary as error"
+# a changed sweep file never reuses a result made under other flags
+sed -i 's/--epochs 1/--epochs 2/' "$T/b/experiments/broken.sweep"
+(cd "$T/b" && ./run_all.sh broken --no-plots > "$T/b2.out" 2>&1)
+grep -q "3 runs (3 to do)" "$T/b2.out" || bad "changed training flags must rerun every run: $(grep 'to do' "$T/b2.out")"
+[ "$(awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next } $c["variant"] == "full" { print $c["epochs_mean"] }' "$T/b/results/broken/summary.tsv")" != "" ] || bad "summary after the change"
 
 # --- killed with SIGKILL in the middle, started again: one result per grid point ---
 mkcopy "$T/c"

@@ -17,8 +17,10 @@ col() { # col FILE NAME: the value of column NAME in the result row
 "$H" train --data "$T/tiny" --emb full --dim 8 --mlp 32,16 --batch 256 --epochs 3 --threads 2 \
     --quiet --out "$T/r1.tsv" || bad "train exit status"
 [ -f "$T/r1.tsv" ] && [ -f "$T/r1.curve.tsv" ] || bad "result and curve files"
-[ "$(head -1 "$T/r1.tsv" | tr '\t' '\n' | wc -l)" = 29 ] || bad "29 columns"
-[ "$(awk -F'\t' 'NR==2 { print NF }' "$T/r1.tsv")" = 29 ] || bad "29 values"
+[ "$(head -1 "$T/r1.tsv" | cut -f1-29)" = "run_id	dataset	model	emb	variant	ratio_target	ratio_actual	ratio_compressed	emb_params	emb_bytes	opt_bytes	dense_params	peak_rss_bytes	seed	epochs	best_epoch	valid_auc	valid_logloss	test_auc	test_logloss	oracle_auc	oracle_logloss	train_seconds	samples_per_sec	threads	blas_core	git_sha	status	config" ] || bad "SPEC 6's 29 columns, in order"
+[ "$(head -1 "$T/r1.tsv" | cut -f30-)" = accounted_bytes ] || bad "accounted_bytes appended after config"
+[ "$(awk -F'\t' 'NR==2 { print NF }' "$T/r1.tsv")" = 30 ] || bad "30 values"
+awk -v r="$(col "$T/r1.tsv" peak_rss_bytes)" -v a="$(col "$T/r1.tsv" accounted_bytes)" 'BEGIN { exit !(a > 0 && r > 0) }' || bad "peak RSS and accounted bytes"
 [ "$(col "$T/r1.tsv" status)" = ok ] || bad "status ok"
 [ "$(col "$T/r1.tsv" variant)" = full ] || bad "variant full"
 [ "$(col "$T/r1.tsv" threads)" = 2 ] || bad "threads column"
@@ -67,6 +69,8 @@ expect 2 "--model" "$H" train --data "$T/tiny" --model cnn
 expect 2 "--ratio" "$H" train --data "$T/tiny" --emb hash
 expect 2 "--lr" "$H" train --data "$T/tiny" --lr -1
 expect 2 "--data" "$H" train --emb full
+expect 2 "--ratio" "$H" train --data "$T/tiny" --ratio 10
+expect 2 "--out" "$H" train --data "$T/tiny" --out "$T/no/such/dir/r.tsv"
 expect 2 "unrecognized" "$H" train --data "$T/tiny" --frobnicate 3
 expect 1 "no such dataset" "$H" train --data "$T/nope"
 cp -r "$T/tiny" "$T/broken"; truncate -s -8 "$T/broken/valid.bin"

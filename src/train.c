@@ -1,5 +1,6 @@
 #include "train.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <omp.h>
@@ -166,10 +167,20 @@ int train_parse_args(TrainConfig *c, int argc, char **argv) {
     }
     if (optind < argc) return cmd_usage_error("train", USAGE, "unexpected argument '%s'", argv[optind]);
     if (!c->data) return cmd_usage_error("train", USAGE, "--data: missing (the prepared dataset)");
+    if (c->out) {
+        /* fail now, not after hours of training */
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", c->out);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = 0;
+        const char *d = slash ? (dir[0] ? dir : "/") : ".";
+        if (access(d, W_OK) != 0)
+            return cmd_usage_error("train", USAGE, "--out: cannot write into directory '%s': %s", d,
+                                   strerror(errno));
+    }
     if (c->emb.kind != EMB_FULL && !ratio_given)
         return cmd_usage_error("train", USAGE, "--ratio: needed with --emb %s", EMB_NAMES[c->emb.kind]);
     if (emb_options_check(&c->emb, &e)) goto bad;
-    if (c->emb.kind == EMB_FULL) c->emb.ratio = 1.0;
     c->emb.seed = c->seed;
     return 0;
 bad:
@@ -516,8 +527,20 @@ int cmd_train(int argc, char **argv) {
     row.emb_bytes = pbytes;
     row.opt_bytes = obytes + (uint64_t)per * r.model.nparams * sizeof(float);
     row.dense_params = r.model.nparams;
+    row.accounted_bytes = pbytes + row.opt_bytes + model_bytes(&r.model) + r.batch_bytes +
+                          emb_work_bytes(&r.emb);
+    for (int s = 0; s < DS_NSPLITS; s++) row.accounted_bytes += r.ds.split[s].map_len;
 
     if (!c.quiet) print_config(&r, variant);
+    {
+        const DsSplit *v = &r.ds.split[DS_VALID];
+        double vpos = metric_pos_rate(v->labels, v->rows);
+        if (v->rows == 0 || vpos == 0.0 || vpos == 1.0)
+            fprintf(stderr, "hashemb train: warning: %s: the valid split has %s: valid AUC is NA, so "
+                            "no epoch counts as a gain and early stopping ends the run after "
+                            "--patience epochs\n",
+                    c.data, v->rows == 0 ? "no rows" : "one class only");
+    }
 
     CurveRow *curve = xcalloc((size_t)c.epochs, sizeof *curve);
     int ncurve = 0, best = 0, since_best = 0, diverged = 0, tty = !c.quiet && isatty(2);
@@ -608,8 +631,11 @@ write:
             fprintf(stderr, "hashemb train: %s\n", e.msg);
             rc = 1;
         } else if (!c.quiet) {
-            fprintf(stderr, "  result: %s (status %s, test AUC %.5f, %.0f samples/s)\n", c.out,
-                    row.status, row.test_auc, row.samples_per_sec);
+            char a[32], sp[32];
+            result_fmt(a, sizeof a, row.test_auc);
+            result_fmt(sp, sizeof sp, row.samples_per_sec);
+            fprintf(stderr, "  result: %s (status %s, test AUC %s, samples/s %s)\n", c.out, row.status,
+                    a, sp);
         }
     } else {
         result_print(stdout, &row);
