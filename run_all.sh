@@ -294,7 +294,7 @@ for sweep in "${sweeps[@]}"; do
         fi
     fi
     log "  summary: results/$sweep/summary.tsv, headline: results/$sweep/headline.tsv"
-    [ -f "results/$sweep/headline.tsv" ] && [ "$mode" = run ] && column -t -s $'\t' "results/$sweep/headline.tsv" | sed 's/^/    /'
+    [ -f "results/$sweep/headline.tsv" ] && [ "$mode" = run ] && { if command -v column > /dev/null; then column -t -s $'\t' "results/$sweep/headline.tsv"; else cat "results/$sweep/headline.tsv"; fi; } | sed 's/^/    /'
     if [ -f "results/$sweep/errors.tsv" ] && [ "$mode" != emit ]; then
         echo "run_all.sh: $(wc -l < "results/$sweep/errors.tsv") run(s) of $sweep failed (retried next time):" >&2
         cut -f1,3 "results/$sweep/errors.tsv" | sed 's/^/  /' >&2
