@@ -51,18 +51,27 @@ ratios    2
 seeds     1
 train     --dim 8 --mlp 16 --batch 512 --epochs 1
 strategy  full
-strategy  hash --compress-min 50
+strategy  hash --compress-min 50 lr=1e-3,3e-3
 strategy  qr --qr-op bogus --compress-min 50
 SWEEP
 (cd "$T/b" && ./run_all.sh broken --no-plots > "$T/b.out" 2> "$T/b.err"); st=$?
 [ "$st" -ne 0 ] || bad "a failed run should make run_all.sh exit non-zero"
 grep -q "qr_qr-op_bogus" "$T/b.err" || bad "the failed run is named: $(cat "$T/b.err" | tail -3)"
-[ "$(ls "$T/b/results/broken/runs/"*.tsv | grep -vc curve)" = 2 ] || bad "the other runs complete"
+[ "$(ls "$T/b/results/broken/runs/"*.tsv | grep -vc curve)" = 3 ] || bad "the other runs complete"
+# two learning rates for hash: one summary line, the lr with the best valid AUC kept and named
+awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next } $c["variant"] ~ /^hash/ { n++; lr = $c["lr"]; tried = $c["lrs_tried"] }
+    END { exit !(n == 1 && (lr == "1e-3" || lr == "3e-3") && tried == "1e-3,3e-3") }' "$T/b/results/broken/summary.tsv" ||
+    bad "learning rates per strategy: $(cut -f3,4,45- "$T/b/results/broken/summary.tsv" | tr '\n' ';')"
+best=$(awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next } $c["variant"] ~ /^hash/ { print $c["lr"] }' "$T/b/results/broken/summary.tsv")
+hv=$(for f in "$T"/b/results/broken/runs/*hash*.tsv; do case $f in *curve*) continue ;; esac
+    awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i } NR == 2 { split($c["config"], a, " lr="); split(a[2], b, " "); print $c["valid_auc"], b[1] }' "$f"; done |
+    sort -g -r | head -1 | cut -d' ' -f2)
+[ "$(awk -v a="$best" -v b="$hv" 'BEGIN { print (a + 0 == b + 0) }')" = 1 ] || bad "kept lr $best, but the best valid AUC was at lr $hv"
 grep -q "error" "$T/b/results/broken/summary.tsv" || bad "the failed point is in the summary as error"
 # a changed sweep file never reuses a result made under other flags
 sed -i 's/--epochs 1/--epochs 2/' "$T/b/experiments/broken.sweep"
 (cd "$T/b" && ./run_all.sh broken --no-plots > "$T/b2.out" 2>&1)
-grep -q "3 runs (3 to do)" "$T/b2.out" || bad "changed training flags must rerun every run: $(grep 'to do' "$T/b2.out")"
+grep -q "4 runs (4 to do)" "$T/b2.out" || bad "changed training flags must rerun every run: $(grep 'to do' "$T/b2.out")"
 [ "$(awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next } $c["variant"] == "full" { print $c["epochs_mean"] }' "$T/b/results/broken/summary.tsv")" != "" ] || bad "summary after the change"
 
 # --- killed with SIGKILL in the middle, started again: one result per grid point ---
