@@ -1,4 +1,5 @@
 #include "gen.h"
+#include "rng.h"
 
 /* No value changes (this is not -ffast-math): GCC may turn the selects of the per-field loops into
  * blends only when a comparison cannot trap; then it vectorizes those loops. */
@@ -24,14 +25,7 @@
 /* MurmurHash3's 64-bit finalizer: a bijection with full avalanche. The planted model hashes
  * (field key + rank) with it rather than calling XXH64 on 8 bytes: as well mixed for this use and a few
  * times cheaper in the innermost loop. */
-static inline uint64_t mix64(uint64_t z) {
-    z ^= z >> 33;
-    z *= 0xff51afd7ed558ccdull;
-    z ^= z >> 33;
-    z *= 0xc4ceb9fe1a85ec53ull;
-    z ^= z >> 33;
-    return z;
-}
+static inline uint64_t mix64(uint64_t z) { return rng_fmix64(z); }
 
 /* splitmix64: successive words of one counter stream */
 static inline uint64_t next64(uint64_t *st) {

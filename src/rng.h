@@ -17,6 +17,17 @@ static inline uint64_t rng_splitmix(uint64_t *x) {
     return z ^ (z >> 31);
 }
 
+/* MurmurHash3's 64-bit finalizer: a cheap, well-mixing bijection of 64-bit keys (hash tables, planted
+ * model keys). */
+static inline uint64_t rng_fmix64(uint64_t z) {
+    z ^= z >> 33;
+    z *= 0xff51afd7ed558ccdull;
+    z ^= z >> 33;
+    z *= 0xc4ceb9fe1a85ec53ull;
+    z ^= z >> 33;
+    return z;
+}
+
 /* A stateless mix of a 64-bit counter: the counter-based generator. */
 static inline uint64_t rng_mix(uint64_t x) { return rng_splitmix(&x); }
 

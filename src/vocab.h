@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "rng.h"
 #include "util.h"
 
 typedef enum { VOCAB_EMPTY, VOCAB_INLINE, VOCAB_STR } VocabKind;
@@ -59,14 +60,7 @@ static inline VocabVal vocab_val_empty(void) {
 VocabVal vocab_val_str(const char *p, uint32_t len);
 
 /* The slot where v's probe starts, for a prefetch before the lookup. */
-static inline uint64_t vocab_mix(uint64_t k) {
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdull;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ull;
-    k ^= k >> 33;
-    return k;
-}
+static inline uint64_t vocab_mix(uint64_t k) { return rng_fmix64(k); }
 static inline void vocab_prefetch(const VocabMap *m, const VocabVal *v) {
     if (v->kind != VOCAB_EMPTY) __builtin_prefetch(&m->slots[vocab_mix(v->key) & (m->cap - 1)]);
 }
