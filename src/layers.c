@@ -38,6 +38,20 @@ static void relu_inplace(float *y, long n) {
 /* Column sums of dy (B, out) added into db (out). Parallel over blocks of columns (the index
  * written); each column is summed in row order. */
 #define COLBLOCK 16
+
+/* Eight floats as a GCC/Clang vector; loads and stores go through memcpy, so alignment does not
+ * matter. The column-blocked passes below use two of them per full block of COLBLOCK columns (gcc
+ * leaves the plain loops scalar there); each lane still sums its column in row order. */
+typedef float v8f __attribute__((vector_size(32)));
+typedef int v8i __attribute__((vector_size(32)));
+static inline v8f v8_load(const float *p) {
+    v8f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void v8_store(float *p, v8f v) { memcpy(p, &v, sizeof v); }
+/* y > 0 ? x : 0 per lane (a NaN y gives 0, as the scalar `y > 0.0f ? x : 0.0f`) */
+static inline v8f v8_where_pos(v8f y, v8f x) { return (v8f)((v8i)x & (y > (v8f){0})); }
 static void colsum(float *db, const float *dy, int B, int out) {
     int nblocks = (out + COLBLOCK - 1) / COLBLOCK;
 #pragma omp parallel for schedule(static)
@@ -66,12 +80,28 @@ static void colsum_relu_mask(float *db, float *dy, const float *y, float *dx, in
         for (int jb = 0; jb < nblocks; jb++) {
             int j0 = jb * COLBLOCK, n = out - j0 < COLBLOCK ? out - j0 : COLBLOCK;
             float acc[COLBLOCK] = {0};
-            for (int r = 0; r < B; r++) {
-                float *g = dy + (size_t)r * out + j0;
-                const float *yr = y + (size_t)r * out + j0;
-                for (int j = 0; j < n; j++) {
-                    g[j] = yr[j] > 0.0f ? g[j] : 0.0f;
-                    acc[j] += g[j];
+            if (n == COLBLOCK) {
+                v8f a0 = {0}, a1 = {0};
+                for (int r = 0; r < B; r++) {
+                    float *g = dy + (size_t)r * out + j0;
+                    const float *yr = y + (size_t)r * out + j0;
+                    v8f g0 = v8_where_pos(v8_load(yr), v8_load(g));
+                    v8f g1 = v8_where_pos(v8_load(yr + 8), v8_load(g + 8));
+                    v8_store(g, g0);
+                    v8_store(g + 8, g1);
+                    a0 += g0;
+                    a1 += g1;
+                }
+                v8_store(acc, a0);
+                v8_store(acc + 8, a1);
+            } else {
+                for (int r = 0; r < B; r++) {
+                    float *g = dy + (size_t)r * out + j0;
+                    const float *yr = y + (size_t)r * out + j0;
+                    for (int j = 0; j < n; j++) {
+                        g[j] = yr[j] > 0.0f ? g[j] : 0.0f;
+                        acc[j] += g[j];
+                    }
                 }
             }
             for (int j = 0; j < n; j++) db[j0 + j] += acc[j];
@@ -178,6 +208,58 @@ void linear_relu_backward(float *dx, float *dW, float *db, float *dy, const floa
     linear_backward_gemms(dx, dW, dy, x, W, B, in, out);
 }
 
+/* One column-blocked pass over h, as colsum_relu_mask: per column j, dh = mask * dz w[j] written,
+ * its sum into dbh[j] and sum_b h[b,j] dz[b] into dw[j], each in row order. */
+void linear_out_relu_backward(float *dh, float *dbh, float *dw, float *db, const float *dz,
+                              const float *h, const float *w, int B, int in) {
+    if (db) {
+        double s = 0.0;
+        for (int r = 0; r < B; r++) s += dz[r];
+        db[0] += (float)s;
+    }
+    int nblocks = (in + COLBLOCK - 1) / COLBLOCK;
+#pragma omp parallel for schedule(static)
+    for (int jb = 0; jb < nblocks; jb++) {
+        int j0 = jb * COLBLOCK, n = in - j0 < COLBLOCK ? in - j0 : COLBLOCK;
+        float acc[COLBLOCK] = {0}, accw[COLBLOCK] = {0}, wj[COLBLOCK] = {0};
+        for (int j = 0; j < n; j++) wj[j] = w[j0 + j];
+        const v8f w0 = v8_load(wj), w1 = v8_load(wj + 8);
+        v8f a0 = {0}, a1 = {0}, aw0 = {0}, aw1 = {0};
+        for (int r = 0; r < B; r++) {
+            float *g = dh + (size_t)r * in + j0;
+            const float *hr = h + (size_t)r * in + j0;
+            const float z = dz[r];
+            if (n == COLBLOCK) {
+                v8f h0 = v8_load(hr), h1 = v8_load(hr + 8);
+                v8f g0 = v8_where_pos(h0, z * w0), g1 = v8_where_pos(h1, z * w1);
+                v8_store(g, g0);
+                v8_store(g + 8, g1);
+                a0 += g0;
+                a1 += g1;
+                aw0 += h0 * z;
+                aw1 += h1 * z;
+            } else {
+                for (int j = 0; j < n; j++) {
+                    float hv = hr[j], v = hv > 0.0f ? z * wj[j] : 0.0f;
+                    g[j] = v;
+                    acc[j] += v;
+                    accw[j] += hv * z;
+                }
+            }
+        }
+        if (n == COLBLOCK) {
+            v8_store(acc, a0);
+            v8_store(acc + 8, a1);
+            v8_store(accw, aw0);
+            v8_store(accw + 8, aw1);
+        }
+        for (int j = 0; j < n; j++) {
+            if (dbh) dbh[j0 + j] += acc[j];
+            if (dw) dw[j0 + j] += accw[j];
+        }
+    }
+}
+
 /* ---------------------------------------------------------------------------------------------- */
 /* ReLU */
 
@@ -265,6 +347,87 @@ void fm_backward_ref(float *dv, const float *dout, const float *v, int B, int F,
                 dr[(size_t)f * w + k] += (float)(dout[r] * s);
             }
     }
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* DeepFM's input stage: the copy into the MLP input and the wide part (first order + FM) share one
+ * read of each embedding row; backward writes each gradient row once. Sums run in the order of
+ * fm_forward / fm_backward, so the results equal the unfused sequence exactly. */
+
+void deepfm_input_forward(float *x0, float *wide, const float *v, float bias, int B, int F, int d) {
+    const int w = d + 1;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < B; r++) {
+        const float *vr = v + (size_t)r * F * w;
+        float *xr = x0 + (size_t)r * F * d;
+        float lin = 0.0f, total = 0.0f;
+        for (int f = 0; f < F; f++) lin += vr[(size_t)f * w];
+        for (int k0 = 0; k0 < d; k0 += FMCHUNK) {
+            int n = d - k0 < FMCHUNK ? d - k0 : FMCHUNK;
+            float s[FMCHUNK] = {0}, q[FMCHUNK] = {0};
+            for (int f = 0; f < F; f++) {
+                const float *vf = vr + (size_t)f * w + 1 + k0;
+                float *xf = xr + (size_t)f * d + k0;
+                for (int k = 0; k < n; k++) {
+                    xf[k] = vf[k];
+                    s[k] += vf[k];
+                    q[k] += vf[k] * vf[k];
+                }
+            }
+            for (int k = 0; k < n; k++) total += s[k] * s[k] - q[k];
+        }
+        wide[r] = bias + lin + 0.5f * total;
+    }
+}
+
+void deepfm_input_forward_ref(float *x0, float *wide, const float *v, float bias, int B, int F, int d) {
+    const int w = d + 1;
+    fm_forward_ref(wide, v, B, F, w, 1, d);
+    for (int r = 0; r < B; r++) {
+        double lin = 0.0;
+        for (int f = 0; f < F; f++) {
+            const float *vf = v + ((size_t)r * F + f) * w;
+            lin += vf[0];
+            for (int k = 0; k < d; k++) x0[((size_t)r * F + f) * d + k] = vf[1 + k];
+        }
+        wide[r] = (float)(bias + lin + wide[r]);
+    }
+}
+
+void deepfm_input_backward(float *dv, const float *dx0, const float *dout, const float *v, int B, int F,
+                           int d) {
+    const int w = d + 1;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < B; r++) {
+        const float *vr = v + (size_t)r * F * w;
+        const float *gr = dx0 + (size_t)r * F * d;
+        float *dr = dv + (size_t)r * F * w;
+        const float g = dout[r];
+        for (int f = 0; f < F; f++) dr[(size_t)f * w] = g;
+        for (int k0 = 0; k0 < d; k0 += FMCHUNK) {
+            int n = d - k0 < FMCHUNK ? d - k0 : FMCHUNK;
+            float s[FMCHUNK] = {0};
+            for (int f = 0; f < F; f++)
+                for (int k = 0; k < n; k++) s[k] += vr[(size_t)f * w + 1 + k0 + k];
+            for (int f = 0; f < F; f++)
+                for (int k = 0; k < n; k++) {
+                    size_t i = (size_t)f * w + 1 + k0 + k;
+                    dr[i] = gr[(size_t)f * d + k0 + k] + g * (s[k] - vr[i]);
+                }
+        }
+    }
+}
+
+void deepfm_input_backward_ref(float *dv, const float *dx0, const float *dout, const float *v, int B,
+                               int F, int d) {
+    const int w = d + 1;
+    for (int r = 0; r < B; r++)
+        for (int f = 0; f < F; f++) {
+            float *df = dv + ((size_t)r * F + f) * w;
+            df[0] = dout[r];
+            for (int k = 0; k < d; k++) df[1 + k] = dx0[((size_t)r * F + f) * d + k];
+        }
+    fm_backward_ref(dv, dout, v, B, F, w, 1, d);
 }
 
 /* ---------------------------------------------------------------------------------------------- */

@@ -32,6 +32,25 @@ void fm_backward(float *dv, const float *dout, const float *v, int B, int F, int
 void fm_forward_ref(float *out, const float *v, int B, int F, int w, int c0, int d);
 void fm_backward_ref(float *dv, const float *dout, const float *v, int B, int F, int w, int c0, int d);
 
+/* DeepFM's input stage over the embedding rows v (B, F, d+1), column 0 of each field its first-order
+ * weight, in one pass per row: x0 (B, F*d) = columns 1..d (the MLP input) and
+ * wide[b] = bias + sum_f v[b,f,0] + FM(columns 1..d). Backward, also one pass (dv overwritten):
+ * dv[b,f,0] = dout[b], dv[b,f,1+k] = dx0[b,f*d+k] + dout[b] * (sum_f' v[b,f',1+k] - v[b,f,1+k]),
+ * dx0 being the MLP's gradient wrt x0. The _ref are the copies plus fm_*_ref. */
+void deepfm_input_forward(float *x0, float *wide, const float *v, float bias, int B, int F, int d);
+void deepfm_input_forward_ref(float *x0, float *wide, const float *v, float bias, int B, int F, int d);
+void deepfm_input_backward(float *dv, const float *dx0, const float *dout, const float *v, int B, int F,
+                           int d);
+void deepfm_input_backward_ref(float *dv, const float *dx0, const float *dout, const float *v, int B,
+                               int F, int d);
+
+/* Backward of the output layer z = h w + b (Linear(in, 1)) on a ReLU output h (B, in): dw += h^T dz,
+ * db += sum_b dz, and, in one pass, dh[b,i] = h[b,i] > 0 ? dz[b] w[i] : 0 (the gradient wrt the
+ * pre-activation of h, overwritten) with dbh += its column sums (the bias gradient of the layer that
+ * made h). Equal to linear_backward then the masking of linear_relu_backward (tests check it). */
+void linear_out_relu_backward(float *dh, float *dbh, float *dw, float *db, const float *dz,
+                              const float *h, const float *w, int B, int in);
+
 /* Binary cross-entropy on logits, mean over the batch: returns the mean loss (double accumulation);
  * dlogits[b] = (sigmoid(z_b) - y_b) / B. Numerically stable for large |z|. */
 double bce_forward(const float *logits, const unsigned char *labels, int B);

@@ -18,7 +18,6 @@ typedef struct {
     float *x0;                   // (B, F*d)  DeepFM: the MLP input, concat_f e_f[1..d]; else NULL
     float *dx0;                  // (B, F*d)  DeepFM: gradient wrt x0; else NULL
     float *wide;                 // (B)       DeepFM: bias + sum_f e_f[0] + FM; else NULL
-    float *fm;                   // (B)       DeepFM: FM term
     float *h[MODEL_MAX_HIDDEN];  // (B, hidden[l]) post-ReLU output of hidden layer l
     float *g[2];                 // (B, max hidden) gradient wrt h[l] lives in g[l % 2]
     float *dW[MODEL_MAX_HIDDEN + 1], *db[MODEL_MAX_HIDDEN + 1], *dbias; // views into grads
@@ -102,7 +101,7 @@ int model_init(Model *m, ModelKind kind, int fields, int dim, const int *hidden,
     for (int l = 0; l < nhidden; l++)
         if ((size_t)hidden[l] > maxh) maxh = hidden[l];
     size_t na = 2 * round16(B * maxh);
-    if (kind == MODEL_DEEPFM) na += 2 * round16(B * xin) + 2 * round16(B);
+    if (kind == MODEL_DEEPFM) na += 2 * round16(B * xin) + round16(B);
     for (int l = 0; l < nhidden; l++) na += round16(B * hidden[l]);
     m->nacts = na;
     m->acts = xaligned(na * sizeof(float));
@@ -112,7 +111,6 @@ int model_init(Model *m, ModelKind kind, int fields, int dim, const int *hidden,
         a->x0 = TAKE(B * xin);
         a->dx0 = TAKE(B * xin);
         a->wide = TAKE(B);
-        a->fm = TAKE(B);
     }
     for (int l = 0; l < nhidden; l++) a->h[l] = TAKE(B * hidden[l]);
     a->g[0] = TAKE(B * maxh);
@@ -145,26 +143,11 @@ const float *model_hidden(const Model *m, int l) {
 void model_forward(Model *m, float *logits, const float *emb, int B) {
     CHECK(B >= 1 && B <= m->max_batch);
     ModelActs *a = m->priv;
-    const int F = m->fields, d = m->dim, w = m->width, L = m->nhidden;
+    const int F = m->fields, d = m->dim, L = m->nhidden;
     const float *x = emb; // (B, in_dim[0]) the MLP input
     if (m->kind == MODEL_DEEPFM) {
-        fm_forward(a->fm, emb, B, F, w, 1, d);
-        const float bias = m->bias[0];
-        float *x0 = a->x0, *wide = a->wide, *fm = a->fm;
-#pragma omp parallel for schedule(static)
-        for (int r = 0; r < B; r++) {
-            const float *er = emb + (size_t)r * F * w;
-            float *xr = x0 + (size_t)r * F * d;
-            float lin = 0.0f;
-            for (int f = 0; f < F; f++) {
-                const float *ef = er + (size_t)f * w;
-                float *xf = xr + (size_t)f * d;
-                lin += ef[0];
-                for (int k = 0; k < d; k++) xf[k] = ef[1 + k]; /* not a memcpy call per 16 floats */
-            }
-            wide[r] = bias + lin + fm[r];
-        }
-        x = x0;
+        deepfm_input_forward(a->x0, a->wide, emb, m->bias[0], B, F, d);
+        x = a->x0;
     }
     for (int l = 0; l < L; l++) {
         linear_relu_forward(a->h[l], x, m->W[l], m->b[l], B, m->in_dim[l], m->out_dim[l]);
@@ -179,16 +162,25 @@ void model_forward(Model *m, float *logits, const float *emb, int B) {
 void model_backward(Model *m, float *demb, const float *dlogits, const float *emb, int B) {
     ModelActs *a = m->priv;
     CHECK(B == a->last_B);
-    const int F = m->fields, d = m->dim, w = m->width, L = m->nhidden;
+    const int F = m->fields, d = m->dim, L = m->nhidden;
     const int deepfm = m->kind == MODEL_DEEPFM;
     const float *x_in = deepfm ? a->x0 : emb; // (B, in_dim[0])
     float *dx_in = deepfm ? a->dx0 : demb;    // gradient wrt x_in; NULL skips it
     if (!demb) dx_in = NULL;
 
-    /* output layer: Linear(in_dim[L], 1) on h[L-1] (or on the input when there is no hidden layer) */
-    linear_backward(L > 0 ? a->g[(L - 1) % 2] : dx_in, a->dW[L], a->db[L], dlogits,
-                    L > 0 ? a->h[L - 1] : x_in, m->W[L], B, m->in_dim[L], 1);
-    for (int l = L - 1; l >= 0; l--) {
+    /* output layer: Linear(in_dim[L], 1) on h[L-1] (or on the input when there is no hidden layer);
+     * with a hidden layer its dx pass also masks by h[L-1]'s ReLU and sums db[L-1], so layer L-1 then
+     * runs as a plain linear backward on the pre-activation gradient */
+    if (L > 0) {
+        float *g = a->g[(L - 1) % 2];
+        linear_out_relu_backward(g, a->db[L - 1], a->dW[L], a->db[L], dlogits, a->h[L - 1], m->W[L], B,
+                                 m->in_dim[L]);
+        linear_backward(L > 1 ? a->g[(L - 2) % 2] : dx_in, a->dW[L - 1], NULL, g,
+                        L > 1 ? a->h[L - 2] : x_in, m->W[L - 1], B, m->in_dim[L - 1], m->out_dim[L - 1]);
+    } else {
+        linear_backward(dx_in, a->dW[L], a->db[L], dlogits, x_in, m->W[L], B, m->in_dim[L], 1);
+    }
+    for (int l = L - 2; l >= 0; l--) {
         float *dx = l > 0 ? a->g[(l - 1) % 2] : dx_in;
         linear_relu_backward(dx, a->dW[l], a->db[l], a->g[l % 2], a->h[l], l > 0 ? a->h[l - 1] : x_in,
                              m->W[l], B, m->in_dim[l], m->out_dim[l]);
@@ -200,17 +192,5 @@ void model_backward(Model *m, float *demb, const float *dlogits, const float *em
     for (int r = 0; r < B; r++) dsum += dlogits[r];
     a->dbias[0] += dsum;
     if (!demb) return;
-    const float *dx0 = a->dx0;
-#pragma omp parallel for schedule(static)
-    for (int r = 0; r < B; r++) {
-        float *dr = demb + (size_t)r * F * w;
-        const float *gr = dx0 + (size_t)r * F * d;
-        for (int f = 0; f < F; f++) {
-            float *df = dr + (size_t)f * w;
-            const float *gf = gr + (size_t)f * d;
-            df[0] = dlogits[r];
-            for (int k = 0; k < d; k++) df[1 + k] = gf[k];
-        }
-    }
-    fm_backward(demb, dlogits, emb, B, F, w, 1, d);
+    deepfm_input_backward(demb, a->dx0, dlogits, emb, B, F, d);
 }

@@ -206,6 +206,79 @@ static void test_fm_vs_ref(int B, int F, int w, int c0, int d) {
     free(v), free(out), free(out_ref), free(dout), free(dv), free(dv_ref), free(dv0);
 }
 
+/* DeepFM's fused input stage against its reference, and exactly against the unfused sequence the
+ * model ran before (the copy loop, fm_forward / the copy loop, fm_backward) */
+static void test_deepfm_input_vs_ref(int B, int F, int d, int threads) {
+    set_threads(threads);
+    Rng r;
+    rng_seed(&r, (uint64_t)(B * 977 + F * 31 + d));
+    const int w = d + 1;
+    size_t n = (size_t)B * F * w, nx = (size_t)B * F * d;
+    float *v = rand_buf(&r, n, -1, 1), *dout = rand_buf(&r, B, -1, 1), *dx0 = rand_buf(&r, nx, -1, 1);
+    float *x0 = rand_buf(&r, nx, -9, 9), *x0_ref = rand_buf(&r, nx, -9, 9);
+    float *wide = xmalloc(B * 4), *wide_ref = xmalloc(B * 4), *fm = xmalloc(B * 4);
+    float *dv = rand_buf(&r, n, -9, 9), *dv_ref = rand_buf(&r, n, -9, 9), *dv_old = xmalloc(n * 4);
+    const float bias = 0.25f;
+    deepfm_input_forward(x0, wide, v, bias, B, F, d);
+    deepfm_input_forward_ref(x0_ref, wide_ref, v, bias, B, F, d);
+    T_CHECK(!memcmp(x0, x0_ref, nx * 4), "deepfm input B=%d F=%d d=%d: x0 differs from the copy", B, F,
+            d);
+    T_CHECK(max_rel(wide, wide_ref, B) < 1e-5, "deepfm input B=%d F=%d d=%d forward: %g", B, F, d,
+            max_rel(wide, wide_ref, B));
+    fm_forward(fm, v, B, F, w, 1, d);
+    int same = 1;
+    for (int i = 0; i < B; i++) {
+        float lin = 0.0f;
+        for (int f = 0; f < F; f++) lin += v[((size_t)i * F + f) * w];
+        same &= wide[i] == bias + lin + fm[i];
+    }
+    T_CHECK(same, "deepfm input B=%d F=%d d=%d: wide differs from bias + first order + fm_forward", B, F,
+            d);
+    deepfm_input_backward(dv, dx0, dout, v, B, F, d);
+    deepfm_input_backward_ref(dv_ref, dx0, dout, v, B, F, d);
+    T_CHECK(max_rel(dv, dv_ref, n) < 1e-5, "deepfm input B=%d F=%d d=%d backward: %g", B, F, d,
+            max_rel(dv, dv_ref, n));
+    for (size_t i = 0; i < n; i++) {
+        size_t row = i / ((size_t)F * w), f = i / w % F, k = i % w;
+        dv_old[i] = k == 0 ? dout[row] : dx0[(row * F + f) * d + k - 1];
+    }
+    fm_backward(dv_old, dout, v, B, F, w, 1, d);
+    T_CHECK(!memcmp(dv, dv_old, n * 4), "deepfm input B=%d F=%d d=%d: backward differs from the copy + "
+            "fm_backward", B, F, d);
+    free(v), free(dout), free(dx0), free(x0), free(x0_ref), free(wide), free(wide_ref), free(fm);
+    free(dv), free(dv_ref), free(dv_old);
+}
+
+/* the output layer's fused backward over a ReLU output against linear_backward_ref then the mask */
+static void test_out_relu_vs_ref(int B, int in, int threads) {
+    set_threads(threads);
+    Rng r;
+    rng_seed(&r, (uint64_t)(B * 13 + in));
+    size_t n = (size_t)B * in;
+    float *h = rand_buf(&r, n, -1, 1), *w = rand_buf(&r, in, -1, 1), *dz = rand_buf(&r, B, -1, 1);
+    for (size_t i = 0; i < n; i += 3) h[i] = 0.0f; /* the ReLU's exact zeros */
+    float *dh = rand_buf(&r, n, -9, 9), *dh_ref = xmalloc(n * 4);
+    float *dbh = rand_buf(&r, in, -1, 1), *dbh_ref = copy_buf(dbh, in);
+    float *dw = rand_buf(&r, in, -1, 1), *dw_ref = copy_buf(dw, in);
+    float db = 0.5f, db_ref = 0.5f;
+    linear_out_relu_backward(dh, dbh, dw, &db, dz, h, w, B, in);
+    linear_backward_ref(dh_ref, dw_ref, &db_ref, dz, h, w, B, in, 1);
+    for (size_t i = 0; i < n; i++) dh_ref[i] = h[i] > 0.0f ? dh_ref[i] : 0.0f;
+    for (int j = 0; j < in; j++) {
+        double s = 0.0;
+        for (int i = 0; i < B; i++) s += dh_ref[(size_t)i * in + j];
+        dbh_ref[j] += (float)s;
+    }
+    T_CHECK(max_rel(dh, dh_ref, n) < 1e-6, "out relu B=%d in=%d dh: %g", B, in, max_rel(dh, dh_ref, n));
+    T_CHECK(max_rel(dbh, dbh_ref, in) < 1e-4, "out relu B=%d in=%d dbh: %g", B, in,
+            max_rel(dbh, dbh_ref, in));
+    T_CHECK(max_rel(dw, dw_ref, in) < 1e-4, "out relu B=%d in=%d dw: %g", B, in, max_rel(dw, dw_ref, in));
+    T_CHECK(fabs(db - db_ref) < 1e-5, "out relu B=%d in=%d db: %g vs %g", B, in, (double)db,
+            (double)db_ref);
+    T_CHECK(max_abs(dbh, in) > 0 && max_abs(dw, in) > 0, "out relu B=%d in=%d: zero gradients", B, in);
+    free(h), free(w), free(dz), free(dh), free(dh_ref), free(dbh), free(dbh_ref), free(dw), free(dw_ref);
+}
+
 static void test_bce(void) {
     const int B = 12;
     float z[12] = {-3.0f, -0.5f, 0.0f, 0.7f, 2.5f, 9.0f, -9.0f, 30.0f, -30.0f, 100.0f, -1000.0f,
@@ -415,6 +488,14 @@ int main(void) {
     test_fm_vs_ref(33, 39, 17, 1, 16);
     test_fm_vs_ref(5, 3, 80, 0, 70); /* more than one column chunk */
     test_fm_vs_ref(4, 6, 9, 2, 3);
+    for (int t = 1; t <= 2; t++) {
+        test_deepfm_input_vs_ref(1, 1, 1, t);
+        test_deepfm_input_vs_ref(33, 39, 16, t);
+        test_deepfm_input_vs_ref(5, 3, 70, t); /* more than one column chunk */
+        test_out_relu_vs_ref(1, 1, t);
+        test_out_relu_vs_ref(37, 29, t);
+        test_out_relu_vs_ref(3000, 400, t);
+    }
     test_bce();
     /* finite differences */
     fd_linear(0);
