@@ -2,12 +2,16 @@
  * (formats end to end, bad input, determinism) is tested in test_prep.sh. */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "prep.h"
 #include "cmd.h"
 #include "testing.h"
 #include "vocab.h"
+#include "rng.h"
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 static void test_criteo_int(void) {
     /* x <= 2 stays as it is, negatives included; x > 2 becomes floor(ln(x)^2) */
@@ -242,12 +246,93 @@ static void test_big_map(void) {
     vocab_free(&m);
 }
 
+/* Many inline values (negative ones, the extremes of int64, keys that share high bytes) with and
+ * without the empty value, in every order: the ids must follow the documented order, checked against a
+ * plain comparison sort here (vocab_finalize sorts fields without strings by radix). */
+typedef struct {
+    int empty;
+    int64_t v;
+    uint32_t count, first;
+    uint64_t a;
+} Want;
+
+static int cmp_want(const void *pa, const void *pb) {
+    const Want *x = pa, *y = pb;
+    if (x->a != y->a) return x->a < y->a ? -1 : 1;
+    if (x->empty != y->empty) return x->empty ? -1 : 1;
+    return (x->v > y->v) - (x->v < y->v);
+}
+
+static void test_orders_inline(void) {
+    Rng r;
+    rng_seed(&r, 7);
+    Err e;
+    for (int round = 0; round < 12; round++) {
+        VocabOrder order = (VocabOrder)(round % VOCAB_NORDERS);
+        int with_empty = round % 2, n = round < 6 ? 40 : 20000;
+        uint64_t seed = (uint64_t)round + 3;
+        Want *w = xcalloc((size_t)n + 1, sizeof *w);
+        int nw = 0;
+        VocabMap m;
+        vocab_init(&m);
+        uint32_t seq = 0;
+        for (int i = 0; i < n; i++) {
+            Want x = {0};
+            uint64_t u = rng_next(&r);
+            int shape = (int)(u % 5);
+            x.v = shape == 0 ? (int64_t)(u >> 8) - (INT64_C(1) << 54)      /* either sign, large */
+                  : shape == 1 ? (int64_t)(u >> 40) % 1000 - 500             /* small, either sign */
+                  : shape == 2 ? (int64_t)((u >> 32) & 0xffffffffu)          /* 8 hex chars */
+                  : shape == 3 ? (i & 1 ? INT64_MIN + i : INT64_MAX - i)     /* the extremes */
+                               : (int64_t)(u >> 33) << 24;                   /* low bytes shared */
+            int dup = 0;
+            for (int j = 0; j < nw && !dup; j++) dup = w[j].v == x.v;
+            if (dup) continue;
+            x.count = 1 + (uint32_t)(rng_next(&r) % (round & 2 ? 3 : 50));
+            if (with_empty && i == n / 3) {
+                w[nw] = (Want){1, 0, 2, seq++, 0};
+                for (uint32_t c = 0; c < w[nw].count; c++) {
+                    VocabVal v = vocab_val_empty();
+                    T_CHECK(vocab_add(&m, &v, &e) == 0, "add");
+                }
+                nw++;
+            }
+            x.first = seq++;
+            for (uint32_t c = 0; c < x.count; c++) {
+                VocabVal v = vocab_val_inline((uint64_t)x.v);
+                T_CHECK(vocab_add(&m, &v, &e) == 0, "add");
+            }
+            w[nw++] = x;
+        }
+        for (int j = 0; j < nw; j++) {
+            uint8_t b[8];
+            for (int q = 0; q < 8; q++) b[q] = (uint8_t)((uint64_t)w[j].v >> (8 * q));
+            w[j].a = order == VOCAB_ORDER_FREQ    ? UINT64_MAX - w[j].count
+                     : order == VOCAB_ORDER_FIRST ? w[j].first
+                     : w[j].empty                 ? XXH64("", 0, seed)
+                                                  : XXH64(b, 8, seed);
+        }
+        qsort(w, (size_t)nw, sizeof *w, cmp_want);
+        T_CHECK(vocab_finalize(&m, order, 1, seed) == (uint32_t)nw + 1, "N_f");
+        int bad = 0;
+        for (int j = 0; j < nw; j++) {
+            VocabVal v = w[j].empty ? vocab_val_empty() : vocab_val_inline((uint64_t)w[j].v);
+            bad += vocab_id(&m, &v) != (uint32_t)j + 1;
+        }
+        T_CHECK(bad == 0, "order %s, %d values%s: %d ids out of order", VOCAB_ORDER_NAMES[order], nw,
+                with_empty ? " and the empty value" : "", bad);
+        vocab_free(&m);
+        free(w);
+    }
+}
+
 int main(void) {
     test_criteo_int();
     test_hex();
     test_hour();
     test_split();
     test_orders();
+    test_orders_inline();
     test_big_map();
     return t_report("test_prep");
 }

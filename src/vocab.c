@@ -109,6 +109,7 @@ int vocab_add_slow(VocabMap *m, const VocabVal *v, Err *e) {
 
 typedef struct {
     uint64_t a;    // primary key: ~count, first appearance, or hash
+    uint64_t b;    // inline values: the key with its sign bit flipped (so unsigned order = signed order)
     uint64_t slot; // index into slots; cap for the empty value
 } SortRec;
 
@@ -139,8 +140,41 @@ static int cmp_rec(const void *pa, const void *pb, void *ctx) {
     return cmp_value(ctx, a->slot, b->slot);
 }
 
+/* Stable LSD radix sort of r[0..n) by (a, b), a byte at a time, skipping the bytes every record shares
+ * (most of them: counts and small values leave the high bytes constant). tmp has room for n. */
+static void radix_sort(SortRec *r, SortRec *tmp, uint64_t n) {
+    if (n < 2) return;
+    uint64_t hist[16][256]; /* bytes 0..7 of b, then of a */
+    memset(hist, 0, sizeof hist);
+    for (uint64_t i = 0; i < n; i++)
+        for (int d = 0; d < 8; d++) {
+            hist[d][(r[i].b >> (8 * d)) & 0xff]++;
+            hist[8 + d][(r[i].a >> (8 * d)) & 0xff]++;
+        }
+    SortRec *src = r, *dst = tmp;
+    for (int d = 0; d < 16; d++) {
+        const int shift = 8 * (d & 7);
+        uint64_t *h = hist[d];
+        if (h[((d < 8 ? src[0].b : src[0].a) >> shift) & 0xff] == n) continue; /* moves nothing */
+        uint64_t sum = 0;
+        for (int v = 0; v < 256; v++) {
+            uint64_t c = h[v];
+            h[v] = sum;
+            sum += c;
+        }
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t key = d < 8 ? src[i].b : src[i].a;
+            dst[h[(key >> shift) & 0xff]++] = src[i];
+        }
+        SortRec *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != r) memcpy(r, src, n * sizeof *r);
+}
+
 uint32_t vocab_finalize(VocabMap *m, VocabOrder order, uint32_t min_count, uint64_t seed) {
-    uint64_t n = vocab_distinct(m), k = 0;
+    uint64_t n = vocab_distinct(m), k = 0, nstr = 0;
     SortRec *r = xmalloc(sizeof *r * (n ? n : 1));
     for (uint64_t i = 0; i <= m->cap; i++) {
         uint32_t count, tag;
@@ -175,10 +209,29 @@ uint32_t vocab_finalize(VocabMap *m, VocabOrder order, uint32_t min_count, uint6
             a = XXH64(b, 8, seed);
         }
         r[k].a = a;
+        r[k].b = i < m->cap ? m->slots[i].key ^ (UINT64_C(1) << 63) : 0;
         r[k].slot = i;
+        if (i < m->cap && (m->slots[i].tag & TAG_STR)) nstr++;
         k++;
     }
-    qsort_r(r, k, sizeof *r, cmp_rec, m);
+    if (nstr) {
+        qsort_r(r, k, sizeof *r, cmp_rec, m);
+    } else {
+        /* no strings: the value order is the order of b, but for the empty value (last in r when it is
+         * kept), which comes before every inline value of the same primary key */
+        int has_empty = k && r[k - 1].slot == m->cap;
+        SortRec empty = has_empty ? r[k - 1] : (SortRec){0, 0, 0};
+        uint64_t ni = k - (uint64_t)has_empty;
+        SortRec *tmp = xmalloc(sizeof *tmp * (ni ? ni : 1));
+        radix_sort(r, tmp, ni);
+        free(tmp);
+        if (has_empty) {
+            uint64_t at = 0;
+            while (at < ni && r[at].a < empty.a) at++;
+            memmove(r + at + 1, r + at, (ni - at) * sizeof *r);
+            r[at] = empty;
+        }
+    }
     for (uint64_t j = 0; j < k; j++) {
         uint32_t id = (uint32_t)(j + 1);
         if (r[j].slot == m->cap)
