@@ -75,7 +75,7 @@ parse_sweep() { # sets: S_DATASETS[] S_MODELS S_RATIOS S_SEEDS S_TRAIN S_LRS S_S
 
 # --- the datasets: "[NAME =] RECIPE", where RECIPE is a prepared directory, a `gen ...` command, or
 # `gen ... | prep ...` (gen's Criteo text prepared by prep, e.g. with another --id-order). Recipes are
-# made once into results/data/ (keyed by the recipe) and reused by every sweep that names them.
+# made once into results/data/ (keyed by the recipe and gen --version) and reused by every sweep that names them.
 make_datasets() { # sets DATA_NAMES[] DATA_DIRS[]
     DATA_NAMES=() DATA_DIRS=()
     if [ -n "$data_override" ]; then DATA_NAMES=("$(basename "$data_override")"); DATA_DIRS=("$data_override"); return 0; fi
@@ -85,7 +85,8 @@ make_datasets() { # sets DATA_NAMES[] DATA_DIRS[]
         else name=""; recipe=$spec; fi
         case $recipe in
         gen\ *)
-            key=$(echo "$recipe" | tr -s ' ' | sha256sum | cut -c1-12)
+            # keyed by the recipe and the generator's version, so a gen that changed makes new data
+            key=$( { echo "$recipe" | tr -s ' '; "$H" gen --version; } | sha256sum | cut -c1-12)
             dir=$ROOT/results/data/gen-$key
             [ -n "$name" ] || name=$(echo "$recipe" | sed -n 's/.*--profile \([a-z]*\).*/\1/p')
             if [ ! -f "$dir/dataset.meta" ]; then

@@ -689,7 +689,9 @@ static const char USAGE[] =
     "  --seed N          default 1\n"
     "  --threads N       default: all cores; the output does not depend on it\n"
     "  --text FILE       also write the rows as Criteo text (criteo profile; FILE.gz: gzip)\n"
-    "  --out DIR         the dataset directory (replaced atomically if it exists)\n";
+    "  --out DIR         the dataset directory (replaced atomically if it exists)\n"
+    "  --version         print the generator's version and exit (the same arguments give the same\n"
+    "                    data while it stays; dataset.meta records it as gen_version)\n";
 
 static void split_metrics(const DsWriter *w, double *pos, double *auc, double *ll) {
     *pos = metric_pos_rate(w->labels, w->rows);
@@ -710,7 +712,8 @@ int cmd_gen(int argc, char **argv) {
         {"vocab-scale", required_argument, 0, 'v'}, {"zipf", required_argument, 0, 'z'},
         {"id-order", required_argument, 0, 'i'}, {"seed", required_argument, 0, 's'},
         {"threads", required_argument, 0, 't'}, {"text", required_argument, 0, 'x'},
-        {"out", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"out", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},       {0, 0, 0, 0}};
     const char *profile = NULL, *out = NULL, *text = NULL;
     long long rows = -1, seed = 1, threads = 0;
     double scale = 1.0, zipf = 1.1;
@@ -746,6 +749,7 @@ int cmd_gen(int argc, char **argv) {
         case 'x': text = optarg; break;
         case 'o': out = optarg; break;
         case 'h': fputs(USAGE, stdout); return 0;
+        case 'V': printf("gen_version %d\n", GEN_VERSION); return 0;
         default: return cmd_bad_option("gen", USAGE);
         }
     }
@@ -852,6 +856,7 @@ int cmd_gen(int argc, char **argv) {
     ds_meta_set(&meta, "profile", "%s", m.profile);
     ds_meta_set(&meta, "vocab_scale", "%g", scale);
     ds_meta_set(&meta, "zipf", "%g", zipf);
+    ds_meta_set(&meta, "gen_version", "%d", GEN_VERSION);
     snprintf(path, plen, "%s/dataset.meta", tmp);
     if (ds_meta_write(&meta, path, &e)) goto fail;
     if (ds_dir_commit(tmp, out, &e)) {

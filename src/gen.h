@@ -40,6 +40,9 @@ uint32_t gen_perm_apply(const GenPerm *p, uint32_t x);
 
 typedef enum { GEN_ORDER_FREQ, GEN_ORDER_HASH } GenIdOrder;
 
+/* The generator's version: the same arguments give the same data while it stays. Bump it with any
+ * change to what gen writes (values, labels, text); sweeps key their cached datasets by it. */
+#define GEN_VERSION 1
 #define GEN_K 4 /* width of the planted latent vectors */
 #define GEN_MAX_FIELDS 64 /* the largest profile has 39 */
 

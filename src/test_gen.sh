@@ -23,9 +23,12 @@ done
 [ "$(meta "$T/b" fields)" = 24 ] || fail "avazu fields: $(meta "$T/b" fields)"
 grep -q 'threads\|time' "$T/b/dataset.meta" && fail "dataset.meta mentions threads or time"
 keys=$(cut -d= -f1 "$T/b/dataset.meta" | tr '\n' ' ')
-want="version format source fields field_names cardinalities rows_train rows_valid rows_test pos_rate_train pos_rate_valid pos_rate_test min_count id_order seed oracle_auc_train oracle_auc_valid oracle_auc_test oracle_logloss_train oracle_logloss_valid oracle_logloss_test profile vocab_scale zipf "
+want="version format source fields field_names cardinalities rows_train rows_valid rows_test pos_rate_train pos_rate_valid pos_rate_test min_count id_order seed oracle_auc_train oracle_auc_valid oracle_auc_test oracle_logloss_train oracle_logloss_valid oracle_logloss_test profile vocab_scale zipf gen_version "
 [ "$keys" = "$want" ] || fail "dataset.meta keys: $keys"
 ls "$T" | grep -q tmp && fail "a temporary directory was left behind"
+v=$($H gen --version) || fail "gen --version exits non-zero"
+[[ $v =~ ^gen_version\ [0-9]+$ ]] || fail "gen --version: '$v'"
+[ "$(meta "$T/b" gen_version)" = "${v#gen_version }" ] || fail "dataset.meta gen_version $(meta "$T/b" gen_version), gen --version '$v'"
 
 # --- calibration on the criteo profile ---
 $H gen --profile criteo --rows 200000 --vocab-scale 0.01 --out "$T/c" 2>"$T/c.err" || fail "gen criteo 200000"

@@ -42,6 +42,12 @@ done
 # --- a second run trains nothing ---
 (cd "$T/a" && ./run_all.sh tiny --no-plots > "$T/a2.out" 2>&1) || bad "second run failed"
 grep -q "(0 to do)" "$T/a2.out" || bad "second run should have nothing to do: $(grep 'to do' "$T/a2.out")"
+grep -q "making dataset" "$T/a2.out" && bad "second run made its dataset again"
+# a generator of another version makes the dataset anew (the cache is keyed by gen --version)
+printf '#!/bin/sh\n[ "$1 $2" = "gen --version" ] && { echo "gen_version 999999"; exit 0; }\nexec "%s" "$@"\n' "$H" > "$T/newgen"
+chmod +x "$T/newgen"
+(cd "$T/a" && HASHEMB=$T/newgen ./run_all.sh tiny --no-plots --dry-run > "$T/a3.out" 2>&1) || bad "run with another gen version failed: $(tail -2 "$T/a3.out")"
+grep -q "making dataset" "$T/a3.out" || bad "another gen version reused the cached dataset"
 
 # --- a failed grid point: the others complete, it is named, the exit is non-zero ---
 mkcopy "$T/b"
