@@ -1,9 +1,12 @@
 # Valid AUC per epoch: the learning curve of every variant at one target ratio (the middle one of the
-# sweep, or `ratio` given with -e), first seed, one panel per model.
+# sweep, or `ratio` given with -e), first seed, at the learning rate the summary kept for each point,
+# one panel per model.
 load 'plots/common.gpi'
 grid = sprintf('results/%s/grid.tsv', sweep)
 if (!exists("ratio")) { ratio = system(sprintf("awk -F'\t' '$4 != 1 { print $4 }' %s | sort -g -u | awk '{ r[NR] = $1 } END { print (NR ? r[int((NR + 1) / 2)] : 1) }'", grid)) }
-runs(m) = system(sprintf("awk -F'\t' -v m=%s -v r=%s '$2 == m && ($4 == r || $3 == \"full\") && !s[$1 $3]++ { printf \"%%s \", $7 }' %s", m, ratio, grid))
+summ = sprintf('results/%s/summary.tsv', sweep)
+# per variant: the run of the first seed at the learning rate summary.tsv kept for that grid point
+runs(m) = system(sprintf("awk -F'\t' -v m=%s -v r=%s -v sf=%s 'FILENAME == sf { if (FNR == 1) { for (i = 1; i <= NF; i++) c[$i] = i; next } best[$c[\"dataset\"] FS $c[\"model\"] FS $c[\"variant\"] FS $c[\"ratio_target\"]] = $c[\"lr\"]; next } $2 == m && ($4 == r || $3 == \"full\") { k = $1 FS $2 FS $3 FS $4; if ((k in best) && $5 != best[k]) next; if (!s[$1 $3]++) printf \"%%s \", $7 }' %s %s", m, ratio, summ, (system(sprintf('test -f %s && echo 1 || echo 0', summ)) + 0 ? summ : '/dev/null'), grid))
 vlab(m, run) = system(sprintf("awk -F'\t' -v m=%s -v run=%s -v nd=%d '$2 == m && $7 == run { print $3 (nd > 1 ? \" (\" $1 \")\" : \"\"); exit }' %s | sed -e 's/:cm[0-9]*//' -e 's/:Sauto//' -e 's/:shared:sum//'", m, run, ndatasets, grid))
 do for [t in "png pdf"] {
     if (t eq "png") { set terminal pngcairo size png_w,680 font 'Sans,15' } else { set terminal pdfcairo size (nmodels > 1 ? 11 : 7.5)in,4.6in font 'Sans,11' }

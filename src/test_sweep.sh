@@ -109,6 +109,24 @@ strip() { awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) if ($i ~ /^(peak_rss_b
 [ "$(strip "$T/a/results/tiny/summary.tsv")" = "$(strip "$T/d/results/tiny/summary.tsv")" ] ||
     bad "--emit/--collect summary differs from a plain run's: $(diff <(strip "$T/a/results/tiny/summary.tsv") <(strip "$T/d/results/tiny/summary.tsv") | head -4)"
 
+# --- two learning rates: the summary keeps the better one, and the learning curves show its runs ---
+mkcopy "$T/l"
+cat > "$T/l/experiments/lr.sweep" <<'SWEEP'
+dataset   tiny = gen --profile tiny --rows 20000 --seed 3
+ratios    4
+seeds     1
+lr        1e-6 3e-3
+train     --dim 8 --mlp 16 --batch 512 --epochs 2 --patience 2
+strategy  full
+strategy  hash --compress-min 50
+SWEEP
+(cd "$T/l" && ./run_all.sh lr > "$T/l.out" 2>&1) || bad "lr sweep failed: $(tail -2 "$T/l.out")"
+kept=$(awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next } { print $c["variant"] "=" $c["lr"] }' "$T/l/results/lr/summary.tsv" | sort | tr '\n' ' ')
+[ "$kept" = "full=3e-3 hash:cm50=3e-3 " ] || bad "kept learning rates: '$kept' (3e-3 trains, 1e-6 barely moves)"
+shown=$(cd "$T/l" && gnuplot -e "sweep='lr'; ratio='4'" -e "load 'plots/common.gpi'" -e "grid='results/lr/grid.tsv'" \
+    -e "$(grep -E '^(summ|runs\(m\)) =' plots/curves.gp | tr '\n' ';')" -e "set print '-'; print runs('deepfm')" 2>&1)
+[[ $shown == *full_r1_lr3e-3_s1_* && $shown == *r4_lr3e-3_s1_* && $shown != *lr1e-6* ]] || bad "curves.png shows other runs than the kept learning rate's: $shown"
+
 # --- bad command lines ---
 (cd "$T/a" && ./run_all.sh nosuchsweep > /dev/null 2> "$T/e.err"); [ $? = 2 ] || bad "unknown sweep: exit 2"
 grep -q "no sweep 'nosuchsweep'" "$T/e.err" || bad "unknown sweep named"
