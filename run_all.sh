@@ -123,6 +123,7 @@ expand_grid() {
     mkdir -p "results/$sweep/runs"
     declare -A seen_plan=() seen_cfg=()
     : > "$out.tmp"
+    : > "results/$sweep/plan.err"
     for di in "${!DATA_DIRS[@]}"; do
     DATA=${DATA_DIRS[$di]} dname=${DATA_NAMES[$di]}
     for m in $S_MODELS; do
@@ -138,8 +139,11 @@ expand_grid() {
                 [ "$emb" = full ] && rarg=""
                 # the resolved plan: grid points with identical layouts share one run (skip's coarse steps)
                 # shellcheck disable=SC2086
-                plankey=$("$H" plan --data "$DATA" --model "$m" $args $rarg $(train_dim) --tsv 2> "results/$sweep/plan.err" | sha256sum | cut -c1-12)
-                if [ ! -s "results/$sweep/plan.err" ]; then
+                plankey=$("$H" plan --data "$DATA" --model "$m" $args $rarg $(train_dim) --tsv 2> "results/$sweep/plan.err.one" | sha256sum | cut -c1-12)
+                if [ -s "results/$sweep/plan.err.one" ]; then # every unbuildable point, named, in plan.err
+                    sed "s|^|$dname $m $strat${rarg:+ r$r}: |" "results/$sweep/plan.err.one" >> "results/$sweep/plan.err"
+                fi
+                if [ ! -s "results/$sweep/plan.err.one" ]; then
                     variant=$("$H" plan --data "$DATA" --model "$m" $args $rarg $(train_dim) 2>/dev/null | awk 'NR == 1 { sub(/,$/, "", $2); print $2 }')
                 else
                     variant="invalid:$(echo "$strat" | tr ' ' '_')"; plankey="err-$(echo "$m $strat $r" | sha256sum | cut -c1-12)"
@@ -165,6 +169,7 @@ expand_grid() {
         done
     done
     done
+    rm -f "results/$sweep/plan.err.one"
     mv "$out.tmp" "$out"
 }
 train_dim() { # the --dim among the training flags (the plan depends on it)

@@ -59,10 +59,14 @@ train     --dim 8 --mlp 16 --batch 512 --epochs 1
 strategy  full
 strategy  hash --compress-min 50 lr=1e-3,3e-3
 strategy  qr --qr-op bogus --compress-min 50
+strategy  bh --bh-fuse bogus --compress-min 50
 SWEEP
 (cd "$T/b" && ./run_all.sh broken --no-plots > "$T/b.out" 2> "$T/b.err"); st=$?
 [ "$st" -ne 0 ] || bad "a failed run should make run_all.sh exit non-zero"
 grep -q "qr_qr-op_bogus" "$T/b.err" || bad "the failed run is named: $(cat "$T/b.err" | tail -3)"
+grep -q "^tiny deepfm qr --qr-op bogus --compress-min 50 r2: .*--qr-op" "$T/b/results/broken/plan.err" &&
+    grep -q "^tiny deepfm bh --bh-fuse bogus --compress-min 50 r2: .*--bh-fuse" "$T/b/results/broken/plan.err" ||
+    bad "plan.err names every unbuildable point: $(cat "$T/b/results/broken/plan.err")"
 [ "$(ls "$T/b/results/broken/runs/"*.tsv | grep -vc curve)" = 3 ] || bad "the other runs complete"
 # two learning rates for hash: one summary line, the lr with the best valid AUC kept and named
 awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next } $c["variant"] ~ /^hash/ { n++; lr = $c["lr"]; tried = $c["lrs_tried"] }
@@ -77,7 +81,7 @@ grep -q "error" "$T/b/results/broken/summary.tsv" || bad "the failed point is in
 # a changed sweep file never reuses a result made under other flags
 sed -i 's/--epochs 1/--epochs 2/' "$T/b/experiments/broken.sweep"
 (cd "$T/b" && ./run_all.sh broken --no-plots > "$T/b2.out" 2>&1)
-grep -q "4 runs (4 to do)" "$T/b2.out" || bad "changed training flags must rerun every run: $(grep 'to do' "$T/b2.out")"
+grep -q "5 runs (5 to do)" "$T/b2.out" || bad "changed training flags must rerun every run: $(grep 'to do' "$T/b2.out")"
 [ "$(awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next } $c["variant"] == "full" { print $c["epochs_mean"] }' "$T/b/results/broken/summary.tsv")" != "" ] || bad "summary after the change"
 
 # --- killed with SIGKILL in the middle, started again: one result per grid point ---
