@@ -152,6 +152,7 @@ typedef struct {
     int eof;
     uint64_t line;  // 1-based number of the line last returned
     uint64_t bytes; // text bytes read (after decompression)
+    Sha256 *sha;    // plain files: when set, every byte read is hashed into it
 } Reader;
 
 static int reader_open(Reader *r, const char *path, Err *e) {
@@ -216,6 +217,7 @@ static int reader_fill(Reader *r, Err *e) {
         while (n < 0 && errno == EINTR);
         if (n < 0) return err_set(e, "%s: cannot read: %s", r->path, strerror(errno));
         if (n == 0) r->eof = 1;
+        if (r->sha) sha256_update(r->sha, r->buf + r->end, (size_t)n);
         r->end += (size_t)n;
         r->bytes += (uint64_t)n;
     }
@@ -315,6 +317,9 @@ typedef struct {
     uint64_t cursor[DS_NSPLITS], oov[DS_NSPLITS], skipped2;
     uint64_t text_bytes[2];
     double seconds[2];
+    /* the inputs' sha256 (dataset.meta's sources), per split; with sha_in_pass1 pass 1 makes them */
+    char sha[DS_NSPLITS][65];
+    int sha_in_pass1;
 } Prep;
 
 static int label01(const char *p, size_t n, uint8_t *label) {
@@ -809,6 +814,21 @@ static int run_pass(Prep *pp, int pass, Err *e) {
             rc = -1;
             break;
         }
+        /* the file's sha256 from the bytes this pass reads anyway; a gzip file's own (compressed)
+         * bytes are not what the reader sees, so it is hashed on its own */
+        Sha256 sha_ctx;
+        if (pass == 1 && pp->sha_in_pass1) {
+            if (r->gz) {
+                if (sha256_file(in->path, pp->sha[in->role], e)) {
+                    reader_close(r);
+                    rc = -1;
+                    break;
+                }
+            } else {
+                sha256_init(&sha_ctx);
+                r->sha = &sha_ctx;
+            }
+        }
         uint64_t data_lines = 0;
         const char *s;
         size_t n;
@@ -886,6 +906,7 @@ static int run_pass(Prep *pp, int pass, Err *e) {
                 rc = err_set(e, "%s: no data lines after the header", in->path);
         }
         pp->text_bytes[pass - 1] += r->bytes;
+        if (r->sha && !rc) sha256_final(r->sha, pp->sha[in->role]); /* read to its end */
         reader_close(r);
     }
     pp->seconds[pass - 1] = now_seconds() - t0;
@@ -1069,16 +1090,17 @@ int prep_run(const PrepOpts *o, Err *e) {
     pp.maps = xcalloc(pp.fields, sizeof *pp.maps);
     for (uint32_t f = 0; f < pp.fields; f++) vocab_init(&pp.maps[f]);
 
-    /* pass 1, with the inputs' sha256 beside it when a second thread is allowed */
-    char sha[DS_NSPLITS][65] = {{0}};
+    /* pass 1, with the inputs' sha256 beside it when a second thread is allowed; on one thread pass 1
+     * hashes what it reads (one read of each file instead of two) */
     Err sha_err;
-    int sha_rc = 0;
-#pragma omp parallel sections num_threads(o->threads >= 2 ? 2 : 1)
+    int sha_rc = 0, beside = o->threads >= 2;
+    pp.sha_in_pass1 = !beside;
+#pragma omp parallel sections num_threads(beside ? 2 : 1)
     {
 #pragma omp section
         {
-            for (int s = 0; s < DS_NSPLITS && !sha_rc; s++)
-                if (o->file[s]) sha_rc = sha256_file(o->file[s], sha[s], &sha_err);
+            for (int s = 0; s < DS_NSPLITS && !sha_rc && beside; s++)
+                if (o->file[s]) sha_rc = sha256_file(o->file[s], pp.sha[s], &sha_err);
         }
 #pragma omp section
         { rc = run_pass(&pp, 1, e); }
@@ -1121,7 +1143,7 @@ int prep_run(const PrepOpts *o, Err *e) {
         pp.wopen[s] = 0;
         if ((rc = ds_writer_finish(&pp.w[s], e))) goto out;
     }
-    if ((rc = write_outputs(&pp, tmp, sha, e))) goto out;
+    if ((rc = write_outputs(&pp, tmp, pp.sha, e))) goto out;
     if ((rc = ds_dir_commit(tmp, o->out, e))) {
         free(tmp);
         tmp = NULL; /* commit removed it */
@@ -1139,7 +1161,7 @@ int prep_run(const PrepOpts *o, Err *e) {
                 "%.2f s, %.0f MB/s (pass 1 %.2f s%s, ids %.2f s, pass 2 %.2f s, writing %.2f s)\n",
                 o->out, (unsigned long long)pp.rows[0], (unsigned long long)pp.rows[1],
                 (unsigned long long)pp.rows[2], pp.fields, mb, secs, mb / secs, t1 - t0,
-                o->threads >= 2 ? " with sha256 beside it" : " after sha256", t2 - t1, t4 - t3,
+                beside ? " with sha256 beside it" : " with sha256", t2 - t1, t4 - t3,
                 now_seconds() - t4);
     }
 out:

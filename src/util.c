@@ -212,13 +212,6 @@ uint64_t peak_rss_bytes(void) {
 
 /* --- sha256 (FIPS 180-4), for recording the source files of a dataset --- */
 
-typedef struct {
-    uint32_t h[8];
-    uint64_t len;
-    uint8_t buf[64];
-    size_t fill;
-} Sha256;
-
 static const uint32_t K256[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
     0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -327,7 +320,7 @@ static void sha256_block_ref(Sha256 *s, const uint8_t *p) {
     s->h[7] += h;
 }
 
-static void sha256_init(Sha256 *s) {
+void sha256_init(Sha256 *s) {
     static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
     memcpy(s->h, h0, sizeof h0);
@@ -335,7 +328,8 @@ static void sha256_init(Sha256 *s) {
     s->fill = 0;
 }
 
-static void sha256_update(Sha256 *s, const uint8_t *p, size_t n) {
+void sha256_update(Sha256 *s, const void *data, size_t n) {
+    const uint8_t *p = data;
     s->len += n;
     while (n) {
         if (s->fill == 0 && n >= 64) {
@@ -356,7 +350,7 @@ static void sha256_update(Sha256 *s, const uint8_t *p, size_t n) {
     }
 }
 
-static void sha256_final(Sha256 *s, char hex[65]) {
+void sha256_final(Sha256 *s, char hex[65]) {
     uint64_t bits = s->len * 8;
     uint8_t pad = 0x80, zero = 0, lenb[8];
     sha256_update(s, &pad, 1);

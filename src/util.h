@@ -64,6 +64,16 @@ uint64_t peak_rss_bytes(void);
 
 /* sha256 of a file's bytes as 64 hex chars (+NUL). -1 with an Err when it cannot be read. */
 int sha256_file(const char *path, char hex[65], Err *e);
+/* The same in steps, for bytes that arrive in pieces (prep hashes its input as pass 1 reads it). */
+typedef struct {
+    uint32_t h[8];
+    uint64_t len;
+    uint8_t buf[64];
+    size_t fill;
+} Sha256;
+void sha256_init(Sha256 *s);
+void sha256_update(Sha256 *s, const void *data, size_t n);
+void sha256_final(Sha256 *s, char hex[65]);
 void sha256_buf(const void *data, size_t n, char hex[65]);
 
 #endif
