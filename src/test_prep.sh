@@ -55,6 +55,19 @@ C26=$(printf '68fd1e64\t%.0s' $(seq 25))80e26c9b
 [ "$(meta "$T/out" pos_rate_valid)" = NA ] || bad "empty split pos rate NA"
 rm -rf "$T/out"
 
+# the inputs' sha256 in dataset.meta, plain and gzip, on 1 thread (hashed from pass 1's reads) and 2
+# (hashed beside it); the file spans several read blocks
+yes "$(printf '0\t%s%s\n1\t%s%s' "$I13" "$C26" "$I13" "$C26")" | head -n 70000 > "$T/big.tsv" # 18 MB
+gzip -kc "$T/big.tsv" > "$T/big.tsv.gz"
+for f in big.tsv big.tsv.gz; do
+    want=$(sha256sum "$T/$f" | cut -c1-64)
+    for th in 1 2; do
+        "$H" prep --format criteo --train "$T/$f" --threads $th --out "$T/sha" 2> "$T/stderr" || bad "prep $f: $(cat "$T/stderr")"
+        meta "$T/sha" source | grep -q "train=.*$f:$want" || bad "$f, $th thread(s): source sha256 $(meta "$T/sha" source), want $want"
+        rm -rf "$T/sha"
+    done
+done
+
 printf '0\t1\t2\n' > "$T/short.tsv"
 expect_fail 1 "short.tsv:1: 3 columns, expected 40" --format criteo --train "$T/short.tsv" --out "$T/out"
 { cat "$T/c.tsv"; printf '2\t%s%s\n' "$I13" "$C26"; } > "$T/label2.tsv"
