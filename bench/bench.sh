@@ -10,8 +10,8 @@
 #   gen     gen rows/s (2M criteo rows)
 #   auc     seconds of metric_auc on 10M predictions
 #   memory  peak RSS of the full-table run against the bytes it accounts for
-# Every timing is the median of REPS runs (default 3), runs of different configurations interleaved so
-# drift hits them alike. AGREE=1 runs the accuracy agreement with the peer instead (agree.tsv).
+# Every timing is the median of REPS runs (default 3), runs of different configurations interleaved,
+# each rep in another order, so drift hits them alike. AGREE=1 runs the accuracy agreement with the peer instead (agree.tsv).
 #
 # Environment: REPS (3), THREADS ("1 2"), STRATS1 (strategies at 1 thread), STRATS2 (at the other
 # thread counts), PEER_THREADS ("2"), PEER_STEPS (40 training steps per peer run; 0 = a whole epoch),
@@ -142,18 +142,23 @@ rm -f "$TRAW"
 emb_args() { # full | STRATEGY:RATIO
     case $1 in full) echo "--emb full" ;; *) echo "--emb ${1%%:*} --ratio ${1##*:}" ;; esac
 }
+# every (threads, strategy) run once per rep; each rep starts the list at another place, so that no
+# configuration always runs at the same point of the machine's slow and fast spells
+JOBS=()
+for t in $THREADS; do
+    if [ "$t" = 1 ]; then strats=$STRATS1; else strats=$STRATS2; fi
+    for s in $strats; do JOBS+=("$t $s"); done
+done
 for rep in $(seq 1 "$REPS"); do
-    for t in $THREADS; do
-        if [ "$t" = 1 ]; then strats=$STRATS1; else strats=$STRATS2; fi
-        for s in $strats; do
-            t0=$(now)
-            # shellcheck disable=SC2046
-            r=$("$HASHEMB" train --data "$DATA" "${TRAIN_ARGS[@]}" $(emb_args "$s") --threads "$t" --quiet 2>>"$LOGS/train.log")
-            wall=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }')
-            [ -f "$TRAW" ] || printf 'strategy\trep\twall_seconds\t%s\n' "$(head -1 <<<"$r")" >"$TRAW"
-            printf '%s\t%s\t%s\t%s\n' "$s" "$rep" "$wall" "$(tail -1 <<<"$r")" >>"$TRAW"
-            say "  rep $rep, $t thread(s), $s: $(col samples_per_sec <<<"$r") samples/s (${wall} s wall)"
-        done
+    for j in $(seq 0 $((${#JOBS[@]} - 1))); do
+        read -r t s <<<"${JOBS[$(( (j + (rep - 1) * ${#JOBS[@]} / REPS) % ${#JOBS[@]} ))]}"
+        t0=$(now)
+        # shellcheck disable=SC2046
+        r=$("$HASHEMB" train --data "$DATA" "${TRAIN_ARGS[@]}" $(emb_args "$s") --threads "$t" --quiet 2>>"$LOGS/train.log")
+        wall=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }')
+        [ -f "$TRAW" ] || printf 'strategy\trep\twall_seconds\t%s\n' "$(head -1 <<<"$r")" >"$TRAW"
+        printf '%s\t%s\t%s\t%s\n' "$s" "$rep" "$wall" "$(tail -1 <<<"$r")" >>"$TRAW"
+        say "  rep $rep, $t thread(s), $s: $(col samples_per_sec <<<"$r") samples/s (${wall} s wall)"
     done
 done
 # medians per strategy and thread count
