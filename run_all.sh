@@ -79,14 +79,16 @@ parse_sweep() { # sets: S_DATASETS[] S_MODELS S_RATIOS S_SEEDS S_TRAIN S_LRS S_S
 make_datasets() { # sets DATA_NAMES[] DATA_DIRS[]
     DATA_NAMES=() DATA_DIRS=()
     if [ -n "$data_override" ]; then DATA_NAMES=("$(basename "$data_override")"); DATA_DIRS=("$data_override"); return 0; fi
-    local spec name recipe dir key
+    local spec name recipe dir key genv=""
     for spec in "${S_DATASETS[@]}"; do
         if [[ $spec =~ ^([A-Za-z0-9_.-]+)[[:space:]]*=[[:space:]]*(.*)$ ]]; then name=${BASH_REMATCH[1]}; recipe=${BASH_REMATCH[2]}
         else name=""; recipe=$spec; fi
         case $recipe in
         gen\ *)
             # keyed by the recipe and the generator's version, so a gen that changed makes new data
-            key=$( { echo "$recipe" | tr -s ' '; "$H" gen --version; } | sha256sum | cut -c1-12)
+            [ -n "$genv" ] || genv=$("$H" gen --version) ||
+                { echo "run_all.sh: $H gen --version failed: is it an older hashemb? (make)" >&2; return 1; }
+            key=$( { echo "$recipe" | tr -s ' '; echo "$genv"; } | sha256sum | cut -c1-12)
             dir=$ROOT/results/data/gen-$key
             [ -n "$name" ] || name=$(echo "$recipe" | sed -n 's/.*--profile \([a-z]*\).*/\1/p')
             if [ ! -f "$dir/dataset.meta" ]; then
@@ -141,7 +143,8 @@ expand_grid() {
                 # shellcheck disable=SC2086
                 plankey=$("$H" plan --data "$DATA" --model "$m" $args $rarg $(train_dim) --tsv 2> "results/$sweep/plan.err.one" | sha256sum | cut -c1-12)
                 if [ -s "results/$sweep/plan.err.one" ]; then # every unbuildable point, named, in plan.err
-                    sed "s|^|$dname $m $strat${rarg:+ r$r}: |" "results/$sweep/plan.err.one" >> "results/$sweep/plan.err"
+                    while IFS= read -r l; do printf '%s: %s\n' "$dname $m $strat${rarg:+ r$r}" "$l"; done \
+                        < "results/$sweep/plan.err.one" >> "results/$sweep/plan.err"
                 fi
                 if [ ! -s "results/$sweep/plan.err.one" ]; then
                     variant=$("$H" plan --data "$DATA" --model "$m" $args $rarg $(train_dim) 2>/dev/null | awk 'NR == 1 { sub(/,$/, "", $2); print $2 }')

@@ -42,6 +42,9 @@ static void relu_inplace(float *y, long n) {
 /* Eight floats as a GCC/Clang vector; loads and stores go through memcpy, so alignment does not
  * matter. The column-blocked passes below use two of them per full block of COLBLOCK columns (gcc
  * leaves the plain loops scalar there); each lane still sums its column in row order. */
+/* (passed by value: without AVX enabled, as in `make asan`, gcc warns at each call that this changes
+ * the ABI; only this file's static inline helpers take them, so the warning is off for the file) */
+#pragma GCC diagnostic ignored "-Wpsabi"
 typedef float v8f __attribute__((vector_size(32)));
 typedef int v8i __attribute__((vector_size(32)));
 static inline v8f v8_load(const float *p) {

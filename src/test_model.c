@@ -126,10 +126,10 @@ static void fd_model(Case *c, const char *what, float *p, const float *ana, cons
     T_CHECK(gmax > 1e-3, "%s: gradient all (near) zero, max %g: the check proves nothing", what, gmax);
 }
 
-static void test_fd(ModelKind kind) {
-    const int hidden[2] = {6, 5}, F = 5, d = 4, B = 7;
+static void test_fd(ModelKind kind, const int *hidden, int nh) {
+    const int F = 5, d = 4, B = 7;
     Case c;
-    case_init(&c, kind, F, d, hidden, 2, B, 1234);
+    case_init(&c, kind, F, d, hidden, nh, B, 1234);
     case_grad(&c);
     Model *m = &c.m;
     /* snapshot: the perturbed forwards below do not touch grads, but keep the analytic copy apart */
@@ -146,16 +146,16 @@ static void test_fd(ModelKind kind) {
         int nw = m->out_dim[l] * m->in_dim[l], idx[40], n = nw < 40 ? nw : 40;
         for (int t = 0; t < n; t++) idx[t] = nw <= 40 ? t : (int)rng_below(&r, nw);
         idx[0] = 0, idx[n - 1] = nw - 1; /* both ends of the view */
-        snprintf(what, sizeof what, "%s W[%d]", MODEL_NAMES[kind], l);
+        snprintf(what, sizeof what, "%s L=%d W[%d]", MODEL_NAMES[kind], nh, l);
         fd_model(&c, what, m->W[l], g + (m->W[l] - m->params), idx, n, eps);
-        snprintf(what, sizeof what, "%s b[%d]", MODEL_NAMES[kind], l);
+        snprintf(what, sizeof what, "%s L=%d b[%d]", MODEL_NAMES[kind], nh, l);
         fd_model(&c, what, m->b[l], g + (m->b[l] - m->params), NULL, m->out_dim[l], eps);
     }
     if (m->bias) {
-        snprintf(what, sizeof what, "%s bias", MODEL_NAMES[kind]);
+        snprintf(what, sizeof what, "%s L=%d bias", MODEL_NAMES[kind], nh);
         fd_model(&c, what, m->bias, g, NULL, 1, eps);
     }
-    snprintf(what, sizeof what, "%s demb", MODEL_NAMES[kind]);
+    snprintf(what, sizeof what, "%s L=%d demb", MODEL_NAMES[kind], nh);
     fd_model(&c, what, c.emb, demb, NULL, (int)ne, eps);
     if (kind == MODEL_DEEPFM) { /* the first-order columns get dlogit itself */
         int bad = 0;
@@ -386,7 +386,13 @@ int main(void) {
     test_init();
     test_optim_vs_ref();
     for (int k = 0; k < MODEL_NKINDS; k++) {
-        test_fd((ModelKind)k);
+        /* 2 hidden layers, and the other shapes of the backward: no hidden layer (the output layer on
+         * the input), one (the output layer's fused pass feeds layer 0 directly), three */
+        const int h2[2] = {6, 5}, h1[1] = {6}, h3[3] = {16, 12, 8};
+        test_fd((ModelKind)k, h2, 2);
+        test_fd((ModelKind)k, NULL, 0);
+        test_fd((ModelKind)k, h1, 1);
+        test_fd((ModelKind)k, h3, 3);
         test_paths((ModelKind)k);
         const int small[2] = {6, 5}, medium[2] = {128, 64};
         test_threads((ModelKind)k, 5, 4, small, 2, 7, 1);

@@ -276,6 +276,7 @@ static void test_orders_inline(void) {
         VocabMap m;
         vocab_init(&m);
         uint32_t seq = 0;
+        int empty_added = 0;
         for (int i = 0; i < n; i++) {
             Want x = {0};
             uint64_t u = rng_next(&r);
@@ -286,10 +287,11 @@ static void test_orders_inline(void) {
                   : shape == 3 ? (i & 1 ? INT64_MIN + i : INT64_MAX - i)     /* the extremes */
                                : (int64_t)(u >> 33) << 24;                   /* low bytes shared */
             int dup = 0;
-            for (int j = 0; j < nw && !dup; j++) dup = w[j].v == x.v;
+            for (int j = 0; j < nw && !dup; j++) dup = !w[j].empty && w[j].v == x.v;
             if (dup) continue;
             x.count = 1 + (uint32_t)(rng_next(&r) % (round & 2 ? 3 : 50));
-            if (with_empty && i == n / 3) {
+            if (with_empty && !empty_added && i >= n / 3) {
+                empty_added = 1;
                 w[nw] = (Want){1, 0, 2, seq++, 0};
                 for (uint32_t c = 0; c < w[nw].count; c++) {
                     VocabVal v = vocab_val_empty();
@@ -312,6 +314,7 @@ static void test_orders_inline(void) {
                      : w[j].empty                 ? XXH64("", 0, seed)
                                                   : XXH64(b, 8, seed);
         }
+        T_CHECK(empty_added == with_empty, "round %d: the empty value was not added", round);
         qsort(w, (size_t)nw, sizeof *w, cmp_want);
         T_CHECK(vocab_finalize(&m, order, 1, seed) == (uint32_t)nw + 1, "N_f");
         int bad = 0;

@@ -67,6 +67,11 @@ for f in big.tsv big.tsv.gz; do
         rm -rf "$T/sha"
     done
 done
+# two inputs on one thread: each hashed from its own reads
+"$H" prep --format criteo --train "$T/big.tsv" --valid "$T/big.tsv.gz" --threads 1 --out "$T/sha" 2> "$T/stderr" || bad "prep train + valid: $(cat "$T/stderr")"
+meta "$T/sha" source | grep -q "train=.*big.tsv:$(sha256sum "$T/big.tsv" | cut -c1-64).*valid=.*big.tsv.gz:$(sha256sum "$T/big.tsv.gz" | cut -c1-64)" ||
+    bad "train + valid sha256: $(meta "$T/sha" source)"
+rm -rf "$T/sha"
 
 printf '0\t1\t2\n' > "$T/short.tsv"
 expect_fail 1 "short.tsv:1: 3 columns, expected 40" --format criteo --train "$T/short.tsv" --out "$T/out"
