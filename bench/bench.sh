@@ -264,11 +264,16 @@ for t in $THREADS; do
             "$(first flops)" "$sec" "$gf" "$ceil" "$fsps" "$frac"
     done
 done >>"$SF"
-printf 'threads\treps\tmodel\tB\tforward_seconds\tseconds\tsamples_per_sec\n' >"$MF"
+# the model alone (no embedding, no data): its share of the same ceiling says how much of the gap to the
+# ceiling is hashemb's own passes between the products and how much the rest of a training step
+printf 'threads\treps\tmodel\tB\tforward_seconds\tseconds\tsamples_per_sec\tfraction_of_ceiling\n' >"$MF"
 for t in $THREADS; do
     sel() { awk -F'\t' -v t="$t" -v c="$1" 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next } $h["threads"] == t { print $h[c] }' "$MRAW"; }
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$(sel seconds | wc -l)" "$(sel model | head -1)" "$(sel B | head -1)" \
-        "$(sel forward_seconds | median)" "$(sel seconds | median)" "$(sel samples_per_sec | median)" >>"$MF"
+    msps=$(sel samples_per_sec | median)
+    mceil=$(awk -F'\t' -v t="$t" '$1 == t && $2 == "total" { print $11 }' "$SF")
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$(sel seconds | wc -l)" "$(sel model | head -1)" "$(sel B | head -1)" \
+        "$(sel forward_seconds | median)" "$(sel seconds | median)" "$msps" \
+        "$(awk -v a="$msps" -v b="$mceil" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.4f", a / b; else print "NA" }')" >>"$MF"
 done
 
 # =====================================================================================================
@@ -420,6 +425,8 @@ show "AUC" "$AF"
 show "memory (full table)" "$MEMF"
 say ""
 f2=$(awk -F'\t' '$1 == "full" && $4 == 2 { print $6 }' "$TF")
+m2=$(awk -F'\t' '$1 == 2 { print $7 " (" $8 " of it)" }' "$MF")
 say "summary: full table at 2 threads $f2 samples/s (SPEC goal >= 35000); sgemm ceiling at 2 threads ${C2:-NA};" \
+    "model forward+backward alone at 2 threads ${m2:-NA};" \
     "strategies/full at 2 threads: $(awk -F'\t' '$4 == 2 && $1 != "full" { printf "%s %s  ", $1, $9 }' "$TF")"
 say "figure: ${OUT#"$ROOT"/}/bench.png"
