@@ -34,6 +34,42 @@ static FILE *open_vec(const char *shared, const char *name) {
     return f;
 }
 
+/* A vector file read row by row: its header (the first line that is not a comment) kept in hc. */
+typedef struct {
+    FILE *f;
+    const char *name;
+    int ncols, hcols;
+    char hline[1024], line[1024];
+    char *hc[MAXCOLS];
+} VecFile;
+
+/* Opens shared/vectors/NAME and reads its header; 0 (a failed check) when it cannot be opened. */
+static int vec_open(VecFile *v, const char *shared, const char *name, int ncols) {
+    v->f = open_vec(shared, name);
+    if (!v->f) return 0;
+    v->name = name;
+    v->ncols = ncols;
+    v->hcols = 0;
+    while (fgets(v->hline, sizeof v->hline, v->f))
+        if (v->hline[0] != '#') {
+            v->hcols = split_tabs(v->hline, v->hc);
+            break;
+        }
+    return 1;
+}
+
+/* The next data row split into c; 0 at the end. Comment lines are skipped; a row with another column
+ * count fails a check and is skipped. */
+static int vec_next(VecFile *v, char **c) {
+    while (fgets(v->line, sizeof v->line, v->f)) {
+        if (v->line[0] == '#') continue;
+        int nc = split_tabs(v->line, c);
+        if (nc == v->ncols) return 1;
+        T_CHECK(0, "%s: %d columns", v->name, nc);
+    }
+    return 0;
+}
+
 static int pick_name(const char *v, const char *const *names, int n) {
     for (int i = 0; i < n; i++)
         if (!strcmp(v, names[i])) return i;
@@ -49,22 +85,12 @@ static void plan1(EmbPlan *p, uint64_t N, int w, EmbOptions *o) {
 }
 
 static int test_plan_tsv(const char *shared) {
-    FILE *f = open_vec(shared, "plan.tsv");
-    if (!f) return 0;
-    char line[1024], *c[MAXCOLS];
-    int rows = 0, header = 0;
-    while (fgets(line, sizeof line, f)) {
-        if (line[0] == '#') continue;
-        int nc = split_tabs(line, c);
-        if (!header) {
-            header = 1;
-            T_CHECK(nc == 9 && !strcmp(c[0], "strategy") && !strcmp(c[8], "clamped"), "plan.tsv header");
-            continue;
-        }
-        if (nc != 9) {
-            T_CHECK(0, "plan.tsv: %d columns", nc);
-            continue;
-        }
+    VecFile v;
+    if (!vec_open(&v, shared, "plan.tsv", 9)) return 0;
+    T_CHECK(v.hcols == 9 && !strcmp(v.hc[0], "strategy") && !strcmp(v.hc[8], "clamped"), "plan.tsv header");
+    char *c[MAXCOLS];
+    int rows = 0;
+    while (vec_next(&v, c)) {
         const int w = atoi(c[2]);
         const uint64_t N = strtoull(c[3], NULL, 10);
         const double r = strtod(c[4], NULL);
@@ -123,7 +149,7 @@ static int test_plan_tsv(const char *shared) {
         }
         rows++;
     }
-    fclose(f);
+    fclose(v.f);
     fprintf(stderr, "  plan.tsv: %d rows\n", rows);
     T_CHECK(rows == 3840, "plan.tsv: %d rows (3840 expected)", rows);
     return rows;
@@ -154,21 +180,11 @@ static uint32_t hash_forward_row(uint32_t field, uint64_t seed, uint32_t id, uin
 }
 
 static int test_hash_rows(const char *shared) {
-    FILE *f = open_vec(shared, "hash_rows.tsv");
-    if (!f) return 0;
-    char line[1024], *c[MAXCOLS];
-    int rows = 0, header = 0;
-    while (fgets(line, sizeof line, f)) {
-        if (line[0] == '#') continue;
-        int nc = split_tabs(line, c);
-        if (!header) {
-            header = 1;
-            continue;
-        }
-        if (nc != 7) {
-            T_CHECK(0, "hash_rows.tsv: %d columns", nc);
-            continue;
-        }
+    VecFile v;
+    if (!vec_open(&v, shared, "hash_rows.tsv", 7)) return 0;
+    char *c[MAXCOLS];
+    int rows = 0;
+    while (vec_next(&v, c)) {
         uint64_t seed = strtoull(c[0], NULL, 10), seed_f = strtoull(c[2], NULL, 10),
                  h = strtoull(c[4], NULL, 10), m = strtoull(c[5], NULL, 10), row = strtoull(c[6], NULL, 10);
         uint32_t field = (uint32_t)strtoul(c[1], NULL, 10), id = (uint32_t)strtoul(c[3], NULL, 10);
@@ -190,7 +206,7 @@ static int test_hash_rows(const char *shared) {
         }
         rows++;
     }
-    fclose(f);
+    fclose(v.f);
     fprintf(stderr, "  hash_rows.tsv: %d rows\n", rows);
     T_CHECK(rows > 0, "hash_rows.tsv is empty");
     return rows;
@@ -209,21 +225,11 @@ static void bh_plan_t(EmbPlan *p, uint64_t N, int t, BhBlocks blocks, BhTable ta
 }
 
 static int test_bh_index(const char *shared) {
-    FILE *f = open_vec(shared, "bh_index.tsv");
-    if (!f) return 0;
-    char line[1024], *c[MAXCOLS];
-    int rows = 0, header = 0;
-    while (fgets(line, sizeof line, f)) {
-        if (line[0] == '#') continue;
-        int nc = split_tabs(line, c);
-        if (!header) {
-            header = 1;
-            continue;
-        }
-        if (nc != 7) {
-            T_CHECK(0, "bh_index.tsv: %d columns", nc);
-            continue;
-        }
+    VecFile v;
+    if (!vec_open(&v, shared, "bh_index.tsv", 7)) return 0;
+    char *c[MAXCOLS];
+    int rows = 0;
+    while (vec_next(&v, c)) {
         uint64_t N = strtoull(c[0], NULL, 10);
         int S = atoi(c[1]), t = atoi(c[2]);
         uint32_t id = (uint32_t)strtoul(c[5], NULL, 10);
@@ -244,28 +250,18 @@ static int test_bh_index(const char *shared) {
         emb_plan_free(&p);
         rows++;
     }
-    fclose(f);
+    fclose(v.f);
     fprintf(stderr, "  bh_index.tsv: %d rows\n", rows);
     T_CHECK(rows > 0, "bh_index.tsv is empty");
     return rows;
 }
 
 static int test_bh_sharing(const char *shared) {
-    FILE *f = open_vec(shared, "bh_shared_collisions.tsv");
-    if (!f) return 0;
-    char line[1024], *c[MAXCOLS];
-    int rows = 0, header = 0;
-    while (fgets(line, sizeof line, f)) {
-        if (line[0] == '#') continue;
-        int nc = split_tabs(line, c);
-        if (!header) {
-            header = 1;
-            continue;
-        }
-        if (nc != 5) {
-            T_CHECK(0, "bh_shared_collisions.tsv: %d columns", nc);
-            continue;
-        }
+    VecFile v;
+    if (!vec_open(&v, shared, "bh_shared_collisions.tsv", 5)) return 0;
+    char *c[MAXCOLS];
+    int rows = 0;
+    while (vec_next(&v, c)) {
         uint64_t N = strtoull(c[0], NULL, 10), want = strtoull(c[4], NULL, 10);
         int t = atoi(c[2]);
         BhBlocks blocks = (BhBlocks)pick_name(c[3], BH_BLOCKS_NAMES, 2);
@@ -284,7 +280,7 @@ static int test_bh_sharing(const char *shared) {
         emb_plan_free(&p);
         rows++;
     }
-    fclose(f);
+    fclose(v.f);
     fprintf(stderr, "  bh_shared_collisions.tsv: %d rows\n", rows);
     T_CHECK(rows > 0, "bh_shared_collisions.tsv is empty");
     return rows;
