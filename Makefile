@@ -34,7 +34,7 @@ TEST_SRC := $(wildcard src/test_*.c)
 TEST_BIN := $(TEST_SRC:src/%.c=$(BUILD)/%)
 TEST_SH  := $(sort $(wildcard src/test_*.sh))
 
-.PHONY: all test asan bench bench-peer clean deps help check-deps
+.PHONY: all test test-cores asan bench bench-peer clean deps help check-deps
 .DEFAULT_GOAL := all
 
 all: check-deps $(BUILD)/hashemb
@@ -42,7 +42,8 @@ all: check-deps $(BUILD)/hashemb
 help:
 	@echo "make            build build/hashemb"
 	@echo "make test       build with warnings as errors, run the unit tests and the end-to-end tests"
-	@echo "make asan       the same tests under AddressSanitizer and UBSan (build/asan)"
+	@echo "make test-cores the unit tests once per OpenBLAS core this CPU can run (OPENBLAS_CORETYPE forced)"
+	@echo "make asan       the same tests under AddressSanitizer, UBSan and LeakSanitizer (build/asan)"
 	@echo "make bench      speed and memory measurements, written to results/bench/"
 	@echo "make bench-peer install Debian's python3-torch for the PyTorch peer in make bench"
 	@echo "make deps       install the Debian packages that are missing ($(DEB_PKGS))"
@@ -102,6 +103,11 @@ tests: $(BUILD)/hashemb $(TEST_BIN)
 test: check-deps
 	@$(MAKE) --no-print-directory WERROR=1 tests
 	@BUILD=$(BUILD) ./src/run_tests.sh $(TEST_BIN) $(TEST_SH)
+
+# The unit binaries under every OpenBLAS core this CPU can run (src/run_cores.sh names them).
+test-cores: check-deps
+	@$(MAKE) --no-print-directory WERROR=1 tests
+	@BUILD=$(BUILD) ./src/run_cores.sh $(TEST_BIN)
 
 asan: check-deps
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 SAN=address,undefined WERROR=1 tests

@@ -27,7 +27,13 @@ const char *blas_wanted_core(const char *detected, int avx512, int avx2) {
 }
 
 void blas_fix_core(char **argv) {
-    if (getenv("OPENBLAS_CORETYPE")) {
+    const char *set = getenv("OPENBLAS_CORETYPE");
+    if (set && !*set) { /* `OPENBLAS_CORETYPE= cmd`: OpenBLAS took the empty name for a core; detect */
+        unsetenv("OPENBLAS_CORETYPE");
+        execv("/proc/self/exe", argv);
+        set = NULL;
+    }
+    if (set) {
         if (!getenv("HASHEMB_CORE_FIXED")) setenv("HASHEMB_CORE_SOURCE", "set by the user", 1);
         return;
     }
