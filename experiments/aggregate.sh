@@ -9,16 +9,32 @@
 # is present with status `error`; infeasible and diverged points keep their status.
 # headline.tsv: per model and variant, the largest mean ratio_actual whose mean test AUC keeps 99% of
 # the full table's, by both measures.
+# A run counts once per grid point and learning rate, however often grid.tsv lists it. Both files are
+# written under this process's own names and renamed into place; run_all.sh runs this under the
+# sweep's aggregation claim, so concurrent drivers do not interleave the two files.
 set -euo pipefail
 sweep=${1:?usage: aggregate.sh SWEEP}
 cd "$(dirname "$0")/.."
 dir=results/$sweep
 [ -f "$dir/grid.tsv" ] || { echo "aggregate.sh: $dir/grid.tsv not found" >&2; exit 1; }
 
-# one line per grid line: the grid's keys, then the run's result row (or nothing)
+host=$(uname -n 2>/dev/null); host=${host//[^A-Za-z0-9._-]/_}
+sum_tmp=$dir/summary.tsv.tmp.${host:-localhost}.$$ head_tmp=$dir/headline.tsv.tmp.${host:-localhost}.$$
 rows=$(mktemp)
-trap 'rm -f "$rows" "$rows".*' EXIT
-while IFS=$'\t' read -r dataset model variant ratio lr seed run cfg; do
+trap 'rm -f "$rows" "$rows".* "$sum_tmp" "$head_tmp"' EXIT
+
+# one line per grid line: the grid's keys, then the run's result row (or nothing)
+declare -A seen=() seed_run=()
+while IFS=$'\t' read -r dataset model variant ratio lr seed run _; do
+    [ -n "$run" ] || continue
+    k="$dataset|$model|$variant|$ratio|$lr|"
+    [ -z "${seen[$k$run]:-}" ] || continue
+    seen[$k$run]=1
+    if [ -n "${seed_run[$k$seed]:-}" ]; then
+        echo "aggregate.sh: $dir/grid.tsv: seed $seed of $dataset $model $variant r$ratio lr$lr is listed under two runs ($run and ${seed_run[$k$seed]}): counted once" >&2
+        continue
+    fi
+    seed_run[$k$seed]=$run
     f=$dir/runs/$run.tsv
     if [ -f "$f" ]; then
         printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$dataset" "$model" "$variant" "$ratio" "$lr" "$seed" "$(sed -n 2p "$f")"
@@ -26,11 +42,16 @@ while IFS=$'\t' read -r dataset model variant ratio lr seed run cfg; do
         printf '%s\t%s\t%s\t%s\t%s\t%s\tMISSING\n' "$dataset" "$model" "$variant" "$ratio" "$lr" "$seed"
     fi
 done < "$dir/grid.tsv" > "$rows"
-head -n 1 "$(ls "$dir"/runs/*.tsv 2>/dev/null | grep -v '\.curve\.tsv$' | head -n 1)" 2>/dev/null > "$rows.header" ||
-    true
+: > "$rows.header"
+for f in "$dir"/runs/*.tsv; do
+    case $f in *.curve.tsv) continue ;; esac
+    [ -f "$f" ] && { head -n 1 "$f" > "$rows.header" || true; break; }
+done
 [ -s "$rows.header" ] || printf '%s\n' "run_id	dataset	model	emb	variant	ratio_target	ratio_actual	ratio_compressed	emb_params	emb_bytes	opt_bytes	dense_params	peak_rss_bytes	seed	epochs	best_epoch	valid_auc	valid_logloss	test_auc	test_logloss	oracle_auc	oracle_logloss	train_seconds	samples_per_sec	threads	blas_core	git_sha	status	config" > "$rows.header"
 
-awk -F'\t' -v OFS='\t' -v headfile="$rows.header" -v headline="$dir/headline.tsv.tmp" '
+# (the program is in a variable: were awk to die of a signal, bash would print the command as written)
+# shellcheck disable=SC2016
+prog='
 BEGIN {
     getline h < headfile; nh = split(h, H, "\t")
     for (i = 1; i <= nh; i++) col[H[i]] = i
@@ -108,6 +129,15 @@ END {
     }
 }
 function fmt(v) { return (v == "NA" || v == "") ? "NA" : sprintf("%.8g", v) }
-' "$rows" > "$dir/summary.tsv.tmp"
-mv "$dir/summary.tsv.tmp" "$dir/summary.tsv"
-mv "$dir/headline.tsv.tmp" "$dir/headline.tsv"
+'
+st=0
+{ awk -F'\t' -v OFS='\t' -v headfile="$rows.header" -v headline="$head_tmp" "$prog" "$rows" > "$sum_tmp" 2> "$rows.err"; } 2> /dev/null || st=$?
+if [ $st -ne 0 ]; then # one line, naming the files (awk's own words, not its program)
+    if [ -f "$rows.err" ]; then why=$( { grep -v '^[[:space:]]*$' "$rows.err" || true; } | head -n 1 | cut -c1-200)
+    else why="cannot create $sum_tmp"; fi
+    [ $st -gt 128 ] && why="killed by signal $((st - 128))${why:+; $why}"
+    echo "aggregate.sh: could not write $dir/summary.tsv and headline.tsv (awk exit $st)${why:+: $why}" >&2
+    exit 1
+fi
+mv -f "$sum_tmp" "$dir/summary.tsv"
+mv -f "$head_tmp" "$dir/headline.tsv"
