@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run_all.sh end to end on the tiny sweep, in a copy of the scripts: results and figures, the summary's
 # means against the result rows, a second run that trains nothing, a failed grid point, a sweep killed
-# with SIGKILL and resumed, and --emit | parallel + --collect against a plain run.
+# with SIGKILL and resumed (its claims taken over), and --emit | parallel + --collect against a plain
+# run. test_sweep_quoting.sh and test_sweep_concurrent.sh test values as data and concurrent drivers.
 set -u
 H=${HASHEMB:?}
 SRC=$PWD
@@ -85,20 +86,22 @@ grep -q "5 runs (5 to do)" "$T/b2.out" || bad "changed training flags must rerun
 [ "$(awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next } $c["variant"] == "full" { print $c["epochs_mean"] }' "$T/b/results/broken/summary.tsv")" != "" ] || bad "summary after the change"
 
 # --- killed with SIGKILL in the middle, started again: one result per grid point ---
+# (the driver runs in its own process group, which is killed whole: the driver and its trainer)
 mkcopy "$T/c"
-(cd "$T/c" && exec ./run_all.sh tiny --no-plots > "$T/c.out" 2>&1) &
+(cd "$T/c" && exec setsid ./run_all.sh tiny --no-plots > "$T/c.out" 2>&1) &
 pid=$!
 for _ in $(seq 1 100); do
     [ "$(ls "$T/c/results/tiny/runs/"*.tsv 2>/dev/null | grep -vc curve)" -ge 3 ] && break
     sleep 0.1
 done
-pkill -KILL -P "$pid" 2>/dev/null; kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-pkill -KILL -f "$T/c/results" 2>/dev/null
+kill -KILL -- -"$pid" 2>/dev/null; wait "$pid" 2>/dev/null
 n1=$(ls "$T/c/results/tiny/runs/"*.tsv 2>/dev/null | grep -vc curve)
 [ "$n1" -lt 10 ] || echo "  note: the sweep finished before it was killed ($n1 runs)"
+[ "$n1" -lt 10 ] && ! ls "$T/c/results/tiny/runs/" | grep -q '\.claim$' && echo "  note: the killed driver left no claim to take over"
 (cd "$T/c" && ./run_all.sh tiny --no-plots > "$T/c2.out" 2>&1) || bad "resumed sweep failed: $(tail -3 "$T/c2.out")"
 [ "$(ls "$T/c/results/tiny/runs/"*.tsv | grep -vc curve)" = 10 ] || bad "one result per run after the resume"
 ls "$T/c/results/tiny/runs/" | grep -q 'tmp' && bad "a killed run left a temporary file that looks finished"
+ls "$T/c/results/tiny/runs/" | grep -q 'claim' && bad "the killed driver's claim was not taken over: $(ls "$T/c/results/tiny/runs/" | grep claim)"
 [ "$(tail -n +2 "$T/c/results/tiny/summary.tsv" | awk -F'\t' '$6 == "ok"' | wc -l)" = 5 ] || bad "all 5 points ok after the resume"
 
 # --- --emit | parallel, then --collect: the same summary as a plain run, but for times and RSS ---
