@@ -266,8 +266,8 @@ make_datasets() { # sets DATA_NAMES[] DATA_DIRS[]; returns 2 for a path no TSV c
     DATA_NAMES=() DATA_DIRS=()
     local spec name recipe dir key genv=""
     if [ -n "$data_override" ]; then
-        label name "$(basename "$data_override")"
-        DATA_NAMES=("$name"); DATA_DIRS=("$data_override"); return 0
+        name=$(basename "$data_override")
+        DATA_NAMES=("${name//[^A-Za-z0-9_.,:=+-]/_}"); DATA_DIRS=("$data_override"); return 0
     fi
     for spec in "${S_DATASETS[@]}"; do
         if [[ $spec =~ ^([A-Za-z0-9_.-]+)[[:space:]]*=[[:space:]]*(.*)$ ]]; then name=${BASH_REMATCH[1]}; recipe=${BASH_REMATCH[2]}
@@ -289,10 +289,10 @@ make_datasets() { # sets DATA_NAMES[] DATA_DIRS[]; returns 2 for a path no TSV c
                 return 2
             fi
             [ "${dir#/}" = "$dir" ] && dir=$ROOT/$dir
-            [ -n "$name" ] || name=$(basename "$dir")
+            [ -n "$name" ] || { name=$(basename "$dir"); name=${name//[^A-Za-z0-9_.,:=+-]/_}; }
             [ -f "$dir/dataset.meta" ] || { echo "run_all.sh: dataset '$recipe' is not a prepared dataset; make it with hashemb prep or gen" >&2; return 1; } ;;
         esac
-        label name "$name"
+        label name "$name"      # (a name a directory gave is already plain)
         DATA_NAMES+=("$name"); DATA_DIRS+=("$dir")
     done
 }
@@ -338,7 +338,7 @@ make_dataset() { # NAME RECIPE DIR: makes DIR (relative to ROOT) from a gen reci
             [ "$CLAIM_STATE" = live ] || log "  (if that driver is dead, remove $claim or run with --steal-claims)"
             said=1
         fi
-        sleep 2
+        sleep 1
     done
 }
 
