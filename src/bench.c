@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "blas.h"
+#include "limits.h"
 #include "cmd.h"
 #include "metrics.h"
 #include "model.h"
@@ -322,7 +323,7 @@ int cmd_bench(int argc, char **argv) {
 
     Err e;
     long long v;
-    int k, idx;
+    int k, idx, threads_given = 0;
     optind = 1;
     opterr = 1;
     argc--;
@@ -380,6 +381,7 @@ int cmd_bench(int argc, char **argv) {
         case O_THREADS:
             if (parse_i64(optarg, 1, 1024, fl, &v, &e)) goto bad;
             c.threads = (int)v;
+            threads_given = 1;
             break;
         case O_BETA:
             if (parse_i64(optarg, 0, 1, fl, &v, &e)) goto bad;
@@ -395,6 +397,12 @@ int cmd_bench(int argc, char **argv) {
     if ((long long)c.batch * c.fields * (c.dim + 1) > (1ll << 31))
         return cmd_usage_error("bench", USAGE, "--batch x --fields x --dim: too large");
     if (!c.reps) c.reps = c.kind == BENCH_AUC ? 5 : 10;
+    SysLimits lim;
+    limits_read(&lim);
+    if (limits_threads(&lim, c.threads, threads_given, 0, "bench", &c.threads, &e)) {
+        fprintf(stderr, "hashemb bench: %s\n", e.msg);
+        return 1;
+    }
     blas_set_threads(c.threads);
     print_setup(&c);
     switch (c.kind) {

@@ -93,6 +93,15 @@ int emb_plan_make(EmbPlan *p, const uint64_t *cards, int fields, int w, const Em
         fp->compressed = o->kind != EMB_FULL && (long long)cards[i] > o->compress_min;
         if (fp->compressed) s->plan(fp, &p->opt, w);
         else EMB_FULL_STRATEGY.plan(fp, &p->opt, w);
+        if (fp->rows > EMB_MAX_ROWS) {
+            err_set(e, "field %d (N=%llu): %llu rows over its tables; a table holds at most 2^31-1 = "
+                       "%llu rows (its sparse gradient is indexed by int32): use a compressing --emb "
+                       "or a larger --ratio",
+                    i, (unsigned long long)fp->N, (unsigned long long)fp->rows,
+                    (unsigned long long)EMB_MAX_ROWS);
+            emb_plan_free(p);
+            return -1;
+        }
         p->full_params += fp->N * (uint64_t)w;
         p->params += fp->params;
         if (fp->compressed) {
@@ -123,6 +132,20 @@ int emb_plan_make(EmbPlan *p, const uint64_t *cards, int fields, int w, const Em
     return 0;
 }
 
+uint64_t emb_plan_bytes(const EmbPlan *p, OptKind opt, int max_batch) {
+    uint64_t n = 0, per = (uint64_t)optim_state_per_param(opt);
+    for (int i = 0; i < p->fields; i++) {
+        const EmbFieldPlan *fp = &p->f[i];
+        /* a batch touches at most one row per id and table (bh: per block; qr: two tables), and
+         * never more than the field's rows */
+        uint64_t touch = (uint64_t)max_batch * (uint64_t)(fp->n > 1 ? fp->n : 2);
+        if (touch > fp->rows) touch = fp->rows;
+        n += fp->params * sizeof(float) * (1 + per) + fp->rows * sizeof(int32_t) +
+             touch * (sizeof(uint32_t) + (uint64_t)p->w * sizeof(float));
+    }
+    return n;
+}
+
 void emb_plan_free(EmbPlan *p) {
     free(p->f);
     memset(p, 0, sizeof *p);
@@ -132,7 +155,7 @@ void emb_plan_free(EmbPlan *p) {
 
 void emb_table_alloc(EmbTable *t, uint64_t rows, int width, uint32_t max_touch, OptKind opt) {
     memset(t, 0, sizeof *t);
-    CHECK(rows >= 1 && rows < (1ull << 31) && width >= 1);
+    CHECK(rows >= 1 && rows <= EMB_MAX_ROWS && width >= 1); /* emb_plan_make refuses larger */
     t->rows = rows;
     t->width = width;
     size_t n = (size_t)rows * (size_t)width;

@@ -19,6 +19,7 @@
 #define EMB_MAX_BLOCKS 64
 #define EMB_MAX_TABLES 64
 #define EMB_INIT_STD 1e-4 /* the full table's element-wise std (FuxiCTR) */
+#define EMB_MAX_ROWS 2147483647ull /* 2^31 - 1: EmbTable.slot holds a row's place as int32 */
 
 typedef enum { EMB_FULL, EMB_HASH, EMB_QR, EMB_BH, EMB_NKINDS } EmbKind;
 typedef enum { QR_MULT, QR_ADD, QR_CONCAT, QR_NOPS } QrOp;
@@ -106,10 +107,13 @@ typedef struct {
     char reason[256];
 } EmbPlan;
 
-/* Lays out every field. Bad options (e.g. a ratio below 1) are an Err; an infeasible plan is not an
- * error: it is reported through plan->infeasible. */
+/* Lays out every field. Bad options (e.g. a ratio below 1) and a field needing more than EMB_MAX_ROWS
+ * rows are an Err; an infeasible plan is not an error: it is reported through plan->infeasible. */
 int emb_plan_make(EmbPlan *p, const uint64_t *cards, int fields, int w, const EmbOptions *o, Err *e);
 void emb_plan_free(EmbPlan *p);
+/* An upper bound of the bytes emb_create allocates for a feasible plan: parameters, optimizer state,
+ * the per-row slots and the sparse-gradient rows of a batch (the memory check before a run). */
+uint64_t emb_plan_bytes(const EmbPlan *p, OptKind opt, int max_batch);
 
 /* seed_f of SPEC 4, and the hash of an id under it */
 uint64_t emb_field_seed(uint32_t f, uint64_t seed);

@@ -26,9 +26,10 @@ typedef struct {
 
 static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
 
-int model_init(Model *m, ModelKind kind, int fields, int dim, const int *hidden, int nhidden,
-               int max_batch, uint64_t seed, Err *e) {
-    memset(m, 0, sizeof *m);
+/* The arguments' checks, and the sizes model_init allocates (one place for both: model_init and the
+ * memory check before it). */
+static int model_check(ModelKind kind, int fields, int dim, const int *hidden, int nhidden,
+                       int max_batch, Err *e) {
     if ((int)kind < 0 || kind >= MODEL_NKINDS)
         return err_set(e, "--model: unknown backbone %d (deepfm or mlp)", (int)kind);
     if (fields < 1) return err_set(e, "model: %d fields (the data must have at least one)", fields);
@@ -44,6 +45,46 @@ int model_init(Model *m, ModelKind kind, int fields, int dim, const int *hidden,
     int width = kind == MODEL_DEEPFM ? dim + 1 : dim;
     if ((long long)fields * width > INT_MAX / 2)
         return err_set(e, "model: %d fields of width %d is too wide an input", fields, width);
+    return 0;
+}
+
+static size_t model_nacts(ModelKind kind, int fields, int dim, const int *hidden, int nhidden,
+                          int max_batch) {
+    size_t B = (size_t)max_batch, maxh = 1, xin = (size_t)fields * dim;
+    for (int l = 0; l < nhidden; l++)
+        if ((size_t)hidden[l] > maxh) maxh = hidden[l];
+    size_t na = 2 * round16(B * maxh);
+    if (kind == MODEL_DEEPFM) na += 2 * round16(B * xin) + round16(B);
+    for (int l = 0; l < nhidden; l++) na += round16(B * hidden[l]);
+    return na;
+}
+
+static size_t model_nparams(ModelKind kind, int fields, int dim, const int *hidden, int nhidden) {
+    size_t np = kind == MODEL_DEEPFM ? 1 : 0, in = (size_t)fields * dim; /* MLP rows are d wide */
+    for (int l = 0; l <= nhidden; l++) {
+        size_t out = l < nhidden ? (size_t)hidden[l] : 1;
+        np += out * in + out;
+        in = out;
+    }
+    return np;
+}
+
+int model_size(ModelKind kind, int fields, int dim, const int *hidden, int nhidden, int max_batch,
+               size_t *nparams, uint64_t *bytes, Err *e) {
+    if (model_check(kind, fields, dim, hidden, nhidden, max_batch, e)) return -1;
+    size_t np = model_nparams(kind, fields, dim, hidden, nhidden);
+    if (nparams) *nparams = np;
+    if (bytes)
+        *bytes = (2 * (uint64_t)np + model_nacts(kind, fields, dim, hidden, nhidden, max_batch)) *
+                     sizeof(float) + sizeof(ModelActs);
+    return 0;
+}
+
+int model_init(Model *m, ModelKind kind, int fields, int dim, const int *hidden, int nhidden,
+               int max_batch, uint64_t seed, Err *e) {
+    memset(m, 0, sizeof *m);
+    if (model_check(kind, fields, dim, hidden, nhidden, max_batch, e)) return -1;
+    int width = kind == MODEL_DEEPFM ? dim + 1 : dim;
 
     m->kind = kind;
     m->fields = fields;
@@ -62,8 +103,7 @@ int model_init(Model *m, ModelKind kind, int fields, int dim, const int *hidden,
     }
 
     /* parameters and gradients: one buffer each, the same layout */
-    size_t np = kind == MODEL_DEEPFM ? 1 : 0;
-    for (int l = 0; l <= nhidden; l++) np += (size_t)m->out_dim[l] * m->in_dim[l] + m->out_dim[l];
+    size_t np = model_nparams(kind, fields, dim, hidden, nhidden);
     m->nparams = np;
     m->params = xaligned(np * sizeof(float));
     m->grads = xaligned(np * sizeof(float));
@@ -100,9 +140,7 @@ int model_init(Model *m, ModelKind kind, int fields, int dim, const int *hidden,
     size_t B = (size_t)max_batch, maxh = 1, xin = (size_t)fields * dim;
     for (int l = 0; l < nhidden; l++)
         if ((size_t)hidden[l] > maxh) maxh = hidden[l];
-    size_t na = 2 * round16(B * maxh);
-    if (kind == MODEL_DEEPFM) na += 2 * round16(B * xin) + round16(B);
-    for (int l = 0; l < nhidden; l++) na += round16(B * hidden[l]);
+    size_t na = model_nacts(kind, fields, dim, hidden, nhidden, max_batch);
     m->nacts = na;
     m->acts = xaligned(na * sizeof(float));
     float *p = m->acts;

@@ -60,6 +60,11 @@ void model_zero_grad(Model *m);
 /* (B, hidden[l]) post-ReLU output of hidden layer l from the last forward; for tests (ReLU kinks). */
 const float *model_hidden(const Model *m, int l);
 
+/* Without building it: the checks of model_init, its dense parameter count and the bytes model_bytes
+ * will report (either pointer may be NULL). */
+int model_size(ModelKind kind, int fields, int dim, const int *hidden, int nhidden, int max_batch,
+               size_t *nparams, uint64_t *bytes, Err *e);
+
 /* Bytes of activations + parameters + gradients held by the model. */
 size_t model_bytes(const Model *m);
 

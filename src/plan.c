@@ -11,6 +11,7 @@
 #include "cmd.h"
 #include "dataset.h"
 #include "emb.h"
+#include "limits.h"
 
 /* --- the command --- */
 
@@ -173,6 +174,24 @@ static void print_human(const EmbPlan *p, char **names, const char *model, int d
     else printf("  feasible\n");
 }
 
+/* The embedding tables alone, with train's default optimizer (Adam) and batch, against what this
+ * machine leaves a run (limits.h): a plan that train would refuse here is refused here too. */
+static int plan_check_memory(const EmbPlan *p, char **names, Err *e) {
+    SysLimits lim;
+    limits_read(&lim);
+    uint64_t need = emb_plan_bytes(p, OPT_ADAM, 4096);
+    if (limits_check_bytes(&lim, need, "this plan (its embedding tables with Adam's state)", e) == 0) return 0;
+    int big = 0;
+    for (int i = 1; i < p->fields; i++)
+        if (p->f[i].params > p->f[big].params) big = i;
+    char msg[ERR_LEN], fb[32];
+    limits_human(p->f[big].params * sizeof(float), fb, sizeof fb);
+    snprintf(msg, sizeof msg, "%.700s; the largest field, %.200s, has %llu rows and %llu parameters (%s)", e->msg,
+             names[big], (unsigned long long)p->f[big].rows, (unsigned long long)p->f[big].params, fb);
+    snprintf(e->msg, sizeof e->msg, "%s", msg);
+    return -1;
+}
+
 static int read_meta(const char *dir, uint64_t **cards, char ***names, int *fields, Err *e) {
     size_t n = strlen(dir) + 32;
     char *path = xmalloc(n);
@@ -294,6 +313,10 @@ int cmd_plan(int argc, char **argv) {
     int rc = 0;
     if (emb_plan_make(&p, cards, fields, w, &o, &e)) {
         rc = usage_error("%s", e.msg);
+    } else if (!p.infeasible && plan_check_memory(&p, names, &e)) {
+        fprintf(stderr, "hashemb plan: %s\n", e.msg);
+        emb_plan_free(&p);
+        rc = 1;
     } else {
         if (tsv) print_tsv(&p, names);
         else print_human(&p, names, mlp ? "mlp" : "deepfm", dim);

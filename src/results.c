@@ -12,6 +12,20 @@ void result_fmt(char *buf, size_t n, double v) {
     else snprintf(buf, n, "%.8g", v);
 }
 
+/* A string column: a backslash, tab, newline or carriage return in it (a --data path may hold any
+ * of them) is written as \\, \t, \n or \r, so that a row is always one line of the header's columns. */
+static void put_field(FILE *f, const char *s) {
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '\\': fputs("\\\\", f); break;
+        case '\t': fputs("\\t", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\r': fputs("\\r", f); break;
+        default: fputc(*s, f);
+        }
+    }
+}
+
 void result_print(FILE *f, const ResultRow *r) {
     char d[16][32];
     double vals[] = {r->ratio_target, r->ratio_actual, r->ratio_compressed, r->valid_auc,
@@ -30,13 +44,16 @@ void result_print(FILE *f, const ResultRow *r) {
     if (r->best_epoch > 0) snprintf(best, sizeof best, "%d", r->best_epoch);
     else snprintf(best, sizeof best, "NA");
     fprintf(f, "%s\n", RESULT_COLUMNS);
-    fprintf(f,
-            "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%llu\t%llu\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t"
-            "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n",
-            r->run_id, r->dataset, r->model, r->emb, r->variant, d[0], d[1], d[2], sizes[0],
-            sizes[1], sizes[2], sizes[3], (unsigned long long)r->peak_rss_bytes,
-            (unsigned long long)r->seed, r->epochs, best, d[3], d[4], d[5], d[6], d[7], d[8], d[9],
-            d[10], r->threads, r->blas_core, r->git_sha, r->status, r->config, acc);
+    fprintf(f, "%s\t", r->run_id);
+    const char *strs[] = {r->dataset, r->model, r->emb, r->variant};
+    for (int i = 0; i < 4; i++) put_field(f, strs[i]), fputc('\t', f);
+    fprintf(f, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%llu\t%llu\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t",
+            d[0], d[1], d[2], sizes[0], sizes[1], sizes[2], sizes[3],
+            (unsigned long long)r->peak_rss_bytes, (unsigned long long)r->seed, r->epochs, best, d[3],
+            d[4], d[5], d[6], d[7], d[8], d[9], d[10], r->threads);
+    const char *tail[] = {r->blas_core, r->git_sha, r->status, r->config};
+    for (int i = 0; i < 4; i++) put_field(f, tail[i]), fputc('\t', f);
+    fprintf(f, "%s\n", acc);
 }
 
 static int atomic_begin(const char *path, char *tmp, size_t n, FILE **f, Err *e) {

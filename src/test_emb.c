@@ -69,6 +69,12 @@ static int make_emb(Emb *emb, const EmbOptions *o, uint64_t N, int w, double r, 
     p.infeasible = 0;
     int rc = emb_create(emb, &p, MAXB, opt, seed, &e);
     CHECK(rc == 0);
+    /* the memory check's estimate bounds what was allocated (and not by much) */
+    uint64_t pb, ob, est = emb_plan_bytes(&p, opt, MAXB);
+    emb_bytes(emb, &pb, &ob);
+    uint64_t got = pb + ob + emb_work_bytes(emb);
+    T_CHECK(est >= got && est <= 2 * got + 4096, "emb_plan_bytes %llu for %llu bytes allocated (N=%llu w=%d r=%g)",
+            (unsigned long long)est, (unsigned long long)got, (unsigned long long)N, w, r);
     emb_plan_free(&p);
     return 1;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -14,6 +15,7 @@
 #include "cmd.h"
 #include "dataset.h"
 #include "layers.h"
+#include "limits.h"
 #include "metrics.h"
 #include "results.h"
 
@@ -154,6 +156,7 @@ int train_parse_args(TrainConfig *c, int argc, char **argv) {
         case O_THREADS:
             if (parse_i64(optarg, 1, 1024, fl, &v, &e)) goto bad;
             c->threads = (int)v;
+            c->threads_given = 1;
             break;
         case O_QUIET: c->quiet = 1; break;
         case O_PROFILE: profiling = 1; break;
@@ -168,7 +171,18 @@ int train_parse_args(TrainConfig *c, int argc, char **argv) {
     if (optind < argc) return cmd_usage_error("train", USAGE, "unexpected argument '%s'", argv[optind]);
     if (!c->data) return cmd_usage_error("train", USAGE, "--data: missing (the prepared dataset)");
     if (c->out) {
-        /* fail now, not after hours of training */
+        /* fail now, not after hours of training: an empty name, a directory, or a name whose curve
+         * file (.curve.tsv beside it) is a directory, would only fail at the end */
+        struct stat st;
+        char cpath[4096];
+        result_curve_path(c->out, cpath, sizeof cpath);
+        if (!*c->out || c->out[strlen(c->out) - 1] == '/')
+            return cmd_usage_error("train", USAGE, "--out: '%s' is not a file name", c->out);
+        if (!stat(c->out, &st) && S_ISDIR(st.st_mode))
+            return cmd_usage_error("train", USAGE, "--out: '%s' is a directory (give the result "
+                                   "file's name, e.g. %s/result.tsv)", c->out, c->out);
+        if (!stat(cpath, &st) && S_ISDIR(st.st_mode))
+            return cmd_usage_error("train", USAGE, "--out: the curve file '%s' is a directory", cpath);
         char dir[4096];
         snprintf(dir, sizeof dir, "%s", c->out);
         char *slash = strrchr(dir, '/');
@@ -427,7 +441,6 @@ int cmd_train(int argc, char **argv) {
     int pr = train_parse_args(&c, argc, argv);
     if (pr == 1) return 0;
     if (pr) return pr;
-    blas_set_threads(c.threads);
     if (blas_parallel() != 2)
         fprintf(stderr, "hashemb train: warning: OpenBLAS is the %s build, not the OpenMP one; its "
                         "threads will fight OpenMP's (SPEC 8)\n", blas_build());
@@ -452,6 +465,50 @@ int cmd_train(int argc, char **argv) {
         ds_close(&r.ds);
         return cmd_usage_error("train", USAGE, "%s", e.msg);
     }
+    /* What the run will allocate, against what this machine leaves it, before any of it is: the
+     * embedding tables (an upper bound), the dense model and its optimizer state, the batch buffers.
+     * The mapped dataset is file-backed (the kernel can page it out), so only the address space
+     * counts it, and it is mapped already. */
+    uint64_t ntrain = r.ds.split[DS_TRAIN].rows;
+    uint64_t neval = r.ds.split[DS_VALID].rows > r.ds.split[DS_TEST].rows ? r.ds.split[DS_VALID].rows
+                                                                           : r.ds.split[DS_TEST].rows;
+    size_t BFw = (size_t)c.batch * F * w;
+    r.batch_bytes = (uint64_t)c.batch * F * 4 + c.batch + 2 * BFw * 4 + 2ull * c.batch * 4 +
+                    neval * 4 + ntrain * 4;
+    {
+        SysLimits lim;
+        limits_read(&lim);
+        size_t dense_np;
+        uint64_t model_b, need = r.batch_bytes;
+        if (model_size(c.model, F, c.dim, c.hidden, c.nhidden, c.batch, &dense_np, &model_b, &e)) {
+            emb_plan_free(&r.plan);
+            ds_close(&r.ds);
+            return cmd_usage_error("train", USAGE, "%s", e.msg);
+        }
+        uint64_t embb = r.plan.infeasible ? 0 : emb_plan_bytes(&r.plan, c.optim, c.batch);
+        uint64_t dense = model_b + (uint64_t)optim_state_per_param(c.optim) * dense_np * sizeof(float);
+        need += embb + dense;
+        int threads;
+        if (limits_threads(&lim, c.threads, c.threads_given, need, "train", &threads, &e) ||
+            (!r.plan.infeasible && limits_check_bytes(&lim, need, "this run", &e))) {
+            char eb[32], db[32], bb[32];
+            limits_human(embb, eb, sizeof eb);
+            limits_human(dense, db, sizeof db);
+            limits_human(r.batch_bytes, bb, sizeof bb);
+            int big = 0;
+            for (int i = 1; i < F; i++)
+                if (r.plan.f[i].params > r.plan.f[big].params) big = i;
+            fprintf(stderr, "hashemb train: %s (embedding tables %s, the largest field %s with %llu rows "
+                            "and %llu parameters; dense model %s; batch buffers %s)\n",
+                    e.msg, eb, r.ds.field_names[big], (unsigned long long)r.plan.f[big].rows,
+                    (unsigned long long)r.plan.f[big].params, db, bb);
+            emb_plan_free(&r.plan);
+            ds_close(&r.ds);
+            return 1;
+        }
+        c.threads = threads;
+    }
+    blas_set_threads(c.threads);
     char variant[128], config[1024];
     emb_variant(&c.emb, variant, sizeof variant);
     train_config_string(&c, config, sizeof config);
@@ -505,20 +562,14 @@ int cmd_train(int argc, char **argv) {
     int per = optim_state_per_param(c.optim);
     if (per >= 1) r.dense_v = xcalloc(r.model.nparams, sizeof(float));
     if (per >= 2) r.dense_m = xcalloc(r.model.nparams, sizeof(float));
-    size_t BFw = (size_t)c.batch * F * w;
     r.ids = xaligned((size_t)c.batch * F * sizeof(uint32_t));
     r.labels = xaligned((size_t)c.batch);
     r.E = xaligned(BFw * sizeof(float));
     r.dE = xaligned(BFw * sizeof(float));
     r.logits = xaligned((size_t)c.batch * sizeof(float));
     r.dlogits = xaligned((size_t)c.batch * sizeof(float));
-    uint64_t ntrain = r.ds.split[DS_TRAIN].rows;
-    uint64_t neval = r.ds.split[DS_VALID].rows > r.ds.split[DS_TEST].rows ? r.ds.split[DS_VALID].rows
-                                                                           : r.ds.split[DS_TEST].rows;
     r.eval_logits = xaligned((neval ? neval : 1) * sizeof(float));
     r.order = xmalloc(ntrain * sizeof(uint32_t));
-    r.batch_bytes = (uint64_t)c.batch * F * 4 + c.batch + 2 * BFw * 4 + 2ull * c.batch * 4 +
-                    neval * 4 + ntrain * 4;
 
     uint64_t pbytes, obytes;
     emb_bytes(&r.emb, &pbytes, &obytes);
@@ -629,6 +680,9 @@ write:
     if (c.out) {
         if (result_write(c.out, &row, &e)) {
             fprintf(stderr, "hashemb train: %s\n", e.msg);
+            char cpath[4096]; /* no curve without its result */
+            result_curve_path(c.out, cpath, sizeof cpath);
+            unlink(cpath);
             rc = 1;
         } else if (!c.quiet) {
             char a[32], sp[32];

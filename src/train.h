@@ -26,6 +26,7 @@ typedef struct {
     int epochs, patience;
     uint64_t seed;
     int threads;
+    int threads_given; /* --threads was given: a count that cannot fit is an error, not lowered */
     int quiet; /* no progress output (tests) */
 } TrainConfig;
 
