@@ -89,6 +89,13 @@ bad --seed --profile tiny --rows 100 --seed -1 --out "$T/bad"
 bad --text --profile tiny --rows 100 --text "$T/t.txt" --out "$T/bad"
 bad --out --profile tiny --rows 100
 bad bogus --profile tiny --rows 100 --bogus --out "$T/bad"
+# numbers are plain decimals: no padding, no hex
+bad --rows --profile tiny --rows ' 3000' --out "$T/bad"
+bad --rows --profile tiny --rows 0x1000 --out "$T/bad"
+bad --zipf --profile tiny --rows 100 --zipf 0x1p0 --out "$T/bad"
+bad --vocab-scale --profile tiny --rows 100 --vocab-scale ' 1' --out "$T/bad"
+bad --vocab-scale --profile tiny --rows 100 --vocab-scale inf --out "$T/bad"
+bad --seed --profile tiny --rows 100 --seed '3 ' --out "$T/bad"
 [ -e "$T/bad" ] && fail "a bad command line left $T/bad"
 ls "$T" | grep -q 'bad' && fail "a bad command line left a temporary directory"
 [ -e "$T/t.txt" ] && fail "a bad command line left the text file"

@@ -38,6 +38,11 @@ expect_fail 2 "^hashemb prep: --train is required" --format criteo --out "$T/out
 expect_fail 2 "^hashemb prep: --out is required" --format criteo --train x
 expect_fail 2 "^hashemb prep: --format csv needs --schema" --format csv --train x --out "$T/out"
 expect_fail 2 "^hashemb prep: --schema is only for" --format criteo --schema s --train x --out "$T/out"
+# numbers are plain decimals: no padding, no hex
+expect_fail 2 "^hashemb prep: --seed: ' 3' is not a whole number" --format criteo --train x --seed ' 3' --out "$T/out"
+expect_fail 2 "^hashemb prep: --min-count: '0x10' is not a whole number" --format criteo --train x --min-count 0x10 --out "$T/out"
+expect_fail 2 "^hashemb prep: --split: '0x1p-1' is not a number" --format criteo --train x --split 0x1p-1,0.1,0.1 --out "$T/out"
+expect_fail 2 "^hashemb prep: --split: ' 0.8' is not a number" --format criteo --train x --split ' 0.8,0.1,0.1' --out "$T/out"
 grep -q "usage: hashemb prep" "$T/stderr" || bad "a bad command line prints the usage"
 
 # --- small hand-written Criteo files and their failures (need no shared data) ---

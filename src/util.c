@@ -79,13 +79,44 @@ double now_seconds(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* Only plain decimal numbers are numbers (SPEC 2): strtoll and strtod alone would also take leading
+ * white space, hex ("0x10", "0x1p-3"), "inf" and "nan". An integer is an optional sign and digits; a
+ * real adds an optional fraction and exponent: [+-]? (D+ (. D*)? | . D+) ([eE] [+-]? D+)?. */
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+static int plain_integer(const char *s) {
+    if (*s == '+' || *s == '-') s++;
+    if (!is_digit(*s)) return 0;
+    while (is_digit(*s)) s++;
+    return *s == 0;
+}
+
+static int plain_real(const char *s) {
+    if (*s == '+' || *s == '-') s++;
+    int digits = 0;
+    while (is_digit(*s)) s++, digits++;
+    if (*s == '.') {
+        s++;
+        while (is_digit(*s)) s++, digits++;
+    }
+    if (!digits) return 0;
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        if (*s == '+' || *s == '-') s++;
+        if (!is_digit(*s)) return 0;
+        while (is_digit(*s)) s++;
+    }
+    return *s == 0;
+}
+
 int parse_i64(const char *s, long long lo, long long hi, const char *what, long long *out, Err *e) {
     char *end;
-    errno = 0;
     if (!s || !*s) return err_set(e, "%s: missing value", what);
+    if (!plain_integer(s)) return err_set(e, "%s: '%s' is not a whole number", what, s);
+    errno = 0;
     long long v = strtoll(s, &end, 10);
     if (*end || errno == ERANGE)
-        return err_set(e, "%s: '%s' is not a whole number", what, s);
+        return err_set(e, "%s: '%s' is out of range [%lld, %lld]", what, s, lo, hi);
     if (v < lo || v > hi)
         return err_set(e, "%s: %lld is out of range [%lld, %lld]", what, v, lo, hi);
     *out = v;
@@ -94,11 +125,12 @@ int parse_i64(const char *s, long long lo, long long hi, const char *what, long 
 
 int parse_f64(const char *s, double lo, double hi, const char *what, double *out, Err *e) {
     char *end;
-    errno = 0;
     if (!s || !*s) return err_set(e, "%s: missing value", what);
+    if (!plain_real(s)) return err_set(e, "%s: '%s' is not a number", what, s);
+    errno = 0;
     double v = strtod(s, &end);
     if (*end || errno == ERANGE || !isfinite(v))
-        return err_set(e, "%s: '%s' is not a number", what, s);
+        return err_set(e, "%s: '%s' is out of range [%g, %g]", what, s, lo, hi);
     if (v < lo || v > hi) return err_set(e, "%s: %g is out of range [%g, %g]", what, v, lo, hi);
     *out = v;
     return 0;
