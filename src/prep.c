@@ -367,7 +367,9 @@ static int parse_criteo(const char *s, size_t n, uint8_t *label, VocabVal *vals,
         int neg = 0;
         if (q < end && (*q == '-' || *q == '+')) neg = *q++ == '-';
         const char *d0 = q;
-        int64_t x = 0;
+        /* unsigned: past 19 digits it wraps (defined) instead of overflowing, and the value is refused
+         * below anyway; 18 digits always fit an int64 */
+        uint64_t x = 0;
         unsigned d;
         while (q < end && (d = (unsigned)(unsigned char)*q - '0') < 10) {
             x = x * 10 + d;
@@ -379,7 +381,7 @@ static int parse_criteo(const char *s, size_t n, uint8_t *label, VocabVal *vals,
             if (!t) goto columns;
             return bad(why, "column I%d: '%.*s' is not an integer", f + 1, SHOW(p, (size_t)(t - p)));
         }
-        vals[f] = vocab_val_inline((uint64_t)prep_criteo_transform(neg ? -x : x));
+        vals[f] = vocab_val_inline((uint64_t)prep_criteo_transform(neg ? -(int64_t)x : (int64_t)x));
         p = q + 1;
     }
     for (int f = 0; f < CRITEO_CATS; f++) {
