@@ -105,6 +105,12 @@ expect_fail 1 "twobad.tsv:11: column I2.*(more than --skip-bad 1 bad lines)" --f
 expect_fail 1 "long.tsv:4: column I1: '99999999999999999999' is not an integer" --format criteo --train "$T/long.tsv" --out "$T/out"
 { cat "$T/c.tsv"; printf '1\t1\t-123456789012345678901234567890\t%s%s\n' "$(printf '1\t%.0s' $(seq 11))" "$C26"; } > "$T/long2.tsv"
 expect_fail 1 "long2.tsv:4: column I2: '-123456789012345678901234567890' is not an integer" --format criteo --train "$T/long2.tsv" --out "$T/out"
+# a categorical value over 16 MiB: said so, not given a made-up length
+{ printf '0\t%s' "$I13"; head -c 17000000 /dev/zero | tr '\0' a; printf '\t%s\n' "$(printf '68fd1e64\t%.0s' $(seq 24))80e26c9b"; } > "$T/huge.tsv"
+expect_fail 1 "huge.tsv:1: field C1: a value of 16 MiB or more (at most 16777215 bytes)" --format criteo --train "$T/huge.tsv" --out "$T/out"
+grep -q 16777216 "$T/stderr" && bad "a value over 16 MiB reported as 16777216 bytes: $(cat "$T/stderr")"
+rm -f "$T/huge.tsv"
+
 # --- Avazu: a header file and a headerless one; the hour becomes three fields ---
 A='0,1fbe01fe,f3845767,28905ebd,ecad2386,7801e8d9,07d7df22,a99f214a,ddd2926e,44956a24,1,2,15706,320,50,1722,0,35,-1,79'
 B='1,85f751fd,c4e18dd6,50e219e0,9c13b419,2347f47a,f95efa07,a99f214a,c7ebd0b1,e9b8d8d7,1,0,20352,320,50,2333,0,39,-1,157'

@@ -82,12 +82,13 @@ int vocab_add_slow(VocabMap *m, const VocabVal *v, Err *e) {
         for (i = vocab_mix(v->key) & mask; m->slots[i].count; i = (i + 1) & mask) {
         }
     }
+    /* the parsers cut a longer value's length to VOCAB_MAX_STR + 1: its real length is not known here */
+    if (v->kind == VOCAB_STR && v->len > VOCAB_MAX_STR)
+        return err_set(e, "a value of 16 MiB or more (at most %u bytes)", VOCAB_MAX_STR);
     if (m->next_seq >= VOCAB_MAX_VALUES)
         return err_set(e, "more than %u distinct values in one field", VOCAB_MAX_VALUES);
     uint32_t tag = m->next_seq++;
     if (v->kind == VOCAB_STR) {
-        if (v->len > VOCAB_MAX_STR)
-            return err_set(e, "a value of %u bytes (longer than %u)", v->len, VOCAB_MAX_STR);
         if (!m->str) m->str = xcalloc(m->cap, sizeof *m->str);
         if (m->arena_len + v->len > m->arena_cap) {
             m->arena_cap = (m->arena_len + v->len) * 2 + 4096;
