@@ -38,12 +38,17 @@ static void wr64(uint8_t *p, uint64_t v) {
 
 int ds_split_open(DsSplit *s, const char *path, Err *e) {
     memset(s, 0, sizeof *s);
-    int fd = open(path, O_RDONLY);
+    /* O_NONBLOCK: a FIFO in a split's place must not wait for a writer; it is refused below */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return err_set(e, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
         close(fd);
         return err_set(e, "%s: cannot stat: %s", path, strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return err_set(e, "%s: not a regular file (a FIFO, device or directory cannot be a split)", path);
     }
     uint64_t len = (uint64_t)st.st_size;
     if (len < DS_HEADER) {
@@ -194,26 +199,35 @@ void ds_writer_abort(DsWriter *w) {
 
 /* --- dataset.meta --- */
 
-void ds_meta_set(DsMeta *m, const char *key, const char *fmt, ...) {
-    char buf[1 << 16];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
+/* Takes val (heap). */
+static void meta_put(DsMeta *m, const char *key, char *val, int line) {
     for (int i = 0; i < m->n; i++)
         if (!strcmp(m->keys[i], key)) {
             free(m->vals[i]);
-            m->vals[i] = xstrdup(buf);
+            m->vals[i] = val;
+            m->lines[i] = line;
             return;
         }
     if (m->n == m->cap) {
         m->cap = m->cap ? 2 * m->cap : 32;
         m->keys = xrealloc(m->keys, sizeof *m->keys * (size_t)m->cap);
         m->vals = xrealloc(m->vals, sizeof *m->vals * (size_t)m->cap);
+        m->lines = xrealloc(m->lines, sizeof *m->lines * (size_t)m->cap);
     }
     m->keys[m->n] = xstrdup(key);
-    m->vals[m->n] = xstrdup(buf);
+    m->vals[m->n] = val;
+    m->lines[m->n] = line;
     m->n++;
+}
+
+void ds_meta_set(DsMeta *m, const char *key, const char *fmt, ...) {
+    va_list ap;
+    char *buf;
+    va_start(ap, fmt);
+    int n = vasprintf(&buf, fmt, ap); /* any length: 1024 long field names do not fit a fixed buffer */
+    va_end(ap);
+    if (n < 0) FATAL("out of memory formatting dataset.meta's %s", key);
+    meta_put(m, key, buf, 0);
 }
 
 const char *ds_meta_get(const DsMeta *m, const char *key) {
@@ -222,39 +236,119 @@ const char *ds_meta_get(const DsMeta *m, const char *key) {
     return NULL;
 }
 
+int ds_meta_line(const DsMeta *m, const char *key) {
+    for (int i = 0; i < m->n; i++)
+        if (!strcmp(m->keys[i], key)) return m->lines[i];
+    return 0;
+}
+
+char *ds_meta_escape(const char *v) {
+    size_t n = 1;
+    for (const char *p = v; *p; p++) n += (*p == '\\' || *p == '\n' || *p == '\r') ? 2 : 1;
+    char *out = xmalloc(n), *q = out;
+    for (const char *p = v; *p; p++) {
+        if (*p == '\\' || *p == '\n' || *p == '\r') {
+            *q++ = '\\';
+            *q++ = *p == '\n' ? 'n' : *p == '\r' ? 'r' : '\\';
+        } else {
+            *q++ = *p;
+        }
+    }
+    *q = 0;
+    return out;
+}
+
+/* In place; -1 and *bad at the offending backslash for any sequence but \\, \n and \r. */
+static int meta_unescape(char *v, const char **bad) {
+    char *q = v;
+    for (const char *p = v; *p; p++) {
+        if (*p != '\\') {
+            *q++ = *p;
+            continue;
+        }
+        if (p[1] == '\\' || p[1] == 'n' || p[1] == 'r') {
+            *q++ = p[1] == 'n' ? '\n' : p[1] == 'r' ? '\r' : '\\';
+            p++;
+        } else {
+            *bad = p;
+            return -1;
+        }
+    }
+    *q = 0;
+    return 0;
+}
+
 int ds_meta_write(const DsMeta *m, const char *path, Err *e) {
     FILE *f = fopen(path, "w");
     if (!f) return err_set(e, "%s: cannot create: %s", path, strerror(errno));
-    for (int i = 0; i < m->n; i++) fprintf(f, "%s=%s\n", m->keys[i], m->vals[i]);
+    for (int i = 0; i < m->n; i++) {
+        const char *k = m->keys[i];
+        CHECK(k[0] && !strpbrk(k, "=\n\r\\") && k[0] != '#'); /* keys are this program's own */
+        char *v = ds_meta_escape(m->vals[i]);
+        fprintf(f, "%s=%s\n", k, v);
+        free(v);
+    }
     if (ferror(f) | (fclose(f) != 0)) return err_set(e, "%s: cannot write: %s", path, strerror(errno));
     return 0;
 }
 
 int ds_meta_read(DsMeta *m, const char *path, Err *e) {
     memset(m, 0, sizeof *m);
-    FILE *f = fopen(path, "r");
-    if (!f) return err_set(e, "%s: cannot open: %s", path, strerror(errno));
+    /* O_NONBLOCK: a FIFO named dataset.meta must not wait for a writer */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return err_set(e, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int er = errno;
+        close(fd);
+        return err_set(e, "%s: cannot stat: %s", path, strerror(er));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return err_set(e, "%s: not a regular file", path);
+    }
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        close(fd);
+        return err_set(e, "%s: cannot open: %s", path, strerror(errno));
+    }
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
-    int lineno = 0;
+    int lineno = 0, rc = 0;
     while ((n = getline(&line, &cap, f)) >= 0) {
         lineno++;
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
         if (n == 0 || line[0] == '#') continue;
         char *eq = strchr(line, '=');
         if (!eq) {
-            free(line);
-            fclose(f);
-            ds_meta_free(m);
-            return err_set(e, "%s:%d: expected key=value", path, lineno);
+            rc = err_set(e, "%s:%d: expected key=value", path, lineno);
+            break;
+        }
+        if (eq == line) {
+            rc = err_set(e, "%s:%d: empty key", path, lineno);
+            break;
         }
         *eq = 0;
-        ds_meta_set(m, line, "%s", eq + 1);
+        int first = ds_meta_line(m, line);
+        if (first) {
+            rc = err_set(e, "%s:%d: duplicate key '%.64s' (first at line %d)", path, lineno, line, first);
+            break;
+        }
+        const char *bad;
+        if (meta_unescape(eq + 1, &bad)) {
+            rc = err_set(e, "%s:%d: %.64s: unknown escape '%.2s' (dataset.meta escapes only \\\\, \\n and "
+                            "\\r)",
+                         path, lineno, line, bad);
+            break;
+        }
+        meta_put(m, line, xstrdup(eq + 1), lineno);
     }
+    if (!rc && ferror(f)) rc = err_set(e, "%s: cannot read: %s", path, strerror(errno));
     free(line);
     fclose(f);
-    return 0;
+    if (rc) ds_meta_free(m);
+    return rc;
 }
 
 void ds_meta_free(DsMeta *m) {
@@ -264,19 +358,66 @@ void ds_meta_free(DsMeta *m) {
     }
     free(m->keys);
     free(m->vals);
+    free(m->lines);
     memset(m, 0, sizeof *m);
 }
 
 /* --- the whole dataset --- */
 
+/* "PATH:LINE" of key in the meta read from path, or "PATH" when it has no line. */
+static const char *meta_at(char *buf, size_t n, const char *path, const DsMeta *m, const char *key) {
+    int line = ds_meta_line(m, key);
+    if (line)
+        snprintf(buf, n, "%s:%d", path, line);
+    else
+        snprintf(buf, n, "%s", path);
+    return buf;
+}
+
+/* A plain decimal count (digits only, nothing else) of at most max. */
+static int parse_count(const char *s, size_t n, uint64_t max, uint64_t *out) {
+    if (n == 0) return -1;
+    uint64_t x = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = (unsigned)(unsigned char)s[i] - '0';
+        if (d > 9 || x > (max - d) / 10) return -1;
+        x = x * 10 + d;
+    }
+    *out = x;
+    return 0;
+}
+
 static int meta_u64(const DsMeta *m, const char *path, const char *key, uint64_t *out, Err *e) {
     const char *v = ds_meta_get(m, key);
     if (!v) return err_set(e, "%s: missing key '%s'", path, key);
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (!*v || *end || errno) return err_set(e, "%s: key '%s': '%s' is not a count", path, key, v);
-    *out = x;
+    char at[4200];
+    if (parse_count(v, strlen(v), UINT64_MAX, out))
+        return err_set(e, "%s: %s: '%.40s' is not a count", meta_at(at, sizeof at, path, m, key), key, v);
+    return 0;
+}
+
+/* The comma-separated items of key, one per field: item[k], len[k] point into the meta's value. Each
+ * item must be non-empty and there must be exactly `fields` of them. */
+static int meta_items(const DsMeta *m, const char *path, const char *key, uint32_t fields,
+                      const char **item, size_t *len, Err *e) {
+    const char *v = ds_meta_get(m, key);
+    if (!v) return err_set(e, "%s: missing key '%s'", path, key);
+    char at[4200];
+    meta_at(at, sizeof at, path, m, key);
+    uint32_t k = 0;
+    for (const char *p = v;; k++) {
+        const char *c = strchr(p, ',');
+        size_t n = c ? (size_t)(c - p) : strlen(p);
+        if (n == 0) return err_set(e, "%s: %s: item %u is empty", at, key, k + 1);
+        if (k >= fields)
+            return err_set(e, "%s: %s: item %u '%.*s' is one more than the %u fields", at, key, k + 1,
+                           (int)(n > 40 ? 40 : n), p, fields);
+        item[k] = p;
+        len[k] = n;
+        if (!c) break;
+        p = c + 1;
+    }
+    if (k + 1 != fields) return err_set(e, "%s: %s: %u items for %u fields", at, key, k + 1, fields);
     return 0;
 }
 
@@ -293,48 +434,61 @@ int ds_open(Dataset *d, const char *dir, int check_ids, Err *e) {
         return -1;
     }
     d->dir = xstrdup(dir);
+    const char **item = NULL;
+    size_t *len = NULL;
+    char at[4200];
+    /* only the version this code writes: another one may mean other things by the same keys */
+    const char *version = ds_meta_get(&d->meta, "version");
+    char want[16];
+    snprintf(want, sizeof want, "%u", DS_VERSION);
+    if (!version) {
+        err_set(e, "%s: missing key 'version'", path);
+        goto fail;
+    }
+    if (strcmp(version, want)) {
+        err_set(e, "%s: version '%.40s' is not supported (this build reads version %s)",
+                meta_at(at, sizeof at, path, &d->meta, "version"), version, want);
+        goto fail;
+    }
     uint64_t fields;
     if (meta_u64(&d->meta, path, "fields", &fields, e)) goto fail;
     if (fields == 0 || fields > DS_MAX_FIELDS) {
-        err_set(e, "%s: bad field count %llu", path, (unsigned long long)fields);
+        err_set(e, "%s: fields: %llu is not in 1..%d", meta_at(at, sizeof at, path, &d->meta, "fields"),
+                (unsigned long long)fields, DS_MAX_FIELDS);
         goto fail;
     }
-    d->fields = (uint32_t)fields;
-    const char *cards = ds_meta_get(&d->meta, "cardinalities");
-    const char *names = ds_meta_get(&d->meta, "field_names");
-    if (!cards || !names) {
-        err_set(e, "%s: missing key '%s'", path, cards ? "field_names" : "cardinalities");
-        goto fail;
-    }
+    item = xcalloc(fields, sizeof *item);
+    len = xcalloc(fields, sizeof *len);
+    if (meta_items(&d->meta, path, "cardinalities", (uint32_t)fields, item, len, e)) goto fail;
     d->cards = xcalloc(fields, sizeof *d->cards);
+    for (uint32_t k = 0; k < fields; k++) {
+        uint64_t c;
+        if (parse_count(item[k], len[k], 0xffffffffull, &c) || c < 1) {
+            err_set(e, "%s: cardinalities: item %u '%.*s' is not a count in 1..4294967295",
+                    meta_at(at, sizeof at, path, &d->meta, "cardinalities"), k + 1,
+                    (int)(len[k] > 40 ? 40 : len[k]), item[k]);
+            goto fail;
+        }
+        d->cards[k] = c;
+    }
+    if (meta_items(&d->meta, path, "field_names", (uint32_t)fields, item, len, e)) goto fail;
+    /* the names are set only now: ds_close frees d->fields of them */
+    d->fields = (uint32_t)fields;
     d->field_names = xcalloc(fields, sizeof *d->field_names);
-    {
-        char *copy = xstrdup(cards), *save = NULL;
-        uint32_t k = 0;
-        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save), k++) {
-            char *end;
-            unsigned long long c = strtoull(t, &end, 10);
-            if (k >= fields || *end || c < 1 || c > 0xffffffffull) {
-                free(copy);
-                err_set(e, "%s: bad cardinalities (item %u '%s')", path, k + 1, t);
-                goto fail;
-            }
-            d->cards[k] = c;
-        }
-        free(copy);
-        if (k != fields) {
-            err_set(e, "%s: %u cardinalities for %llu fields", path, k, (unsigned long long)fields);
-            goto fail;
-        }
-        copy = xstrdup(names);
-        k = 0;
-        for (char *t = strtok_r(copy, ",", &save); t && k < fields; t = strtok_r(NULL, ",", &save))
-            d->field_names[k++] = xstrdup(t);
-        free(copy);
-        if (k != fields) {
-            err_set(e, "%s: %u field names for %llu fields", path, k, (unsigned long long)fields);
-            goto fail;
-        }
+    for (uint32_t k = 0; k < fields; k++) {
+        d->field_names[k] = xmalloc(len[k] + 1);
+        memcpy(d->field_names[k], item[k], len[k]);
+        d->field_names[k][len[k]] = 0;
+    }
+    free(item);
+    free(len);
+    item = NULL;
+    len = NULL;
+    uint64_t rows[DS_NSPLITS];
+    for (int s = 0; s < DS_NSPLITS; s++) {
+        char key[32];
+        snprintf(key, sizeof key, "rows_%s", DS_SPLIT_NAMES[s]);
+        if (meta_u64(&d->meta, path, key, &rows[s], e)) goto fail;
     }
     for (int s = 0; s < DS_NSPLITS; s++) {
         snprintf(path, plen, "%s/%s.bin", dir, DS_SPLIT_NAMES[s]);
@@ -345,14 +499,9 @@ int ds_open(Dataset *d, const char *dir, int check_ids, Err *e) {
                     (unsigned long long)fields);
             goto fail;
         }
-        char key[32];
-        uint64_t rows;
-        snprintf(key, sizeof key, "rows_%s", DS_SPLIT_NAMES[s]);
-        snprintf(path, plen, "%s/dataset.meta", dir);
-        if (meta_u64(&d->meta, path, key, &rows, e)) goto fail;
-        if (rows != sp->rows) {
-            err_set(e, "%s/%s.bin: %llu rows, but dataset.meta says %llu", dir, DS_SPLIT_NAMES[s],
-                    (unsigned long long)sp->rows, (unsigned long long)rows);
+        if (rows[s] != sp->rows) {
+            err_set(e, "%s: %llu rows, but dataset.meta says %llu", path, (unsigned long long)sp->rows,
+                    (unsigned long long)rows[s]);
             goto fail;
         }
         if (check_ids) {
@@ -370,6 +519,8 @@ int ds_open(Dataset *d, const char *dir, int check_ids, Err *e) {
     free(path);
     return 0;
 fail:
+    free(item);
+    free(len);
     free(path);
     ds_close(d);
     return -1;

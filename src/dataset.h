@@ -62,17 +62,24 @@ int ds_writer_open(DsWriter *w, const char *path, uint64_t rows, uint32_t fields
 int ds_writer_finish(DsWriter *w, Err *e);
 void ds_writer_abort(DsWriter *w); /* unmaps, closes and removes the file */
 
-/* dataset.meta: ordered key=value lines. */
+/* dataset.meta: ordered key=value lines, one per key. In the file a value's backslash is written \\,
+ * a newline \n and a carriage return \r, so that no value (an input's path, say) can end its line and
+ * start another key; the reader undoes it, refuses any other backslash sequence, a duplicate key, an
+ * empty key and a file that is not a regular file, each with FILE:LINE. */
 typedef struct {
     int n, cap;
     char **keys, **vals;
+    int *lines; // (n) line in the file read, 0 for a value set here
 } DsMeta;
 
 void ds_meta_set(DsMeta *m, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 const char *ds_meta_get(const DsMeta *m, const char *key); /* NULL when absent */
+int ds_meta_line(const DsMeta *m, const char *key);         /* 0 when absent or not read from a file */
 int ds_meta_write(const DsMeta *m, const char *path, Err *e);
 int ds_meta_read(DsMeta *m, const char *path, Err *e);
 void ds_meta_free(DsMeta *m);
+/* A value as the file holds it (escaped, one line), for display. Caller frees. */
+char *ds_meta_escape(const char *value);
 
 /* A whole prepared dataset, opened for training or inspection. */
 typedef struct {

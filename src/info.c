@@ -79,6 +79,11 @@ static double oracle(const Dataset *d, int sp, int is_auc) {
     return is_auc ? metric_auc(s->prob, s->labels, s->rows) : metric_logloss(s->prob, s->labels, s->rows);
 }
 
+static char *shown(const Dataset *d, const char *key) {
+    const char *v = ds_meta_get(&d->meta, key);
+    return ds_meta_escape(v ? v : "NA");
+}
+
 int cmd_info(int argc, char **argv) {
     static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int c;
@@ -98,13 +103,17 @@ int cmd_info(int argc, char **argv) {
         fprintf(stderr, "hashemb info: %s\n", e.msg);
         return 1;
     }
-    const char *fmt = ds_meta_get(&d.meta, "format"), *src = ds_meta_get(&d.meta, "source");
-    const char *order = ds_meta_get(&d.meta, "id_order"), *minc = ds_meta_get(&d.meta, "min_count");
+    /* as dataset.meta holds them (a newline in an input's path shown as \n): one line each */
+    char *fmt = shown(&d, "format"), *src = shown(&d, "source"), *order = shown(&d, "id_order"),
+         *minc = shown(&d, "min_count");
     printf("dataset   %s\n", dir);
-    printf("format    %s\n", fmt ? fmt : "NA");
-    printf("source    %s\n", src ? src : "NA");
-    printf("id_order  %s    min_count %s    fields %u\n\n", order ? order : "NA", minc ? minc : "NA",
-           d.fields);
+    printf("format    %s\n", fmt);
+    printf("source    %s\n", src);
+    printf("id_order  %s    min_count %s    fields %u\n\n", order, minc, d.fields);
+    free(fmt);
+    free(src);
+    free(order);
+    free(minc);
 
     printf("%-6s %12s %9s %10s %14s\n", "split", "rows", "pos_rate", "oracle_auc", "oracle_logloss");
     for (int sp = 0; sp < DS_NSPLITS; sp++) {

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "prep.h"
 #include "cmd.h"
@@ -329,7 +330,65 @@ static void test_orders_inline(void) {
     }
 }
 
+/* dataset.meta: a value with a newline, carriage return or backslash is written on one line (escaped)
+ * and read back as it was; a duplicate key is refused with its FILE:LINE. */
+static void test_meta_escape(void) {
+    char path[] = "/tmp/test_prep_meta.XXXXXX";
+    int fd = mkstemp(path);
+    T_CHECK(fd >= 0, "mkstemp");
+    if (fd < 0) return;
+    close(fd);
+    static const char *const vals[] = {"plain", "a\noracle_auc_test=0.99\nz=", "back\\slash\\n",
+                                       "cr\rlf\r\n", "ends with \\", "\\\n\\", ""};
+    int nv = (int)(sizeof vals / sizeof vals[0]);
+    DsMeta m = {0};
+    for (int i = 0; i < nv; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%d", i);
+        ds_meta_set(&m, key, "%s", vals[i]);
+    }
+    /* a value longer than any fixed buffer: 1024 fields of 100-byte names */
+    size_t big = 1024 * 101;
+    char *long_val = malloc(big);
+    memset(long_val, 'n', big - 1);
+    long_val[big - 1] = 0;
+    ds_meta_set(&m, "long", "%s", long_val);
+    Err e = {{0}};
+    T_CHECK(ds_meta_write(&m, path, &e) == 0, "write: %s", e.msg);
+    ds_meta_free(&m);
+    FILE *f = fopen(path, "r");
+    int lines = 0, c;
+    while (f && (c = fgetc(f)) != EOF) lines += c == '\n';
+    if (f) fclose(f);
+    T_CHECK(lines == nv + 1, "%d values written on %d lines", nv + 1, lines);
+    DsMeta r;
+    T_CHECK(ds_meta_read(&r, path, &e) == 0, "read: %s", e.msg);
+    T_CHECK(r.n == nv + 1, "%d keys read back, want %d", r.n, nv + 1);
+    for (int i = 0; i < nv; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%d", i);
+        const char *v = ds_meta_get(&r, key);
+        T_CHECK(v && !strcmp(v, vals[i]), "%s: read back '%s', wrote '%s'", key, v ? v : "(none)", vals[i]);
+    }
+    const char *lv = ds_meta_get(&r, "long");
+    T_CHECK(lv && !strcmp(lv, long_val), "a %zu-byte value does not round-trip (%zu bytes)", big - 1,
+            lv ? strlen(lv) : 0);
+    ds_meta_free(&r);
+    free(long_val);
+    /* a duplicate key is refused, naming the file and both lines */
+    f = fopen(path, "w");
+    fputs("version=1\nfields=39\n# a comment\nfields=38\n", f);
+    fclose(f);
+    memset(&e, 0, sizeof e);
+    T_CHECK(ds_meta_read(&r, path, &e) == -1, "a duplicate key accepted");
+    char want[128];
+    snprintf(want, sizeof want, "%s:4: duplicate key 'fields' (first at line 2)", path);
+    T_CHECK(strstr(e.msg, want) != NULL, "message '%s', want '%s'", e.msg, want);
+    unlink(path);
+}
+
 int main(void) {
+    test_meta_escape();
     test_criteo_int();
     test_hex();
     test_hour();

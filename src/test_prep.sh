@@ -111,6 +111,24 @@ expect_fail 1 "huge.tsv:1: field C1: a value of 16 MiB or more (at most 16777215
 grep -q 16777216 "$T/stderr" && bad "a value over 16 MiB reported as 16777216 bytes: $(cat "$T/stderr")"
 rm -f "$T/huge.tsv"
 
+# --- a newline in an input's name cannot add keys to dataset.meta; a backslash survives the trip ---
+nl=$'a\noracle_auc_test=0.99\nz='
+cp "$T/c.tsv" "$T/$nl"
+"$H" prep --format criteo --train "$T/$nl" --split 1,0,0 --out "$T/nl" 2> "$T/stderr" || bad "prep of a file with newlines in its name: $(cat "$T/stderr")"
+grep -q '^oracle_auc_test=\|^z=' "$T/nl/dataset.meta" && bad "a newline in an input name injected keys into dataset.meta: $(grep -n '^oracle\|^z=' "$T/nl/dataset.meta")"
+grep -qF "source=train=$T/a\\noracle_auc_test=0.99\\nz=:" "$T/nl/dataset.meta" || bad "source does not escape the newlines: $(grep -A2 '^source' "$T/nl/dataset.meta")"
+"$H" info "$T/nl" > "$T/info" 2> "$T/stderr" || bad "info on it: $(cat "$T/stderr")"
+[ "$(awk '$1 == "test" { print $4 }' "$T/info")" = NA ] || bad "info shows an oracle AUC for real data: $(grep '^test' "$T/info")"
+grep -qF "source    train=$T/a\noracle_auc_test=0.99\nz=:" "$T/info" || bad "info does not show the input's name escaped on one line: $(grep -A2 source "$T/info")"
+rm -rf "$T/nl" "$T/$nl"
+bs='b\q\n.tsv'
+cp "$T/c.tsv" "$T/$bs"
+"$H" prep --format criteo --train "$T/$bs" --split 1,0,0 --out "$T/bs" 2> "$T/stderr" || bad "prep of b\\q\\n.tsv: $(cat "$T/stderr")"
+grep -qF 'b\\q\\n.tsv:' "$T/bs/dataset.meta" || bad "a backslash is not written as \\\\: $(grep '^source' "$T/bs/dataset.meta")"
+"$H" info "$T/bs" > "$T/info" 2> "$T/stderr" || bad "info on b\\q\\n.tsv's dataset: $(cat "$T/stderr")"
+grep -qF 'b\\q\\n.tsv:' "$T/info" || bad "info does not show b\\q\\n.tsv escaped: $(grep source "$T/info")"
+rm -rf "$T/bs" "$T/$bs"
+
 # --- Avazu: a header file and a headerless one; the hour becomes three fields ---
 A='0,1fbe01fe,f3845767,28905ebd,ecad2386,7801e8d9,07d7df22,a99f214a,ddd2926e,44956a24,1,2,15706,320,50,1722,0,35,-1,79'
 B='1,85f751fd,c4e18dd6,50e219e0,9c13b419,2347f47a,f95efa07,a99f214a,c7ebd0b1,e9b8d8d7,1,0,20352,320,50,2333,0,39,-1,157'
