@@ -539,26 +539,75 @@ void ds_close(Dataset *d) {
 
 /* An existing `out` may be replaced only when it is a hashemb dataset: dataset.meta and the split
  * files, nothing else (so `--out` can never delete a user's directory or the input beside it). */
+static const char *const DS_FILES[] = {"dataset.meta", "train.bin", "valid.bin", "test.bin"};
+#define DS_NFILES ((int)(sizeof DS_FILES / sizeof DS_FILES[0]))
+
 static int replaceable(const char *out, Err *e) {
     struct stat st;
     if (lstat(out, &st) != 0) return 0; /* absent: fine */
     if (!S_ISDIR(st.st_mode))
-        return err_set(e, "%s: exists and is not a directory; refusing to replace it", out);
+        return err_set(e, "--out: %s: exists and is not a directory; refusing to replace it", out);
     DIR *d = opendir(out);
-    if (!d) return err_set(e, "%s: cannot read: %s", out, strerror(errno));
-    static const char *const ok[] = {".", "..", "dataset.meta", "train.bin", "valid.bin", "test.bin"};
+    if (!d) return err_set(e, "--out: %s: cannot read: %s", out, strerror(errno));
     int meta = 0, foreign = 0;
     struct dirent *de;
     while ((de = readdir(d))) {
-        int known = 0;
-        for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) known |= !strcmp(de->d_name, ok[i]);
+        int known = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
+        for (int i = 0; i < DS_NFILES; i++) known |= !strcmp(de->d_name, DS_FILES[i]);
         foreign |= !known;
         meta |= !strcmp(de->d_name, "dataset.meta");
     }
     closedir(d);
     if (foreign || (!meta && st.st_nlink > 2))
-        return err_set(e, "%s: exists and is not a hashemb dataset (it holds other files); refusing "
-                          "to replace it: choose another --out or remove it", out);
+        return err_set(e, "--out: %s: exists and is not a hashemb dataset (it holds other files); "
+                          "refusing to replace it: choose another --out or remove it", out);
+    return 0;
+}
+
+/* The directory that holds `out` (a normalised path: no trailing slash). Caller frees. */
+static char *parent_of(const char *out) {
+    const char *slash = strrchr(out, '/');
+    if (!slash) return xstrdup(".");
+    if (slash == out) return xstrdup("/");
+    char *p = xstrdup(out);
+    p[slash - out] = 0;
+    return p;
+}
+
+int ds_out_prepare(const char *out, char **norm, Err *e) {
+    *norm = NULL;
+    if (!out || !*out) return err_set(e, "--out: empty path");
+    char *o = xstrdup(out);
+    size_t n = strlen(o);
+    while (n > 1 && o[n - 1] == '/') o[--n] = 0; /* ds/ is ds: otherwise the temporary and the old
+                                                    copy would go inside it */
+    const char *base = strrchr(o, '/');
+    base = base ? base + 1 : o;
+    if (!strcmp(o, "/") || !strcmp(base, ".") || !strcmp(base, "..")) {
+        err_set(e, "--out: '%s' names no directory of its own: give the dataset directory's name", out);
+        free(o);
+        return -1;
+    }
+    char *parent = parent_of(o);
+    struct stat st;
+    int rc = 0;
+    if (stat(parent, &st) != 0)
+        rc = errno == ENOENT || errno == ENOTDIR
+                 ? err_set(e, "--out: %s: its parent directory %s does not exist", o, parent)
+                 : err_set(e, "--out: %s: cannot check its parent directory %s: %s", o, parent,
+                           strerror(errno));
+    else if (!S_ISDIR(st.st_mode))
+        rc = err_set(e, "--out: %s: %s is not a directory", o, parent);
+    else if (access(parent, W_OK | X_OK) != 0)
+        rc = err_set(e, "--out: %s: cannot create it in %s: %s", o, parent, strerror(errno));
+    else if (replaceable(o, e))
+        rc = -1;
+    free(parent);
+    if (rc) {
+        free(o);
+        return -1;
+    }
+    *norm = o;
     return 0;
 }
 

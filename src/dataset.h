@@ -97,6 +97,10 @@ typedef struct {
 int ds_open(Dataset *d, const char *dir, int check_ids, Err *e);
 void ds_close(Dataset *d);
 
+/* --out of gen and prep, checked before any work: not empty, not . or .. or /, its parent an existing
+ * directory, and either absent or a hashemb dataset (which it replaces). *norm gets it without
+ * trailing slashes (caller frees). -1 with an Err that starts with "--out: ". */
+int ds_out_prepare(const char *out, char **norm, Err *e);
 /* Creating a dataset directory atomically: work in DIR.tmp.PID, rename to DIR at the end; on failure
  * the temporary directory is removed and nothing named DIR appears. */
 int ds_dir_begin(const char *out, char **tmpdir, Err *e);

@@ -11,6 +11,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -689,7 +690,8 @@ static const char USAGE[] =
     "  --seed N          default 1\n"
     "  --threads N       default: all cores; the output does not depend on it\n"
     "  --text FILE       also write the rows as Criteo text (criteo profile; FILE.gz: gzip)\n"
-    "  --out DIR         the dataset directory (replaced atomically if it exists)\n"
+    "  --out DIR         the dataset directory, written atomically; an existing hashemb dataset there\n"
+    "                    is replaced, any other directory refused (checked before any work)\n"
     "  --version         print the generator's version and exit (the same arguments give the same\n"
     "                    data while it stays; dataset.meta records it as gen_version)\n";
 
@@ -761,10 +763,35 @@ int cmd_gen(int argc, char **argv) {
         return cmd_usage_error("gen", USAGE, "--text: Criteo text needs --profile criteo, not '%s'",
                                profile);
     if (text && !*text) return cmd_usage_error("gen", USAGE, "--text: empty file name");
+    /* the outputs before any work: a bad --out or --text fails now, not after the rows */
+    char *out_norm;
+    if (ds_out_prepare(out, &out_norm, &e)) goto bad;
+    out = out_norm;
+    if (text) {
+        struct stat st;
+        if (stat(text, &st) == 0 && S_ISDIR(st.st_mode)) {
+            err_set(&e, "--text: %s is a directory", text);
+            free(out_norm);
+            goto bad;
+        }
+        const char *slash = strrchr(text, '/');
+        char *tdir = slash ? xstrdup(text) : xstrdup(".");
+        if (slash) tdir[slash == text ? 1 : slash - text] = 0;
+        int ok = stat(tdir, &st) == 0 && S_ISDIR(st.st_mode);
+        if (!ok) err_set(&e, "--text: %s: its directory %s does not exist", text, tdir);
+        free(tdir);
+        if (!ok) {
+            free(out_norm);
+            goto bad;
+        }
+    }
     omp_set_num_threads(threads ? (int)threads : omp_get_num_procs());
 
     GenModel m;
-    if (gen_model_init(&m, profile, scale, zipf, order, (uint64_t)seed, &e)) goto bad;
+    if (gen_model_init(&m, profile, scale, zipf, order, (uint64_t)seed, &e)) {
+        free(out_norm);
+        goto bad;
+    }
 
     double t0 = now_seconds();
     uint64_t n = (uint64_t)rows;
@@ -781,6 +808,7 @@ int cmd_gen(int argc, char **argv) {
     if (ds_dir_begin(out, &tmp, &e)) {
         gen_model_free(&m);
         fprintf(stderr, "hashemb gen: %s\n", e.msg);
+        free(out_norm);
         return 1;
     }
     size_t plen = strlen(tmp) + 32;
@@ -884,6 +912,7 @@ int cmd_gen(int argc, char **argv) {
     free(path);
     ds_meta_free(&meta);
     gen_model_free(&m);
+    free(out_norm);
     return 0;
 
 fail:
@@ -896,6 +925,7 @@ fail:
     free(path);
     ds_meta_free(&meta);
     gen_model_free(&m);
+    free(out_norm);
     return 1;
 bad:
     return cmd_usage_error("gen", USAGE, "%s", e.msg);

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
 #include <zlib.h>
@@ -1069,12 +1070,31 @@ static int write_outputs(Prep *pp, const char *tmp, char sha[DS_NSPLITS][65], Er
     return rc;
 }
 
+/* Each input is read twice (two passes): a pipe or FIFO would give its lines to pass 1 only, and opening
+ * a FIFO would wait for a writer. Refused before any work; a missing file is reader_open's to report. */
+static int inputs_check(const PrepOpts *o, Err *e) {
+    for (int s = 0; s < DS_NSPLITS; s++) {
+        struct stat st;
+        if (o->file[s] && stat(o->file[s], &st) == 0 && !S_ISREG(st.st_mode))
+            return err_set(e, "%s: not a regular file: prep reads each input twice, and a pipe, FIFO or "
+                              "device can be read once; write it to a file (a .gz is read as it is)",
+                           o->file[s]);
+    }
+    return 0;
+}
+
 int prep_run(const PrepOpts *o, Err *e) {
     double t0 = now_seconds();
     Prep pp;
     memset(&pp, 0, sizeof pp);
     pp.o = o;
     tables_init();
+    char *out = NULL;
+    if (ds_out_prepare(o->out, &out, e)) return -1;
+    if (inputs_check(o, e)) {
+        free(out);
+        return -1;
+    }
     /* the carved fractions, renormalised over the parts that come out of the train file */
     double sum = 0;
     for (int s = 0; s < DS_NSPLITS; s++) {
@@ -1121,7 +1141,7 @@ int prep_run(const PrepOpts *o, Err *e) {
     for (uint32_t f = 0; f < pp.fields; f++) vocab_finalize(&pp.maps[f], o->order, o->min_count, o->seed);
     double t2 = now_seconds();
 
-    if ((rc = ds_dir_begin(o->out, &tmp, e))) goto out;
+    if ((rc = ds_dir_begin(out, &tmp, e))) goto out;
     for (int s = 0; s < DS_NSPLITS; s++) {
         size_t plen = strlen(tmp) + 32;
         char *path = xmalloc(plen);
@@ -1136,7 +1156,7 @@ int prep_run(const PrepOpts *o, Err *e) {
     double t4 = now_seconds();
     for (int s = 0; s < DS_NSPLITS; s++)
         if (pp.cursor[s] != pp.rows[s]) {
-            rc = err_set(e, "%s: %llu %s rows in pass 2, %llu in pass 1: did an input change?", o->out,
+            rc = err_set(e, "%s: %llu %s rows in pass 2, %llu in pass 1: did an input change?", out,
                          (unsigned long long)pp.cursor[s], DS_SPLIT_NAMES[s],
                          (unsigned long long)pp.rows[s]);
             goto out;
@@ -1146,7 +1166,7 @@ int prep_run(const PrepOpts *o, Err *e) {
         if ((rc = ds_writer_finish(&pp.w[s], e))) goto out;
     }
     if ((rc = write_outputs(&pp, tmp, pp.sha, e))) goto out;
-    if ((rc = ds_dir_commit(tmp, o->out, e))) {
+    if ((rc = ds_dir_commit(tmp, out, e))) {
         free(tmp);
         tmp = NULL; /* commit removed it */
         goto out;
@@ -1161,7 +1181,7 @@ int prep_run(const PrepOpts *o, Err *e) {
         fprintf(stderr,
                 "hashemb prep: %s: train %llu, valid %llu, test %llu rows; %u fields; %.1f MB of text in "
                 "%.2f s, %.0f MB/s (pass 1 %.2f s%s, ids %.2f s, pass 2 %.2f s, writing %.2f s)\n",
-                o->out, (unsigned long long)pp.rows[0], (unsigned long long)pp.rows[1],
+                out, (unsigned long long)pp.rows[0], (unsigned long long)pp.rows[1],
                 (unsigned long long)pp.rows[2], pp.fields, mb, secs, mb / secs, t1 - t0,
                 beside ? " with sha256 beside it" : " with sha256", t2 - t1, t4 - t3,
                 now_seconds() - t4);
@@ -1177,6 +1197,7 @@ out:
         free(tmp);
     }
     prep_free(&pp);
+    free(out);
     return rc;
 }
 
@@ -1205,7 +1226,8 @@ static const char USAGE[] =
     "  --skip-bad N    skip up to N malformed lines (default 0: the first one stops prep)\n"
     "  --seed N        seed of the split hash and of --id-order hash (default 1)\n"
     "  --threads N     threads (default: all cores); parsing is one thread, a second hashes the inputs\n"
-    "  --out DIR       the dataset directory, written atomically (replaced if it exists)\n";
+    "  --out DIR       the dataset directory, written atomically; an existing hashemb dataset there is\n"
+    "                  replaced, any other directory refused (checked before any work)\n";
 
 int cmd_prep(int argc, char **argv) {
     static const struct option opts[] = {
@@ -1304,7 +1326,12 @@ int cmd_prep(int argc, char **argv) {
         return cmd_usage_error("prep", USAGE, "--format csv needs --schema FILE");
     if (o.format != PREP_CSV && o.schema)
         return cmd_usage_error("prep", USAGE, "--schema is only for --format csv");
-    if (prep_run(&o, &e)) {
+    char *out;
+    if (ds_out_prepare(o.out, &out, &e)) return cmd_usage_error("prep", USAGE, "%s", e.msg);
+    o.out = out;
+    int rc = prep_run(&o, &e);
+    free(out);
+    if (rc) {
         fprintf(stderr, "hashemb prep: %s\n", e.msg);
         return 1;
     }

@@ -96,6 +96,15 @@ bad --zipf --profile tiny --rows 100 --zipf 0x1p0 --out "$T/bad"
 bad --vocab-scale --profile tiny --rows 100 --vocab-scale ' 1' --out "$T/bad"
 bad --vocab-scale --profile tiny --rows 100 --vocab-scale inf --out "$T/bad"
 bad --seed --profile tiny --rows 100 --seed '3 ' --out "$T/bad"
+# --out and --text are checked before any work
+bad --out --profile tiny --rows 100 --out ''
+bad "--out: .*/nodir/x: its parent directory .*/nodir does not exist" --profile tiny --rows 100 --out "$T/nodir/x"
+bad "--out: .* names no directory" --profile tiny --rows 100 --out "$T/."
+bad "--text: .*/nodir/t.txt: its directory .*/nodir does not exist" --profile criteo --rows 100 --text "$T/nodir/t.txt" --out "$T/bad"
+mkdir -p "$T/userdir" && echo keep > "$T/userdir/notes.txt"
+bad "--out: .*userdir: exists and is not a hashemb dataset" --profile tiny --rows 100 --out "$T/userdir/"
+[ "$(ls -A "$T/userdir")" = notes.txt ] || fail "a refused --out directory was touched: $(ls -A "$T/userdir")"
+rm -rf "$T/userdir"
 [ -e "$T/bad" ] && fail "a bad command line left $T/bad"
 ls "$T" | grep -q 'bad' && fail "a bad command line left a temporary directory"
 [ -e "$T/t.txt" ] && fail "a bad command line left the text file"
@@ -134,6 +143,14 @@ if $H prep --help >/dev/null 2>&1; then
 else
     echo "  skip: this binary has no prep; gen's text checked by itself" >&2
 fi
+
+# --- --out with a trailing slash replaces the dataset it names ---
+$H gen --profile tiny --rows 1000 --out "$T/ts" 2>/dev/null || fail "gen --out ts"
+$H gen --profile tiny --rows 2000 --out "$T/ts/" 2>"$T/e" || fail "gen --out ts/ over a dataset: $(cat "$T/e")"
+[ "$(meta "$T/ts" rows_train)" = 1600 ] || fail "gen --out ts/ did not replace ts"
+[ "$(ls -A "$T/ts" | sort | tr '\n' ' ')" = "dataset.meta test.bin train.bin valid.bin " ] || fail "--out ts/: ts holds $(ls -A "$T/ts")"
+ls -d "$T"/ts?* >/dev/null 2>&1 && fail "--out ts/ left $(ls -d "$T"/ts?*)"
+rm -rf "$T/ts"
 
 [ $fails -eq 0 ] || { echo "test_gen.sh: $fails failures" >&2; exit 1; }
 echo "test_gen.sh: all passed" >&2

@@ -111,6 +111,29 @@ expect_fail 1 "huge.tsv:1: field C1: a value of 16 MiB or more (at most 16777215
 grep -q 16777216 "$T/stderr" && bad "a value over 16 MiB reported as 16777216 bytes: $(cat "$T/stderr")"
 rm -f "$T/huge.tsv"
 
+# --- --out is checked before any work (the missing input would be the error otherwise) ---
+expect_fail 2 "^hashemb prep: --out: empty" --format criteo --train "$T/nonexistent.tsv" --out ''
+expect_fail 2 "^hashemb prep: --out: .*/nodir/x: its parent directory .*/nodir does not exist" --format criteo --train "$T/nonexistent.tsv" --out "$T/nodir/x"
+expect_fail 2 "^hashemb prep: --out: .*c.tsv: exists and is not a directory" --format criteo --train "$T/nonexistent.tsv" --out "$T/c.tsv"
+mkdir -p "$T/userdir"; echo keep > "$T/userdir/notes.txt"
+expect_fail 2 "^hashemb prep: --out: .*userdir: exists and is not a hashemb dataset" --format criteo --train "$T/nonexistent.tsv" --out "$T/userdir/"
+[ -f "$T/userdir/notes.txt" ] && [ "$(ls -A "$T/userdir")" = notes.txt ] || bad "a refused --out directory was touched: $(ls -A "$T/userdir")"
+expect_fail 2 "^hashemb prep: --out: .*names no directory" --format criteo --train "$T/nonexistent.tsv" --out "$T/userdir/."
+expect_fail 2 "^hashemb prep: --out: .*names no directory" --format criteo --train "$T/nonexistent.tsv" --out "$T/userdir/.."
+rm -rf "$T/userdir"
+# a trailing slash names the same directory: an existing dataset is replaced
+"$H" prep --format criteo --train "$T/c.tsv" --split 1,0,0 --out "$T/ts" 2> "$T/stderr" || bad "prep --out ts: $(cat "$T/stderr")"
+"$H" prep --format criteo --train "$T/c.tsv" --split 1,0,0 --out "$T/ts/" 2> "$T/stderr" || bad "prep --out ts/ over a dataset: $(cat "$T/stderr")"
+"$H" prep --format criteo --train "$T/c.tsv" --split 1,0,0 --out "$T/ts//" 2> "$T/stderr" || bad "prep --out ts// over a dataset: $(cat "$T/stderr")"
+[ "$(ls -A "$T/ts" | sort | tr '\n' ' ')" = "dataset.meta test.bin train.bin valid.bin " ] || bad "--out ts/: the dataset holds $(ls -A "$T/ts")"
+ls -d "$T"/ts?* > /dev/null 2>&1 && bad "--out ts/ left $(ls -d "$T"/ts?*)"
+rm -rf "$T/ts"
+# an input that can be read only once (a FIFO, a pipe) is refused before pass 1, never waited on
+mkfifo "$T/fifo.tsv"
+expect_fail 1 "fifo.tsv: not a regular file" --format criteo --train "$T/fifo.tsv" --out "$T/out"
+expect_fail 1 "fifo.tsv: not a regular file" --format criteo --train "$T/c.tsv" --test "$T/fifo.tsv" --out "$T/out"
+rm -f "$T/fifo.tsv"
+
 # --- a newline in an input's name cannot add keys to dataset.meta; a backslash survives the trip ---
 nl=$'a\noracle_auc_test=0.99\nz='
 cp "$T/c.tsv" "$T/$nl"
