@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -607,18 +608,60 @@ int ds_out_prepare(const char *out, char **norm, Err *e) {
         free(o);
         return -1;
     }
+    int swept = tmp_sweep_stale(o);
+    if (swept)
+        fprintf(stderr, "hashemb: removed %d temporary director%s of a dead process beside %s\n", swept,
+                swept == 1 ? "y" : "ies", o);
     *norm = o;
     return 0;
 }
 
+uint64_t ds_bytes(const uint64_t rows[DS_NSPLITS], uint32_t fields, uint32_t flags) {
+    uint64_t total = 1u << 16; /* dataset.meta, with room to spare */
+    for (int s = 0; s < DS_NSPLITS; s++) total += ds_layout(rows[s], fields, flags).total;
+    return total;
+}
+
+int ds_space_check(const char *out, uint64_t need, Err *e) {
+    char *parent = parent_of(out);
+    struct statvfs v;
+    int rc = 0;
+    if (statvfs(parent, &v) == 0) { /* when it cannot tell, posix_fallocate still will */
+        uint64_t avail = (uint64_t)v.f_bavail * (uint64_t)v.f_frsize;
+        if (need > avail)
+            rc = err_set(e, "%s: the dataset needs %llu bytes (%.1f GB), but the filesystem of %s has "
+                            "%llu bytes (%.1f GB) available",
+                         out, (unsigned long long)need, (double)need / 1e9, parent,
+                         (unsigned long long)avail, (double)avail / 1e9);
+    }
+    free(parent);
+    return rc;
+}
+
+/* The temporary directory and the files it may hold, for the signal handler; the files first. */
+static void guard_dir(const char *t, int add) {
+    size_t n = strlen(t) + 32;
+    char *p = xmalloc(n);
+    if (add) tmp_guard_add(t);
+    for (int i = 0; i < DS_NFILES; i++) {
+        snprintf(p, n, "%s/%s", t, DS_FILES[i]);
+        if (add)
+            tmp_guard_add(p);
+        else
+            tmp_guard_remove(p);
+    }
+    if (!add) tmp_guard_remove(t);
+    free(p);
+}
+
 int ds_dir_begin(const char *out, char **tmpdir, Err *e) {
     if (replaceable(out, e)) return -1;
-    size_t n = strlen(out) + 32;
-    char *t = xmalloc(n);
-    snprintf(t, n, "%s.tmp.%d", out, (int)getpid());
+    char *t = tmp_sibling(out, "tmp");
     rm_tree(t);
+    guard_dir(t, 1); /* before mkdir: a signal in between finds nothing to remove, which is fine */
     if (mkdir(t, 0755) != 0) {
         err_set(e, "%s: cannot create directory: %s", t, strerror(errno));
+        guard_dir(t, 0);
         free(t);
         return -1;
     }
@@ -627,13 +670,15 @@ int ds_dir_begin(const char *out, char **tmpdir, Err *e) {
 }
 
 int ds_dir_commit(const char *tmpdir, const char *out, Err *e) {
-    /* an existing dataset at `out` is replaced: moved aside, the new one renamed in, the old removed */
-    size_t n = strlen(out) + 32;
-    char *old = xmalloc(n);
-    snprintf(old, n, "%s.old.%d", out, (int)getpid());
-    int had = path_exists(out);
+    /* an existing dataset at `out` is replaced: moved aside, the new one renamed in, the old removed;
+     * a signal meanwhile waits until that is done (tmp_guard_hold), so it never leaves `out` missing */
+    char *old = tmp_sibling(out, "old");
+    struct stat st;
+    tmp_guard_hold();
+    int had = lstat(out, &st) == 0;
     if (had && rename(out, old) != 0) {
         err_set(e, "%s: cannot replace: %s", out, strerror(errno));
+        tmp_guard_release();
         free(old);
         ds_dir_abort(tmpdir);
         return -1;
@@ -641,13 +686,19 @@ int ds_dir_commit(const char *tmpdir, const char *out, Err *e) {
     if (rename(tmpdir, out) != 0) {
         err_set(e, "%s: cannot rename %s into place: %s", out, tmpdir, strerror(errno));
         if (had) rename(old, out);
+        tmp_guard_release();
         free(old);
         ds_dir_abort(tmpdir);
         return -1;
     }
+    guard_dir(tmpdir, 0);
     if (had) rm_tree(old);
+    tmp_guard_release();
     free(old);
     return 0;
 }
 
-void ds_dir_abort(const char *tmpdir) { rm_tree(tmpdir); }
+void ds_dir_abort(const char *tmpdir) {
+    rm_tree(tmpdir);
+    guard_dir(tmpdir, 0);
+}

@@ -99,10 +99,19 @@ void ds_close(Dataset *d);
 
 /* --out of gen and prep, checked before any work: not empty, not . or .. or /, its parent an existing
  * directory, and either absent or a hashemb dataset (which it replaces). *norm gets it without
- * trailing slashes (caller frees). -1 with an Err that starts with "--out: ". */
+ * trailing slashes (caller frees). It also removes the leftovers of dead processes beside it
+ * (tmp_sweep_stale). -1 with an Err that starts with "--out: ". */
 int ds_out_prepare(const char *out, char **norm, Err *e);
-/* Creating a dataset directory atomically: work in DIR.tmp.PID, rename to DIR at the end; on failure
- * the temporary directory is removed and nothing named DIR appears. */
+/* -1 with an Err naming both when the filesystem that holds `out` has fewer than `need` bytes
+ * available (statvfs); checked before anything is reserved. */
+int ds_space_check(const char *out, uint64_t need, Err *e);
+/* Bytes a dataset of these splits takes (the .bin files and room for dataset.meta). */
+uint64_t ds_bytes(const uint64_t rows[DS_NSPLITS], uint32_t fields, uint32_t flags);
+
+/* Creating a dataset directory atomically: work in DIR.tmp.HOST.PID, rename to DIR at the end; on
+ * failure the temporary directory is removed and nothing named DIR appears. SIGINT, SIGTERM and SIGHUP
+ * remove the temporary directory too (tmp_guard_add), and wait while the commit renames. `out` as
+ * ds_out_prepare made it. */
 int ds_dir_begin(const char *out, char **tmpdir, Err *e);
 int ds_dir_commit(const char *tmpdir, const char *out, Err *e);
 void ds_dir_abort(const char *tmpdir);

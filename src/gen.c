@@ -556,6 +556,7 @@ typedef struct {
 static void text_close(TextOut *t, int keep) {
     if (t->f) fclose(t->f);
     if (!keep && t->tmp) unlink(t->tmp);
+    if (t->tmp) tmp_guard_remove(t->tmp);
     for (uint32_t f = 0; f < t->nint; f++) free(t->int_tok[f]);
     free(t->int_tok);
     free(t->cat_key);
@@ -565,15 +566,15 @@ static void text_close(TextOut *t, int keep) {
 
 static int text_open(TextOut *t, const char *path, const GenModel *m, Err *e) {
     memset(t, 0, sizeof *t);
-    size_t n = strlen(path) + 32;
-    t->tmp = xmalloc(n);
-    snprintf(t->tmp, n, "%s.tmp.%d", path, (int)getpid());
+    t->tmp = tmp_sibling(path, "tmp");
     t->path = (char *)path;
     size_t len = strlen(path);
     t->gz = len > 3 && !strcmp(path + len - 3, ".gz");
+    tmp_guard_add(t->tmp); /* a signal from here on removes it */
     t->f = fopen(t->tmp, "wb");
     if (!t->f) {
         err_set(e, "%s: cannot create: %s", t->tmp, strerror(errno));
+        tmp_guard_remove(t->tmp);
         free(t->tmp);
         t->tmp = NULL;
         return -1;
@@ -784,6 +785,7 @@ int cmd_gen(int argc, char **argv) {
             free(out_norm);
             goto bad;
         }
+        tmp_sweep_stale(text);
     }
     omp_set_num_threads(threads ? (int)threads : omp_get_num_procs());
 
@@ -805,7 +807,10 @@ int cmd_gen(int argc, char **argv) {
     DsMeta meta;
     memset(&meta, 0, sizeof meta);
     char *tmp = NULL;
-    if (ds_dir_begin(out, &tmp, &e)) {
+    /* the .bin files are reserved whole before a row is written (posix_fallocate): refuse up front
+     * rather than fill the disk; the --text file is checked as it is written */
+    if (ds_space_check(out, ds_bytes(split_rows, m.fields, DS_FLAG_PROB), &e) ||
+        ds_dir_begin(out, &tmp, &e)) {
         gen_model_free(&m);
         fprintf(stderr, "hashemb gen: %s\n", e.msg);
         free(out_norm);
@@ -887,9 +892,12 @@ int cmd_gen(int argc, char **argv) {
     ds_meta_set(&meta, "gen_version", "%d", GEN_VERSION);
     snprintf(path, plen, "%s/dataset.meta", tmp);
     if (ds_meta_write(&meta, path, &e)) goto fail;
+    /* the dataset and the text go into place together: a signal waits until both are there */
+    tmp_guard_hold();
     if (ds_dir_commit(tmp, out, &e)) {
         free(tmp);
         tmp = NULL; // commit removed the directory itself
+        tmp_guard_release();
         goto fail;
     }
     if (text) {
@@ -897,10 +905,12 @@ int cmd_gen(int argc, char **argv) {
             err_set(&e, "%s: cannot rename %s into place: %s", txt.path, txt.tmp, strerror(errno));
             free(tmp);
             tmp = NULL;
+            tmp_guard_release();
             goto fail;
         }
         text_close(&txt, 1);
     }
+    tmp_guard_release();
     double secs = now_seconds() - t0;
     fprintf(stderr,
             "gen: %s, %llu rows (%llu/%llu/%llu) in %.2f s, %.2fM rows/s (rows alone %.2f s), %d threads; "

@@ -1109,6 +1109,9 @@ int prep_run(const PrepOpts *o, Err *e) {
     char *tmp = NULL;
     int rc = setup_fields(&pp, e);
     if (rc) goto out;
+    /* the temporary directory from the start: a bad --out or directory fails now, not after pass 1,
+     * and a signal from here on removes it */
+    if ((rc = ds_dir_begin(out, &tmp, e))) goto out;
     pp.maps = xcalloc(pp.fields, sizeof *pp.maps);
     for (uint32_t f = 0; f < pp.fields; f++) vocab_init(&pp.maps[f]);
 
@@ -1141,7 +1144,7 @@ int prep_run(const PrepOpts *o, Err *e) {
     for (uint32_t f = 0; f < pp.fields; f++) vocab_finalize(&pp.maps[f], o->order, o->min_count, o->seed);
     double t2 = now_seconds();
 
-    if ((rc = ds_dir_begin(out, &tmp, e))) goto out;
+    if ((rc = ds_space_check(out, ds_bytes(pp.rows, pp.fields, 0), e))) goto out;
     for (int s = 0; s < DS_NSPLITS; s++) {
         size_t plen = strlen(tmp) + 32;
         char *path = xmalloc(plen);

@@ -152,5 +152,47 @@ $H gen --profile tiny --rows 2000 --out "$T/ts/" 2>"$T/e" || fail "gen --out ts/
 ls -d "$T"/ts?* >/dev/null 2>&1 && fail "--out ts/ left $(ls -d "$T"/ts?*)"
 rm -rf "$T/ts"
 
+# --- not enough space: refused before anything is reserved, naming what is needed and available ---
+# (2^40 rows of tiny need 41 TB; without the check posix_fallocate would try to reserve them)
+timeout 60 $H gen --profile tiny --rows 1099511627776 --out "$T/huge" >/dev/null 2>"$T/e"
+rc=$?
+[ $rc -eq 1 ] || fail "gen of 41 TB: exit $rc, want 1: $(head -2 "$T/e")"
+grep -q "huge: the dataset needs [0-9]* bytes (.* GB), but the filesystem of .* has [0-9]* bytes (.* GB) available" "$T/e" ||
+    fail "gen of 41 TB: the message does not name the bytes needed and available: $(head -2 "$T/e")"
+ls -d "$T"/huge* >/dev/null 2>&1 && fail "gen of 41 TB left $(ls -d "$T"/huge*)"
+
+# --- temporaries: a dead process's leftovers on this host are removed, others kept ---
+host=$(uname -n)
+mkdir -p "$T/st.tmp.$host.99999999" "$T/st.tmp.not-$host.99999999" "$T/st.tmp.$host.$$"
+: >"$T/st.tmp.$host.99999999/train.bin"
+: >"$T/st.txt.tmp.$host.99999999"
+: >"$T/st.txt.tmp.not-$host.99999999"
+$H gen --profile criteo --rows 100 --vocab-scale 0.001 --text "$T/st.txt" --out "$T/st" 2>"$T/e" || fail "gen beside leftovers: $(cat "$T/e")"
+[ -e "$T/st.tmp.$host.99999999" ] && fail "a dead process's temporary directory is left"
+[ -e "$T/st.txt.tmp.$host.99999999" ] && fail "a dead process's temporary text file is left"
+[ -d "$T/st.tmp.not-$host.99999999" ] && [ -e "$T/st.txt.tmp.not-$host.99999999" ] || fail "another host's temporaries were removed"
+[ -d "$T/st.tmp.$host.$$" ] || fail "a live process's temporary directory was removed"
+rm -rf "$T"/st*
+
+# --- SIGINT while the rows are made, SIGTERM while the text is written: no temporary left ---
+waitfor() { local i; for i in $(seq 1200); do compgen -G "$1" >/dev/null && return 0; sleep 0.05; done; return 1; }
+for case in "INT 130 sig.tmp.*/test.bin" "TERM 143 sig.txt.tmp.*" "HUP 129 sig.tmp.*/valid.bin"; do
+    set -- $case
+    set -m # job control: a background job does not start with SIGINT ignored
+    $H gen --profile criteo --rows 1000000 --vocab-scale 0.001 --threads 1 --text "$T/sig.txt" --out "$T/sig" 2>"$T/e" &
+    pid=$!
+    set +m
+    if waitfor "$T/$3"; then
+        kill -STOP $pid; kill -$1 $pid; kill -CONT $pid
+    else
+        fail "SIG$1: $T/$3 never appeared"
+    fi
+    { wait $pid; } 2>/dev/null # no job-control notice
+    rc=$?
+    [ $rc = $2 ] || fail "gen with SIG$1 once $3 exists: exit $rc, want $2 (killed by the signal): $(tail -1 "$T/e")"
+    ls -d "$T"/sig* >/dev/null 2>&1 && fail "SIG$1 once $3 exists left $(ls -d "$T"/sig*)"
+    rm -rf "$T"/sig*
+done
+
 [ $fails -eq 0 ] || { echo "test_gen.sh: $fails failures" >&2; exit 1; }
 echo "test_gen.sh: all passed" >&2

@@ -152,6 +152,37 @@ grep -qF 'b\\q\\n.tsv:' "$T/bs/dataset.meta" || bad "a backslash is not written 
 grep -qF 'b\\q\\n.tsv:' "$T/info" || bad "info does not show b\\q\\n.tsv escaped: $(grep source "$T/info")"
 rm -rf "$T/bs" "$T/$bs"
 
+# --- temporaries: a leftover of a dead process on this host is removed; others are kept ---
+host=$(uname -n)
+mkdir -p "$T/st.tmp.$host.99999999" "$T/st.tmp.not-$host.99999999" "$T/st.tmp.$host.$$"
+: > "$T/st.tmp.$host.99999999/train.bin"
+"$H" prep --format criteo --train "$T/c.tsv" --split 1,0,0 --out "$T/st" 2> "$T/stderr" || bad "prep beside leftovers: $(cat "$T/stderr")"
+[ -e "$T/st.tmp.$host.99999999" ] && bad "a dead process's temporary directory is left"
+[ -d "$T/st.tmp.not-$host.99999999" ] || bad "another host's temporary directory was removed"
+[ -d "$T/st.tmp.$host.$$" ] || bad "a live process's temporary directory was removed"
+rm -rf "$T"/st*
+# SIGTERM in pass 1 and SIGINT in pass 2 remove the temporary directory (its files with it)
+yes "$(printf '0\t%s%s\n1\t%s%s' "$I13" "$C26" "$I13" "$C26")" | head -n 600000 | gzip -1 > "$T/slow.tsv.gz" # 150 MB of text
+waitfor() { local i; for i in $(seq 1200); do compgen -G "$1" > /dev/null && return 0; sleep 0.05; done; return 1; }
+for case in "TERM 143 sig.tmp.*" "INT 130 sig.tmp.*/train.bin"; do
+    set -- $case
+    set -m # job control: a background job does not start with SIGINT ignored
+    "$H" prep --format criteo --train "$T/slow.tsv.gz" --threads 1 --out "$T/sig" 2> "$T/stderr" &
+    pid=$!
+    set +m
+    if waitfor "$T/$3"; then
+        kill -STOP $pid; kill -$1 $pid; kill -CONT $pid
+    else
+        bad "SIG$1: $T/$3 never appeared"
+    fi
+    { wait $pid; } 2>/dev/null # no job-control notice
+    rc=$?
+    [ $rc = $2 ] || bad "prep with SIG$1 once $3 exists: exit $rc, want $2 (killed by the signal): $(tail -1 "$T/stderr")"
+    ls -d "$T"/sig* > /dev/null 2>&1 && bad "SIG$1 once $3 exists left $(ls -d "$T"/sig*)"
+    rm -rf "$T"/sig*
+done
+rm -f "$T/slow.tsv.gz"
+
 # --- Avazu: a header file and a headerless one; the hour becomes three fields ---
 A='0,1fbe01fe,f3845767,28905ebd,ecad2386,7801e8d9,07d7df22,a99f214a,ddd2926e,44956a24,1,2,15706,320,50,1722,0,35,-1,79'
 B='1,85f751fd,c4e18dd6,50e219e0,9c13b419,2347f47a,f95efa07,a99f214a,c7ebd0b1,e9b8d8d7,1,0,20352,320,50,2333,0,39,-1,157'

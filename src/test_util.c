@@ -1,9 +1,14 @@
 /* Unit tests of util's number parsers: only plain decimal numbers are numbers (SPEC 2: "numbers that do
  * not parse completely ... give a one-line reason"), so a flag never takes a hex float, a padded value,
- * inf or nan for a number. */
+ * inf or nan for a number. And of the temporary outputs: removed by a signal (also one that arrives
+ * while the guard is held), named per host and process, and swept only when their process is dead. */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <stdlib.h>
 
@@ -95,7 +100,102 @@ static void test_lists(void) {
             "a hex float in a list");
 }
 
+/* --- temporary outputs and signals --- */
+
+static int exists(const char *p) {
+    struct stat st;
+    return lstat(p, &st) == 0;
+}
+
+/* A child guards dir and dir/f, then does `what`; returns its wait status. */
+static int child(const char *dir, const char *f, int what) {
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGTERM, SIG_DFL);
+        tmp_guard_add(dir);
+        tmp_guard_add(f);
+        mkdir(dir, 0755);
+        FILE *fp = fopen(f, "w");
+        if (fp) fclose(fp);
+        if (what == 0) raise(SIGTERM); /* plain: cleaned and killed */
+        if (what == 1) {               /* held: the signal waits for the release */
+            tmp_guard_hold();
+            raise(SIGINT);
+            if (!exists(f)) _exit(3); /* nothing removed while held */
+            tmp_guard_release();
+            _exit(4); /* not reached: the release acts on the signal */
+        }
+        if (what == 2) { /* removed from the guard (renamed into place): kept */
+            tmp_guard_remove(f);
+            tmp_guard_remove(dir);
+            raise(SIGTERM);
+        }
+        _exit(5);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return status;
+}
+
+static void test_guard(void) {
+    char dir[] = "/tmp/test_util_guard.XXXXXX";
+    T_CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    rmdir(dir);
+    char f[64];
+    snprintf(f, sizeof f, "%s/train.bin", dir);
+    int st = child(dir, f, 0);
+    T_CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "SIGTERM: status %#x", st);
+    T_CHECK(!exists(f) && !exists(dir), "SIGTERM left %s", exists(f) ? f : dir);
+    st = child(dir, f, 1);
+    T_CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGINT, "SIGINT while held: status %#x (exit 3: removed while "
+            "held; 4: the release ignored it)", st);
+    T_CHECK(!exists(f) && !exists(dir), "SIGINT after the release left %s", exists(f) ? f : dir);
+    st = child(dir, f, 2);
+    T_CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "unguarded: status %#x", st);
+    T_CHECK(exists(f) && exists(dir), "a path no longer guarded was removed");
+    unlink(f);
+    rmdir(dir);
+}
+
+static void test_stale(void) {
+    char base[] = "/tmp/test_util_stale.XXXXXX";
+    T_CHECK(mkdtemp(base) != NULL, "mkdtemp");
+    char out[128], host[256] = "", p[1024];
+    snprintf(out, sizeof out, "%s/ds", base);
+    char *mine = tmp_sibling(out, "tmp");
+    char want[1024];
+    gethostname(host, sizeof host - 1);
+    snprintf(want, sizeof want, "%s.tmp.%s.%d", out, host, (int)getpid());
+    T_CHECK(!strcmp(mine, want), "tmp_sibling: %s, want %s", mine, want);
+    mkdir(mine, 0755); /* this process's: kept */
+    const char *dead = "99999999"; /* above any pid_max */
+    snprintf(p, sizeof p, "%s.tmp.%s.%s", out, host, dead);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s.tmp.%s.%s/train.bin", out, host, dead);
+    FILE *fp = fopen(p, "w");
+    if (fp) fclose(fp);
+    snprintf(p, sizeof p, "%s.tmp.other%s.%s", out, host, dead); /* another host's */
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s.tmp.%s.1", out, host); /* init: alive */
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s.tmp.%s.12x", out, host); /* not a pid */
+    mkdir(p, 0755);
+    T_CHECK(tmp_sweep_stale(out) == 1, "one stale directory removed");
+    snprintf(p, sizeof p, "%s.tmp.%s.%s", out, host, dead);
+    T_CHECK(!exists(p), "the dead process's temporary is left");
+    T_CHECK(exists(mine), "this process's temporary was removed");
+    snprintf(p, sizeof p, "%s.tmp.other%s.%s", out, host, dead);
+    T_CHECK(exists(p), "another host's temporary was removed");
+    snprintf(p, sizeof p, "%s.tmp.%s.1", out, host);
+    T_CHECK(exists(p), "a live process's temporary was removed");
+    free(mine);
+    rm_tree(base);
+}
+
 int main(void) {
+    test_guard();
+    test_stale();
     test_parse_i64();
     test_parse_f64();
     test_lists();

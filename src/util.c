@@ -236,6 +236,188 @@ int path_exists(const char *path) {
     return stat(path, &st) == 0;
 }
 
+/* --- temporary outputs: named per host and process, removed when a signal ends the process ---
+ *
+ * How the handler stays async-signal-safe: the paths to remove are copied to the heap *before* they are
+ * published (an atomic count), and the handler only reads them and calls unlink, rmdir, sigaction,
+ * sigprocmask and raise, all async-signal-safe. It does not set a flag for the work loops to poll:
+ * prep and gen spend their time in many places (parsing, sorting, posix_fallocate, OpenMP loops,
+ * compression) and each would need a check; removing the files from the handler works wherever the
+ * signal lands, in whichever thread. A small state machine (lock-free C11 atomics) keeps the handler
+ * off the list while the main thread changes it or renames outputs into place: then a signal is only
+ * recorded, and acted on when the main thread lets go (tmp_guard_release). After removing the files the
+ * handler restores the default action and raises the signal again, so the process ends as killed by it
+ * (exit status 128 + N in a shell). A signal that was ignored when the guard was installed stays
+ * ignored (nohup, background jobs of a shell without job control). */
+
+#include <signal.h>
+#include <stdatomic.h>
+
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the signal handler needs lock-free atomic ints");
+
+enum { TG_FREE, TG_HELD, TG_DYING };
+#define TG_MAX 16
+static char *tg_path[TG_MAX];   /* removed in reverse order: files, then the directory holding them */
+static atomic_int tg_n;
+static atomic_int tg_state;
+static volatile sig_atomic_t tg_pending;
+static int tg_depth, tg_installed;
+static const int TG_SIGNALS[] = {SIGINT, SIGTERM, SIGHUP};
+
+static void tg_die(int sig) {
+    int n = atomic_load(&tg_n);
+    for (int i = n - 1; i >= 0; i--)
+        if (unlink(tg_path[i]) != 0) rmdir(tg_path[i]);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    raise(sig);
+    _exit(128 + sig); /* not reached */
+}
+
+/* Waits for another thread that is ending the process. */
+static void tg_wait_forever(void) {
+    for (;;) pause();
+}
+
+static void tg_handler(int sig) {
+    int saved = errno;
+    for (;;) {
+        int st = TG_FREE;
+        if (atomic_compare_exchange_strong(&tg_state, &st, TG_DYING)) tg_die(sig);
+        if (st == TG_DYING) tg_wait_forever();
+        tg_pending = sig; /* held: tmp_guard_release acts on it */
+        if (atomic_load(&tg_state) == TG_HELD) break;
+        /* released meanwhile, perhaps before it saw tg_pending: try again to act on it here */
+    }
+    errno = saved;
+}
+
+static void tg_install(void) {
+    if (tg_installed) return;
+    tg_installed = 1;
+    for (size_t i = 0; i < sizeof TG_SIGNALS / sizeof TG_SIGNALS[0]; i++) {
+        struct sigaction old, sa;
+        if (sigaction(TG_SIGNALS[i], NULL, &old) != 0 || old.sa_handler == SIG_IGN) continue;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = tg_handler;
+        sigemptyset(&sa.sa_mask);
+        for (size_t j = 0; j < sizeof TG_SIGNALS / sizeof TG_SIGNALS[0]; j++)
+            sigaddset(&sa.sa_mask, TG_SIGNALS[j]);
+        sa.sa_flags = SA_RESTART;
+        sigaction(TG_SIGNALS[i], &sa, NULL);
+    }
+}
+
+void tmp_guard_hold(void) {
+    tg_install();
+    if (tg_depth++) return;
+    int st = TG_FREE;
+    if (!atomic_compare_exchange_strong(&tg_state, &st, TG_HELD)) {
+        CHECK(st == TG_DYING); /* hold and release pair up, on the main thread only */
+        tg_wait_forever();
+    }
+}
+
+void tmp_guard_release(void) {
+    CHECK(tg_depth > 0);
+    if (--tg_depth) return;
+    atomic_store(&tg_state, TG_FREE);
+    int sig = tg_pending;
+    if (sig) {
+        int st = TG_FREE;
+        if (atomic_compare_exchange_strong(&tg_state, &st, TG_DYING)) tg_die(sig);
+        tg_wait_forever();
+    }
+}
+
+void tmp_guard_add(const char *path) {
+    tmp_guard_hold();
+    int n = atomic_load(&tg_n);
+    CHECK(n < TG_MAX);
+    tg_path[n] = xstrdup(path);
+    atomic_store(&tg_n, n + 1);
+    tmp_guard_release();
+}
+
+void tmp_guard_remove(const char *path) {
+    tmp_guard_hold();
+    int n = atomic_load(&tg_n);
+    for (int i = n - 1; i >= 0; i--)
+        if (!strcmp(tg_path[i], path)) {
+            free(tg_path[i]);
+            memmove(&tg_path[i], &tg_path[i + 1], sizeof *tg_path * (size_t)(n - 1 - i));
+            atomic_store(&tg_n, --n);
+            break;
+        }
+    tmp_guard_release();
+}
+
+/* This host's name as it goes into a file name: [A-Za-z0-9.-] kept, anything else '_'. */
+static const char *host_tag(void) {
+    static char host[256];
+    if (!host[0]) {
+        char h[256] = "";
+        if (gethostname(h, sizeof h - 1) != 0 || !h[0]) snprintf(h, sizeof h, "localhost");
+        h[sizeof h - 1] = 0;
+        for (char *p = h; *p; p++)
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || is_digit(*p) || *p == '.' ||
+                  *p == '-'))
+                *p = '_';
+        memcpy(host, h, sizeof host);
+    }
+    return host;
+}
+
+char *tmp_sibling(const char *target, const char *kind) {
+    size_t n = strlen(target) + strlen(kind) + strlen(host_tag()) + 32;
+    char *t = xmalloc(n);
+    snprintf(t, n, "%s.%s.%s.%d", target, kind, host_tag(), (int)getpid());
+    return t;
+}
+
+int tmp_sweep_stale(const char *target) {
+    const char *slash = strrchr(target, '/');
+    char *dir = slash ? xstrdup(target) : xstrdup(".");
+    if (slash) dir[slash == target ? 1 : slash - target] = 0;
+    const char *base = slash ? slash + 1 : target;
+    size_t plen = strlen(base) + strlen(host_tag()) + 8;
+    char *prefix = xmalloc(plen);
+    snprintf(prefix, plen, "%s.tmp.%s.", base, host_tag());
+    size_t pl = strlen(prefix);
+    int removed = 0;
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            const char *p = de->d_name;
+            if (strncmp(p, prefix, pl)) continue;
+            p += pl;
+            size_t k = strlen(p);
+            if (k == 0 || k > 9 || strspn(p, "0123456789") != k) continue;
+            long pid = strtol(p, NULL, 10);
+            /* alive (or another user's: EPERM) or this process: kept */
+            if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+                continue;
+            size_t n = strlen(dir) + strlen(de->d_name) + 2;
+            char *path = xmalloc(n);
+            snprintf(path, n, "%s/%s", dir, de->d_name);
+            if (rm_tree(path) == 0) removed++;
+            free(path);
+        }
+        closedir(d);
+    }
+    free(prefix);
+    free(dir);
+    return removed;
+}
+
 uint64_t peak_rss_bytes(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);

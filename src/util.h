@@ -59,6 +59,23 @@ int parse_name(const char *value, const char *const *names, int n, const char *w
 int rm_tree(const char *path);
 int path_exists(const char *path);
 
+/* Temporary outputs are named TARGET.KIND.HOST.PID (tmp_sibling: KIND "tmp" for what is being
+ * written, "old" for what is being replaced), so that processes, and machines sharing a filesystem,
+ * never take each other's. tmp_sweep_stale removes TARGET.tmp.HOST.PID entries beside TARGET whose
+ * HOST is this one and whose PID is no live process here (left by a crash or SIGKILL); it returns how
+ * many it removed. */
+char *tmp_sibling(const char *target, const char *kind);
+int tmp_sweep_stale(const char *target);
+/* SIGINT, SIGTERM and SIGHUP remove the paths added here (files, or empty directories: added after
+ * the directory, its files are removed first), then end the process as the signal would have. Remove
+ * a path once it was renamed into place or deleted. Between hold and release (main thread only; they
+ * nest) a signal waits: renames that put outputs in place are never cut in half. The handlers are
+ * installed by the first call, except for signals that were ignored at that point. */
+void tmp_guard_add(const char *path);
+void tmp_guard_remove(const char *path);
+void tmp_guard_hold(void);
+void tmp_guard_release(void);
+
 /* Peak resident set size of this process, from the OS (getrusage), in bytes. */
 uint64_t peak_rss_bytes(void);
 
