@@ -111,7 +111,7 @@ test-cores: check-deps
 
 asan: check-deps
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 SAN=address,undefined WERROR=1 tests
-	@ASAN_OPTIONS=detect_leaks=0 BUILD=build/asan HASHEMB_QUICK=1 ./src/run_tests.sh $(TEST_BIN:$(BUILD)/%=build/asan/%) $(TEST_SH)
+	@ASAN_OPTIONS=detect_leaks=1 BUILD=build/asan HASHEMB_QUICK=1 ./src/run_tests.sh $(TEST_BIN:$(BUILD)/%=build/asan/%) $(TEST_SH)
 
 bench: all
 	./bench/bench.sh
