@@ -422,7 +422,7 @@ static int meta_items(const DsMeta *m, const char *path, const char *key, uint32
     return 0;
 }
 
-int ds_open(Dataset *d, const char *dir, int check_ids, Err *e) {
+int ds_open_meta(Dataset *d, const char *dir, Err *e) {
     memset(d, 0, sizeof *d);
     struct stat st;
     if (stat(dir, &st) != 0) return err_set(e, "%s: no such dataset directory", dir);
@@ -483,8 +483,22 @@ int ds_open(Dataset *d, const char *dir, int check_ids, Err *e) {
     }
     free(item);
     free(len);
-    item = NULL;
-    len = NULL;
+    free(path);
+    return 0;
+fail:
+    free(item);
+    free(len);
+    free(path);
+    ds_close(d);
+    return -1;
+}
+
+int ds_open(Dataset *d, const char *dir, int check_ids, Err *e) {
+    if (ds_open_meta(d, dir, e)) return -1;
+    const uint64_t fields = d->fields;
+    size_t plen = strlen(dir) + 32;
+    char *path = xmalloc(plen);
+    snprintf(path, plen, "%s/dataset.meta", dir);
     uint64_t rows[DS_NSPLITS];
     for (int s = 0; s < DS_NSPLITS; s++) {
         char key[32];
@@ -520,8 +534,6 @@ int ds_open(Dataset *d, const char *dir, int check_ids, Err *e) {
     free(path);
     return 0;
 fail:
-    free(item);
-    free(len);
     free(path);
     ds_close(d);
     return -1;

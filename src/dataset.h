@@ -95,6 +95,9 @@ typedef struct {
  * meta (fields, rows) and that every id is below its field's cardinality (the latter only when
  * check_ids is set: it reads every byte). */
 int ds_open(Dataset *d, const char *dir, int check_ids, Err *e);
+/* dataset.meta alone, with every check ds_open makes of it (version, fields, cardinalities, names):
+ * what `plan --data` needs. The splits are not mapped; ds_close frees it. */
+int ds_open_meta(Dataset *d, const char *dir, Err *e);
 void ds_close(Dataset *d);
 
 /* --out of gen and prep, checked before any work: not empty, not . or .. or /, its parent an existing

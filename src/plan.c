@@ -192,45 +192,19 @@ static int plan_check_memory(const EmbPlan *p, char **names, Err *e) {
     return -1;
 }
 
+/* --data: the loader's own reading and checks of dataset.meta */
 static int read_meta(const char *dir, uint64_t **cards, char ***names, int *fields, Err *e) {
-    size_t n = strlen(dir) + 32;
-    char *path = xmalloc(n);
-    snprintf(path, n, "%s/dataset.meta", dir);
-    DsMeta m = {0};
-    int rc = -1;
-    long long *c = NULL;
-    int nc = 0;
-    if (ds_meta_read(&m, path, e)) goto done;
-    const char *cs = ds_meta_get(&m, "cardinalities"), *ns = ds_meta_get(&m, "field_names");
-    if (!cs || !ns) {
-        err_set(e, "%s: missing key '%s'", path, cs ? "field_names" : "cardinalities");
-        goto done;
+    Dataset d;
+    if (ds_open_meta(&d, dir, e)) return -1;
+    *fields = (int)d.fields;
+    *cards = xmalloc((size_t)d.fields * sizeof **cards);
+    *names = xmalloc((size_t)d.fields * sizeof **names);
+    for (uint32_t i = 0; i < d.fields; i++) {
+        (*cards)[i] = d.cards[i];
+        (*names)[i] = xstrdup(d.field_names[i]);
     }
-    char what[4200];
-    snprintf(what, sizeof what, "%s: cardinalities", path);
-    if (parse_i64_list(cs, 1, 1ll << 32, what, &c, &nc, e)) goto done;
-    char **nm = xcalloc((size_t)nc, sizeof *nm);
-    char *copy = xstrdup(ns), *save = NULL;
-    int k = 0;
-    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save), k++)
-        if (k < nc) nm[k] = xstrdup(t);
-    free(copy);
-    if (k != nc) {
-        for (int i = 0; i < nc; i++) free(nm[i]);
-        free(nm);
-        err_set(e, "%s: %d field names for %d cardinalities", path, k, nc);
-        goto done;
-    }
-    *cards = xmalloc((size_t)nc * sizeof **cards);
-    for (int i = 0; i < nc; i++) (*cards)[i] = (uint64_t)c[i];
-    *names = nm;
-    *fields = nc;
-    rc = 0;
-done:
-    free(c);
-    ds_meta_free(&m);
-    free(path);
-    return rc;
+    ds_close(&d);
+    return 0;
 }
 
 enum { P_DATA = 256, P_CARDS, P_MODEL, P_DIM, P_SEED, P_TSV, P_HELP, P_STRATEGY };

@@ -86,6 +86,15 @@ run "$H" plan --data "$d" --emb qr --ratio 10 --tsv
 [ "$(printf '%s\n' "$out" | cut -f1 | tr '\n' ' ')" = "field site user total " ] || no "--data: $out"
 run "$H" plan --data "$d/nope" --emb qr --ratio 10
 [ "$rc" = 1 ] && printf '%s' "$err" | grep -q nope || no "--data of a missing directory: exit $rc: $err"
+# the loader's checks of dataset.meta, not plan's own (a cardinality of 2^32, a list longer than fields,
+# another version)
+for meta in 'version=1\nfields=2\nfield_names=site,user\ncardinalities=300,4294967296' \
+            'version=1\nfields=1\nfield_names=site,user\ncardinalities=300,70000' \
+            'version=2\nfields=2\nfield_names=site,user\ncardinalities=300,70000'; do
+    printf "$meta\n" > "$d/dataset.meta"
+    run "$H" plan --data "$d" --emb qr --ratio 10
+    [ "$rc" = 1 ] && printf '%s' "$err" | grep -q 'dataset.meta:[0-9]' || no "--data with a bad dataset.meta ($meta): exit $rc: $err"
+done
 rm -rf "$d"
 
 # bad command lines: exit 2, the flag named, the usage
