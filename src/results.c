@@ -56,10 +56,17 @@ void result_print(FILE *f, const ResultRow *r) {
     fprintf(f, "%s\n", acc);
 }
 
+/* PATH.tmp.HOST.PID (util.h: no two processes or machines share one), removed by SIGINT/SIGTERM */
 static int atomic_begin(const char *path, char *tmp, size_t n, FILE **f, Err *e) {
-    snprintf(tmp, n, "%s.tmp.%d", path, (int)getpid());
+    char *t = tmp_sibling(path, "tmp");
+    snprintf(tmp, n, "%s", t);
+    free(t);
+    tmp_guard_add(tmp);
     *f = fopen(tmp, "w");
-    if (!*f) return err_set(e, "%s: cannot create: %s", tmp, strerror(errno));
+    if (!*f) {
+        tmp_guard_remove(tmp);
+        return err_set(e, "%s: cannot create: %s", tmp, strerror(errno));
+    }
     return 0;
 }
 
@@ -71,13 +78,15 @@ static int atomic_end(const char *path, const char *tmp, FILE *f, Err *e) {
     if (bad) {
         int er = errno;
         unlink(tmp);
+        tmp_guard_remove(tmp);
         return err_set(e, "%s: cannot write: %s", tmp, strerror(er));
     }
-    if (rename(tmp, path) != 0) {
-        int er = errno;
-        unlink(tmp);
-        return err_set(e, "%s: cannot rename into place: %s", path, strerror(er));
-    }
+    tmp_guard_hold(); /* a signal waits until the file is in place (or gone) */
+    int rc = rename(tmp, path), er = errno;
+    if (rc != 0) unlink(tmp);
+    tmp_guard_remove(tmp);
+    tmp_guard_release();
+    if (rc != 0) return err_set(e, "%s: cannot rename into place: %s", path, strerror(er));
     return 0;
 }
 

@@ -44,7 +44,7 @@ typedef struct {
 } VocabMap;
 
 #define VOCAB_MAX_VALUES 0x7fffffffu /* ids must fit the tag's 31 bits */
-#define VOCAB_MAX_STR 0xffffffu      /* a string value longer than 16 MiB is refused */
+#define VOCAB_MAX_STR 0xffffffu      /* a string value of 16 MiB or more is refused */
 
 void vocab_init(VocabMap *m);
 void vocab_free(VocabMap *m);
