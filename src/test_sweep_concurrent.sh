@@ -76,11 +76,19 @@ wait $dead
 printf 'owner %s %s %s 1\nsince then\n' "$HOST" "$BOOT" "$dead" > "$B/${RUNS[0]}.claim"
 echo partial > "$B/${RUNS[0]}.tsv.tmp.$dead"                # what a trainer killed while writing leaves
 echo partial > "$B/${RUNS[0]}.claim.new.$HOST.$dead"        # what a driver killed while claiming leaves
-sleep 4 & live=$!
+# the live holder lives until the driver says it waits for it (however long the other runs take on a
+# loaded machine), then ends, and its run must be taken over
+sleep 300 & live=$!
 printf 'owner %s %s %s %s\nsince now\n' "$HOST" "$BOOT" "$live" "$(start_of $live)" > "$B/${RUNS[1]}.claim"
 printf 'owner elsewhere.example 0a1b 4242 77\nsince now\n' > "$B/${RUNS[2]}.claim"
-(cd "$T/b" && ./run_all.sh tiny --no-plots > "$T/b1.out" 2>&1); st=$?
+(cd "$T/b" && exec ./run_all.sh tiny --no-plots > "$T/b1.out" 2>&1) & drv=$!
+for _ in $(seq 1 240); do
+    grep -q "waiting for runs" "$T/b1.out" 2>/dev/null && break
+    kill -0 $drv 2>/dev/null || break
+    sleep 0.5
+done
 kill $live 2>/dev/null; wait $live 2>/dev/null
+wait $drv; st=$?
 [ $st = 3 ] || bad "a run claimed by another host: exit $st, not 3: $(tail -3 "$T/b1.out")"
 grep -q "elsewhere.example" "$T/b1.out" || bad "the other host's claim is named: $(tail -3 "$T/b1.out")"
 [ -f "$B/${RUNS[0]}.tsv" ] || bad "a dead driver's claim is taken over and its run made"
@@ -103,7 +111,7 @@ printf '#!/bin/bash\nif [ "${1-}" = gen ] && [ "${2-}" != --version ]; then\n   
 chmod +x "$T/hang"
 (cd "$T/c" && HASHEMB=$T/hang exec setsid ./run_all.sh --no-plots mk > "$T/c1.out" 2>&1) &
 pg=$!
-for _ in $(seq 1 100); do [ -e "$T/hung" ] && break; sleep 0.1; done
+for _ in $(seq 1 600); do [ -e "$T/hung" ] && break; sleep 0.1; done
 [ -e "$T/hung" ] || bad "the hanging gen never started: $(tail -2 "$T/c1.out")"
 kill -KILL -- -"$pg" 2>/dev/null; wait "$pg" 2>/dev/null
 DD=$T/c/results/data
