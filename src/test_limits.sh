@@ -4,12 +4,7 @@
 # available, more threads than `ulimit -v` holds (OpenBLAS 0.3.21 retries a failed buffer map
 # forever), an --out that can only fail after training; and a --data path with a tab or newline
 # still gives a one-line result row.
-set -u
-H=${HASHEMB:?}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail=0
-bad() { echo "  FAIL: $*" >&2; fail=1; }
+. "$(dirname "$0")/testing.sh"
 # expect CODE PATTERN CMD...: exit status CODE and stderr matching PATTERN, within 60 s (a hang fails)
 expect() {
     local code=$1 pat=$2

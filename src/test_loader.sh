@@ -3,12 +3,7 @@
 # `hashemb info`: every bad dataset.meta item and every non-regular split file is refused with a message
 # naming dataset.meta (FILE:LINE) or the file and the item, exit 1, and no sanitizer report; nothing
 # blocks. Needs $HASHEMB (run_tests.sh sets it). Takes a few seconds.
-set -u
-H=${HASHEMB:?set HASHEMB to the hashemb binary}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail=0
-bad() { echo "  FAIL: $*" >&2; fail=1; }
+. "$(dirname "$0")/testing.sh"
 
 "$H" gen --profile tiny --rows 2000 --out "$T/D" 2> "$T/e" || { bad "gen tiny: $(cat "$T/e")"; exit 1; }
 "$H" info "$T/D" > /dev/null 2> "$T/e" || bad "info on a good dataset: $(cat "$T/e")"

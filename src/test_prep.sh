@@ -2,13 +2,8 @@
 # hashemb prep end to end: the real Criteo and Frappe samples against independent awk counts, a
 # hand-written Avazu file, csv with a schema, determinism and id orders, and every kind of bad input
 # (message, exit status, no output directory left behind).
-set -u
-H=${HASHEMB:?}
+. "$(dirname "$0")/testing.sh"
 SHARED=${SHARED:-../shared}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail=0
-bad() { echo "  FAIL: $*" >&2; fail=1; }
 meta() { sed -n "s/^$2=//p" "$1/dataset.meta"; }
 # expect_fail STATUS PATTERN ARGS...: prep must exit STATUS, say PATTERN on stderr, leave no $T/out*
 expect_fail() {
@@ -163,7 +158,6 @@ mkdir -p "$T/st.tmp.$host.99999999" "$T/st.tmp.not-$host.99999999" "$T/st.tmp.$h
 rm -rf "$T"/st*
 # SIGTERM in pass 1 and SIGINT in pass 2 remove the temporary directory (its files with it)
 yes "$(printf '0\t%s%s\n1\t%s%s' "$I13" "$C26" "$I13" "$C26")" | head -n 600000 | gzip -1 > "$T/slow.tsv.gz" # 150 MB of text
-waitfor() { local i; for i in $(seq 1200); do compgen -G "$1" > /dev/null && return 0; sleep 0.05; done; return 1; }
 for case in "TERM 143 sig.tmp.*" "INT 130 sig.tmp.*/train.bin"; do
     set -- $case
     set -m # job control: a background job does not start with SIGINT ignored

@@ -3,18 +3,7 @@
 # means against the result rows, a second run that trains nothing, a failed grid point, a sweep killed
 # with SIGKILL and resumed (its claims taken over), and --emit | parallel + --collect against a plain
 # run. test_sweep_quoting.sh and test_sweep_concurrent.sh test values as data and concurrent drivers.
-set -u
-H=${HASHEMB:?}
-SRC=$PWD
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail=0
-bad() { echo "  FAIL: $*" >&2; fail=1; }
-mkcopy() { # a fresh copy of the driver, sweeps and plots
-    rm -rf "$1"; mkdir -p "$1"
-    cp -r "$SRC/run_all.sh" "$SRC/experiments" "$SRC/plots" "$1/"
-    rm -rf "$1/plots/out"
-}
+. "$(dirname "$0")/testing.sh"
 export HASHEMB=$H HASHEMB_NO_BUILD=1
 
 # --- a plain run: results, summary, headline, figures ---

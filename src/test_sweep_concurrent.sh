@@ -5,19 +5,7 @@
 # for, another host's is left (exit 3) until --steal-claims; a driver killed with SIGKILL while making
 # a dataset leaves temporaries that the next driver removes; aggregation counts a run once however
 # often grid.tsv lists it.
-set -u
-H=${HASHEMB:?}
-SRC=$PWD
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail=0
-bad() { echo "  FAIL: $*" >&2; fail=1; }
-mkcopy() { # a fresh copy of the driver, sweeps and plots
-    rm -rf "$1"; mkdir -p "$1"
-    cp -r "$SRC/run_all.sh" "$SRC/experiments" "$SRC/plots" "$1/"
-    rm -rf "$1/plots/out"
-}
-nres() { local n=0 f; for f in "$1"/*.tsv; do case $f in *.curve.tsv) ;; *) [ -f "$f" ] && n=$((n + 1)) ;; esac; done; echo $n; }
+. "$(dirname "$0")/testing.sh"
 leftovers() { find "$1" \( -name '*.claim' -o -name '*.tmp*' -o -name '*.new.*' -o -name '*.stale.*' -o -name '*.part.*' -o -name '*.txt' -o -name '*.gen' -o -name '*.old.*' \) 2>/dev/null | sed "s|^$1/||" | head -5 | tr '\n' ' '; }
 col() { awk -F'\t' -v n="$2" 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next } { print $c[n] }' "$1"; }
 export HASHEMB_NO_BUILD=1

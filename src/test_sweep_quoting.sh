@@ -6,19 +6,7 @@
 # experiments/slurm.sbatch turn into exactly the arguments of a plain run; a path with a tab or a
 # newline is refused (exit 2); a failed run always gives a reason; a failed aggregation says so in one
 # line instead of printing its awk program.
-set -u
-H=${HASHEMB:?}
-SRC=$PWD
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail=0
-bad() { echo "  FAIL: $*" >&2; fail=1; }
-mkcopy() { # a fresh copy of the driver, sweeps and plots
-    rm -rf "$1"; mkdir -p "$1"
-    cp -r "$SRC/run_all.sh" "$SRC/experiments" "$SRC/plots" "$1/"
-    rm -rf "$1/plots/out"
-}
-nres() { local n=0 f; for f in "$1"/*.tsv; do case $f in *.curve.tsv) ;; *) [ -f "$f" ] && n=$((n + 1)) ;; esac; done; echo $n; }
+. "$(dirname "$0")/testing.sh"
 pwned() { find "$T" -name "${1:-pwned*}" 2>/dev/null | sed "s|^$T/||" | head -3 | tr '\n' ' '; } # [NAME]: canaries made
 export HASHEMB_NO_BUILD=1
 

@@ -1,12 +1,7 @@
 #!/usr/bin/env bash
 # hashemb train end to end: result row and curve, determinism, learning on synthetic data against
 # the oracle, overfitting a tiny set, the real Criteo sample, bad flags and bad datasets.
-set -u
-H=${HASHEMB:?}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail=0
-bad() { echo "  FAIL: $*" >&2; fail=1; }
+. "$(dirname "$0")/testing.sh"
 col() { # col FILE NAME: the value of column NAME in the result row
     awk -F'\t' -v n="$2" 'NR==1 { for (i = 1; i <= NF; i++) if ($i == n) c = i } NR==2 { print $c }' "$1"
 }

@@ -1,0 +1,19 @@
+# testing.sh: what the shell tests share (testing.h's counterpart), sourced first by a src/test_*.sh:
+# H, the hashemb binary ($HASHEMB, set by run_tests.sh); SRC, the checkout; T, a scratch directory
+# removed at exit; bad, which prints a FAIL line and marks the test failed (exit $fail at the end);
+# mkcopy, a fresh copy of the sweep driver, sweeps and plots; nres, the result rows in a runs/
+# directory; waitfor, until a glob matches (60 s).
+set -u
+H=${HASHEMB:?set HASHEMB to the hashemb binary (run_tests.sh does)}
+SRC=$PWD
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail=0
+bad() { echo "  FAIL: $*" >&2; fail=1; }
+mkcopy() {
+    rm -rf "$1"; mkdir -p "$1"
+    cp -r "$SRC/run_all.sh" "$SRC/experiments" "$SRC/plots" "$1/"
+    rm -rf "$1/plots/out"
+}
+nres() { local n=0 f; for f in "$1"/*.tsv; do case $f in *.curve.tsv) ;; *) [ -f "$f" ] && n=$((n + 1)) ;; esac; done; echo $n; }
+waitfor() { local i; for i in $(seq 1200); do compgen -G "$1" > /dev/null && return 0; sleep 0.05; done; return 1; }
