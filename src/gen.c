@@ -18,6 +18,7 @@
 #include "cmd.h"
 #include "dataset.h"
 #include "metrics.h"
+#include "vocab.h"
 
 /* --- counter-based randomness --- */
 
@@ -194,34 +195,6 @@ uint32_t gen_zipf_draw(const GenZipf *z, uint64_t *state) {
     return zipf_finish(z, u, zipf_x(z, u), state);
 }
 
-/* --- a table-free seeded permutation --- */
-
-void gen_perm_init(GenPerm *p, uint32_t n, uint64_t seed) {
-    CHECK(n >= 1);
-    p->n = n;
-    int half = 1;
-    while (half < 16 && (1ull << (2 * half)) < n) half++;
-    p->half = half;
-    uint64_t st = seed;
-    for (int i = 0; i < 4; i++) p->key[i] = next64(&st);
-}
-
-uint32_t gen_perm_apply(const GenPerm *p, uint32_t x) {
-    CHECK(x < p->n);
-    const uint64_t mask = (1ull << p->half) - 1;
-    uint64_t v = x;
-    do { // cycle-walking: the Feistel network permutes [0, 4^half); stay until back inside [0, n)
-        uint64_t l = v >> p->half, r = v & mask;
-        for (int i = 0; i < 4; i++) {
-            uint64_t t = l ^ (mix64(r ^ p->key[i]) & mask);
-            l = r;
-            r = t;
-        }
-        v = l << p->half | r;
-    } while (v >= p->n);
-    return (uint32_t)v;
-}
-
 /* --- profiles --- */
 
 typedef struct {
@@ -354,10 +327,7 @@ static inline void row_terms(const GenModel *m, uint64_t rk, uint32_t *ids, doub
         const GenZipf *z = &m->dist[f];
         rank[f] = z->n == 1 ? 1 : zipf_finish(z, us[f], xs[f], &st[f]);
     }
-    if (m->order == GEN_ORDER_HASH)
-        for (uint32_t f = 0; f < F; f++) ids[f] = 1 + gen_perm_apply(&m->perm[f], rank[f] - 1);
-    else
-        memcpy(ids, rank, F * sizeof *ids);
+    memcpy(ids, rank, F * sizeof *ids); /* raw values; gen_vocab numbers them as prep would */
     for (uint32_t f = 0; f < F; f++) {
         double w, v[GEN_K], q = 0;
         planted_raw(m->key[f], rank[f], &w, v);
@@ -430,13 +400,12 @@ int gen_model_init(GenModel *m, const char *profile, double vocab_scale, double 
     m->profile = pr->name;
     m->fields = F;
     m->names = pr->names;
-    m->cards = cards;
+    m->support = cards;
     m->vocab_scale = vocab_scale;
     m->zipf = zipf;
     m->order = order;
     m->seed = seed;
     m->dist = xcalloc(F, sizeof *m->dist);
-    m->perm = xcalloc(F, sizeof *m->perm);
     m->key = xcalloc(F, sizeof *m->key);
     m->sw = xcalloc(F, sizeof *m->sw);
     m->sv = xcalloc(F, sizeof *m->sv);
@@ -444,7 +413,7 @@ int gen_model_init(GenModel *m, const char *profile, double vocab_scale, double 
     m->row_key = next64(&st);
     for (uint32_t f = 0; f < F; f++) {
         gen_zipf_init(&m->dist[f], (uint32_t)(cards[f] - 1), zipf);
-        gen_perm_init(&m->perm[f], (uint32_t)(cards[f] - 1), next64(&st));
+        (void)next64(&st); /* gen_version 1's id permutation key: kept, so the rows stay the same */
         m->key[f] = next64(&st);
     }
     /* Per-field scales from the field's own law: the variance of its weight and the mean square of
@@ -499,9 +468,8 @@ int gen_model_init(GenModel *m, const char *profile, double vocab_scale, double 
 }
 
 void gen_model_free(GenModel *m) {
-    free(m->cards);
+    free(m->support);
     free(m->dist);
-    free(m->perm);
     free(m->key);
     free(m->sw);
     free(m->sv);
@@ -582,9 +550,9 @@ static int text_open(TextOut *t, const char *path, const GenModel *m, Err *e) {
     t->nint = 13;
     t->int_tok = xcalloc(t->nint, sizeof *t->int_tok);
     for (uint32_t f = 0; f < t->nint; f++) {
-        t->int_tok[f] = xmalloc(m->cards[f] * INT_TOK);
+        t->int_tok[f] = xmalloc(m->support[f] * INT_TOK);
         t->int_tok[f][0] = 0; // id 0 (OOV) is never written
-        for (uint32_t v = 1; v < m->cards[f]; v++) int_token(v, t->int_tok[f] + (size_t)v * INT_TOK);
+        for (uint32_t v = 1; v < m->support[f]; v++) int_token(v, t->int_tok[f] + (size_t)v * INT_TOK);
     }
     t->cat_key = xcalloc(m->fields, sizeof *t->cat_key);
     uint64_t st = mix64(m->seed ^ 0x13198a2e03707344ull);
@@ -674,20 +642,76 @@ static int text_write(TextOut *t, const GenModel *m, DsWriter *w, Err *e) {
 
 /* --- the command --- */
 
+/* Rows go in blocks of GEN_VOCAB_BLOCK: a block of the (rows, F) ids stays in cache while a thread
+ * walks its fields' columns in it, so each thread reads the ids once, not once per field. */
+#define GEN_VOCAB_BLOCK 2048
+#define GEN_VOCAB_AHEAD 16 /* rows between a table slot's prefetch and its use */
+
+void gen_vocab(uint32_t F, uint32_t *const *ids, const uint64_t *rows, int nsplits, GenIdOrder order,
+               uint32_t min_count, uint64_t seed, uint64_t *nf) {
+    const VocabOrder vo = order == GEN_ORDER_HASH ? VOCAB_ORDER_HASH : VOCAB_ORDER_FREQ;
+    VocabMap *vm = xcalloc(F, sizeof *vm);
+#pragma omp parallel
+    {
+        /* each thread owns the fields f with f % threads == its number: one writer per column */
+        const uint32_t T = (uint32_t)omp_get_num_threads(), t = (uint32_t)omp_get_thread_num();
+        Err e;
+        for (uint32_t f = t; f < F; f += T) vocab_init(&vm[f]);
+        const uint32_t *tr = ids[0];
+        for (uint64_t lo = 0; lo < rows[0]; lo += GEN_VOCAB_BLOCK) {
+            uint64_t hi = lo + GEN_VOCAB_BLOCK < rows[0] ? lo + GEN_VOCAB_BLOCK : rows[0];
+            for (uint32_t f = t; f < F; f += T)
+                for (uint64_t i = lo; i < hi; i++) {
+                    if (i + GEN_VOCAB_AHEAD < hi) { /* a large field's table is far bigger than cache */
+                        VocabVal ahead = vocab_val_inline(tr[(i + GEN_VOCAB_AHEAD) * F + f]);
+                        vocab_prefetch(&vm[f], &ahead);
+                    }
+                    VocabVal v = vocab_val_inline(tr[i * F + f]);
+                    CHECK(vocab_add(&vm[f], &v, &e) == 0); /* inline values, fewer than 2^31 */
+                }
+        }
+        for (uint32_t f = t; f < F; f += T) nf[f] = vocab_finalize(&vm[f], vo, min_count, seed);
+        for (int sp = 0; sp < nsplits; sp++) {
+            uint32_t *x = ids[sp];
+            for (uint64_t lo = 0; lo < rows[sp]; lo += GEN_VOCAB_BLOCK) {
+                uint64_t hi = lo + GEN_VOCAB_BLOCK < rows[sp] ? lo + GEN_VOCAB_BLOCK : rows[sp];
+                for (uint32_t f = t; f < F; f += T)
+                    for (uint64_t i = lo; i < hi; i++) {
+                        if (i + GEN_VOCAB_AHEAD < hi) {
+                            VocabVal ahead = vocab_val_inline(x[(i + GEN_VOCAB_AHEAD) * F + f]);
+                            vocab_prefetch(&vm[f], &ahead);
+                        }
+                        VocabVal v = vocab_val_inline(x[i * F + f]);
+                        x[i * F + f] = vocab_id(&vm[f], &v);
+                    }
+            }
+        }
+        for (uint32_t f = t; f < F; f += T) vocab_free(&vm[f]);
+    }
+    free(vm);
+}
+
 static const char USAGE[] =
     "usage: hashemb gen --profile criteo|avazu|tiny --rows N [--vocab-scale X] [--zipf S]\n"
-    "                   [--id-order freq|hash] [--seed N] [--threads N] [--text FILE] --out DIR\n"
+    "                   [--id-order freq|hash] [--min-count N] [--seed N] [--threads N] [--text FILE]\n"
+    "                   --out DIR\n"
     "\n"
     "Makes a synthetic prepared dataset (SPEC 3.3): train/valid/test = 80/10/10 of --rows, field\n"
     "values from a Zipf law, labels from a planted model whose true probabilities are stored, so the\n"
-    "oracle AUC and logloss (the ceiling for any model) are known and written to dataset.meta.\n"
+    "oracle AUC and logloss (the ceiling for any model) are known and written to dataset.meta. The\n"
+    "ids follow prep's rule: the values the train split shows get ids (N_f of them, OOV included, is\n"
+    "what every ratio is measured against); the rows, not --vocab-scale, decide N_f.\n"
     "\n"
     "  --profile P       criteo (13 + 26 fields, Criteo Kaggle cardinalities), avazu (24 fields),\n"
     "                    tiny (8 fields of at most 1000 values, for tests)\n"
     "  --rows N          total rows, at least 10\n"
-    "  --vocab-scale X   multiply every cardinality by X (minimum 2); default 1\n"
+    "  --vocab-scale X   multiply every field's support (the values the law can draw) by X\n"
+    "                    (minimum 2); default 1\n"
     "  --zipf S          Zipf exponent of the value frequencies, > 0; default 1.1\n"
-    "  --id-order O      freq: id = frequency rank (default); hash: a seeded permutation of the ids\n"
+    "  --id-order O      how the ids are numbered, as prep does: freq, by descending count in\n"
+    "                    train (default); hash, by a seeded hash of the value\n"
+    "  --min-count N     a value needs N occurrences in train to get an id (default 1); the others,\n"
+    "                    and values train never shows, are the OOV id 0 in every split\n"
     "  --seed N          default 1\n"
     "  --threads N       default: all cores; the output does not depend on it\n"
     "  --text FILE       also write the rows as Criteo text (criteo profile; FILE.gz: gzip)\n"
@@ -716,9 +740,10 @@ int cmd_gen(int argc, char **argv) {
         {"id-order", required_argument, 0, 'i'}, {"seed", required_argument, 0, 's'},
         {"threads", required_argument, 0, 't'}, {"text", required_argument, 0, 'x'},
         {"out", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'V'},       {0, 0, 0, 0}};
+        {"version", no_argument, 0, 'V'},       {"min-count", required_argument, 0, 'm'},
+        {0, 0, 0, 0}};
     const char *profile = NULL, *out = NULL, *text = NULL;
-    long long rows = -1, seed = 1, threads = 0;
+    long long rows = -1, seed = 1, threads = 0, min_count = 1;
     double scale = 1.0, zipf = 1.1;
     GenIdOrder order = GEN_ORDER_FREQ;
     Err e;
@@ -748,6 +773,9 @@ int cmd_gen(int argc, char **argv) {
             break;
         case 't':
             if (parse_i64(optarg, 1, 1024, "--threads", &threads, &e)) goto bad;
+            break;
+        case 'm':
+            if (parse_i64(optarg, 1, UINT32_MAX, "--min-count", &min_count, &e)) goto bad;
             break;
         case 'x': text = optarg; break;
         case 'o': out = optarg; break;
@@ -807,6 +835,7 @@ int cmd_gen(int argc, char **argv) {
     DsMeta meta;
     memset(&meta, 0, sizeof meta);
     char *tmp = NULL;
+    uint64_t *nf = NULL; // (fields) N_f, from the train split
     /* the .bin files are reserved whole before a row is written (posix_fallocate): refuse up front
      * rather than fill the disk; the --text file is checked as it is written */
     if (ds_space_check(out, ds_bytes(split_rows, m.fields, DS_FLAG_PROB), &e) ||
@@ -843,28 +872,43 @@ int cmd_gen(int argc, char **argv) {
         if (text_write(&txt, &m, w, &e)) goto fail;
     }
 
+    /* the text holds the raw values; the dataset, prep's ids of them */
+    double t_vocab = now_seconds();
+    nf = xcalloc(m.fields, sizeof *nf);
+    {
+        uint32_t *split_ids[DS_NSPLITS];
+        for (int s = 0; s < DS_NSPLITS; s++) split_ids[s] = w[s].ids;
+        gen_vocab(m.fields, split_ids, split_rows, DS_NSPLITS, order, (uint32_t)min_count,
+                  (uint64_t)seed, nf);
+    }
+    t_vocab = now_seconds() - t_vocab;
+
     for (int s = 0; s < DS_NSPLITS; s++)
         if (ds_writer_finish(&w[s], &e)) goto fail;
 
     ds_meta_set(&meta, "version", "1");
     ds_meta_set(&meta, "format", "gen:%s", m.profile);
     ds_meta_set(&meta, "source",
-                "gen --profile %s --rows %llu --vocab-scale %g --zipf %g --id-order %s --seed %llu",
+                "gen --profile %s --rows %llu --vocab-scale %g --zipf %g --id-order %s --min-count %lld "
+                "--seed %llu",
                 m.profile, (unsigned long long)n, scale, zipf, order == GEN_ORDER_HASH ? "hash" : "freq",
-                (unsigned long long)seed);
+                min_count, (unsigned long long)seed);
     ds_meta_set(&meta, "fields", "%u", m.fields);
     {
-        size_t cap = (size_t)m.fields * 24 + 1, k = 0, j = 0;
-        char *names = xmalloc(cap), *cards = xmalloc(cap);
+        size_t cap = (size_t)m.fields * 24 + 1, k = 0, j = 0, l = 0;
+        char *names = xmalloc(cap), *cards = xmalloc(cap), *support = xmalloc(cap);
         for (uint32_t f = 0; f < m.fields; f++) {
             k += (size_t)snprintf(names + k, cap - k, "%s%s", f ? "," : "", m.names[f]);
-            j += (size_t)snprintf(cards + j, cap - j, "%s%llu", f ? "," : "",
-                                  (unsigned long long)m.cards[f]);
+            j += (size_t)snprintf(cards + j, cap - j, "%s%llu", f ? "," : "", (unsigned long long)nf[f]);
+            l += (size_t)snprintf(support + l, cap - l, "%s%llu", f ? "," : "",
+                                  (unsigned long long)m.support[f]);
         }
         ds_meta_set(&meta, "field_names", "%s", names);
         ds_meta_set(&meta, "cardinalities", "%s", cards);
+        ds_meta_set(&meta, "support", "%s", support);
         free(names);
         free(cards);
+        free(support);
     }
     char key[64];
     for (int s = 0; s < DS_NSPLITS; s++) {
@@ -875,7 +919,7 @@ int cmd_gen(int argc, char **argv) {
         snprintf(key, sizeof key, "pos_rate_%s", DS_SPLIT_NAMES[s]);
         meta_num(&meta, key, pos[s]);
     }
-    ds_meta_set(&meta, "min_count", "1");
+    ds_meta_set(&meta, "min_count", "%lld", min_count);
     ds_meta_set(&meta, "id_order", "%s", order == GEN_ORDER_HASH ? "hash" : "freq");
     ds_meta_set(&meta, "seed", "%llu", (unsigned long long)seed);
     for (int s = 0; s < DS_NSPLITS; s++) {
@@ -912,12 +956,17 @@ int cmd_gen(int argc, char **argv) {
     }
     tmp_guard_release();
     double secs = now_seconds() - t0;
+    uint64_t total_nf = 0, total_support = 0;
+    for (uint32_t f = 0; f < m.fields; f++) total_nf += nf[f], total_support += m.support[f];
     fprintf(stderr,
-            "gen: %s, %llu rows (%llu/%llu/%llu) in %.2f s, %.2fM rows/s (rows alone %.2f s), %d threads; "
+            "gen: %s, %llu rows (%llu/%llu/%llu) in %.2f s, %.2fM rows/s (rows alone %.2f s, vocabulary "
+            "%.2f s), %d threads; %llu ids in the full tables (train's values, of a support of %llu); "
             "pos rate %.4f, oracle AUC %.4f (test %.4f)\n",
             m.profile, (unsigned long long)n, (unsigned long long)split_rows[0],
             (unsigned long long)split_rows[1], (unsigned long long)split_rows[2], secs,
-            (double)n / secs / 1e6, t_rows, omp_get_max_threads(), pos[0], auc[0], auc[2]);
+            (double)n / secs / 1e6, t_rows, t_vocab, omp_get_max_threads(),
+            (unsigned long long)total_nf, (unsigned long long)total_support, pos[0], auc[0], auc[2]);
+    free(nf);
     free(tmp);
     free(path);
     ds_meta_free(&meta);
@@ -931,6 +980,7 @@ fail:
         if (w[s].map) ds_writer_abort(&w[s]);
     text_close(&txt, 0);
     if (tmp) ds_dir_abort(tmp);
+    free(nf);
     free(tmp);
     free(path);
     ds_meta_free(&meta);

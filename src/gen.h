@@ -5,7 +5,10 @@
  * stored. Every row is a pure function of (arguments, row index), so the bytes do not depend on the
  * thread count. It does not model time, drift, or correlations between the values of a row.
  *
- * The pieces are public for the tests: the sampler, the id permutation and one-row generation. */
+ * The ids are then numbered by prep's rule (gen_vocab): the raw values seen in the train split get
+ * ids 1..N_f-1, every other value the OOV id 0, so N_f is what a practitioner's full table holds.
+ *
+ * The pieces are public for the tests: the sampler, one-row generation and the vocabulary pass. */
 #ifndef HASHEMB_GEN_H
 #define HASHEMB_GEN_H
 
@@ -27,22 +30,11 @@ void gen_zipf_init(GenZipf *z, uint32_t n, double s);
 /* One rank in 1..n, consuming 64-bit words from the counter stream *state (usually one). */
 uint32_t gen_zipf_draw(const GenZipf *z, uint64_t *state);
 
-/* A seeded bijection of [0, n), without tables: a 4-round Feistel network on the smallest even bit
- * width whose range covers n, cycle-walked back into [0, n) (at most 4 steps expected). */
-typedef struct {
-    uint32_t n;
-    int half;          // bits per Feistel half
-    uint64_t key[4];   // round keys
-} GenPerm;
-
-void gen_perm_init(GenPerm *p, uint32_t n, uint64_t seed);
-uint32_t gen_perm_apply(const GenPerm *p, uint32_t x);
-
 typedef enum { GEN_ORDER_FREQ, GEN_ORDER_HASH } GenIdOrder;
 
 /* The generator's version: the same arguments give the same data while it stays. Bump it with any
  * change to what gen writes (values, labels, text); sweeps key their cached datasets by it. */
-#define GEN_VERSION 1
+#define GEN_VERSION 2 /* 2: ids numbered by the train split's vocabulary (gen_vocab) */
 #define GEN_K 4 /* width of the planted latent vectors */
 #define GEN_MAX_FIELDS 64 /* the largest profile has 39 */
 
@@ -51,12 +43,11 @@ typedef struct {
     const char *profile;
     uint32_t fields;
     const char *const *names; // (fields)
-    uint64_t *cards;          // (fields) N_f, OOV id 0 included; values 1..N_f-1
+    uint64_t *support;        // (fields) V_f: the law draws raw values 1..V_f-1 (N_f comes from train)
     double vocab_scale, zipf;
     GenIdOrder order;
     uint64_t seed;
     GenZipf *dist;            // (fields) over N_f - 1 ranks
-    GenPerm *perm;            // (fields) used with GEN_ORDER_HASH
     uint64_t *key;            // (fields) planted-model hash key
     double *sw, *sv;          // (fields) weight and vector scale of each field
     uint64_t row_key;         // seeds the per-row counter streams
@@ -68,14 +59,22 @@ int gen_model_init(GenModel *m, const char *profile, double vocab_scale, double 
                    uint64_t seed, Err *e);
 void gen_model_free(GenModel *m);
 
-/* Row `row` (global index over train, valid, test): ids (fields), the true click probability, the
- * label, and optionally the logit. */
+/* Row `row` (global index over train, valid, test): its raw values (fields; rank r of field f's law
+ * is value r), the true click probability, the label, and optionally the logit. */
 void gen_row(const GenModel *m, uint64_t row, uint32_t *ids, float *prob, uint8_t *label,
              double *logit);
 
-/* The counter stream field f of row `row` draws its rank from: gen_zipf_draw on it gives the rank
- * gen_row uses (its ids with GEN_ORDER_FREQ). For tests. */
+/* The counter stream field f of row `row` draws its rank from: gen_zipf_draw on it gives the raw
+ * value gen_row writes. For tests. */
 uint64_t gen_stream(const GenModel *m, uint64_t row, uint32_t f);
+
+/* Prep's vocabulary rule (SPEC 3.2, 3.3) on generated rows: per field, the raw values seen at least
+ * min_count times in the train split (ids[0], (rows[0], F)) get ids 1..N_f-1 in `order` (freq: train
+ * count descending, ties by value; hash: XXH64 of the value under `seed`, as prep's --id-order hash),
+ * and every other raw value becomes the OOV id 0, in every split ids[0..nsplits). nf (F) receives
+ * N_f. One field at a time per thread: memory is vocab.h's table of one field's train values. */
+void gen_vocab(uint32_t F, uint32_t *const *ids, const uint64_t *rows, int nsplits, GenIdOrder order,
+               uint32_t min_count, uint64_t seed, uint64_t *nf);
 
 /* Planted parts of the value of rank r in field f: its weight and GEN_K-vector (both scaled). */
 void gen_planted(const GenModel *m, uint32_t f, uint32_t r, double *w, double *v);

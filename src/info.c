@@ -132,8 +132,22 @@ int cmd_info(int argc, char **argv) {
         int n = (int)strlen(d.field_names[f]);
         if (n > w) w = n;
     }
-    printf("\n%-*s %10s %10s %9s %9s %9s %9s\n", w, "field", "N_f", "seen_train", "top_share",
+    /* synthetic data: the law's support per field beside N_f, the values train showed */
+    uint64_t *support = NULL, total_support = 0;
+    const char *sup = ds_meta_get(&d.meta, "support");
+    if (sup) {
+        long long *v = NULL;
+        int n = 0;
+        if (!parse_i64_list(sup, 1, 1ll << 32, "support", &v, &n, &e) && n == (int)d.fields) {
+            support = xmalloc(d.fields * sizeof *support);
+            for (uint32_t f = 0; f < d.fields; f++) support[f] = (uint64_t)v[f], total_support += support[f];
+        }
+        free(v);
+    }
+    printf("\n%-*s %10s %10s %9s %9s %9s %9s", w, "field", "N_f", "seen_train", "top_share",
            "oov_train", "oov_valid", "oov_test");
+    if (support) printf(" %11s", "support");
+    printf("\n");
     uint64_t total = 0;
     for (uint32_t f = 0; f < d.fields; f++) {
         total += d.cards[f];
@@ -141,10 +155,14 @@ int cmd_info(int argc, char **argv) {
                (unsigned long long)fs[f].seen);
         print_num(share(fs[f].top, d.split[DS_TRAIN].rows), 9, 4);
         for (int sp = 0; sp < DS_NSPLITS; sp++) print_num(share(fs[f].oov[sp], d.split[sp].rows), 9, 4);
+        if (support) printf(" %11llu", (unsigned long long)support[f]);
         printf("\n");
     }
     /* the full-table size that every compression ratio is measured against */
-    printf("%-*s %10llu\n\n", w, "total", (unsigned long long)total);
+    printf("%-*s %10llu", w, "total", (unsigned long long)total);
+    if (support) printf(" %10s %9s %9s %9s %9s %11llu", "", "", "", "", "", (unsigned long long)total_support);
+    printf("\n\n");
+    free(support);
     printf("full tables: %llu ids; d=16: %.4g M parameters (%.4g MB as f32); DeepFM w=17: %.4g M (%.4g MB)\n",
            (unsigned long long)total, total * 16 / 1e6, total * 16 * 4 / 1e6, total * 17 / 1e6,
            total * 17 * 4 / 1e6);

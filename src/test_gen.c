@@ -1,4 +1,4 @@
-/* test_gen: the Zipf sampler against the pmf, the id permutation as a bijection, and one-row
+/* test_gen: the Zipf sampler against the pmf, gen_vocab against a reference, and one-row
  * generation: deterministic, the same by the batched row path and the one-draw path, the same on 1
  * and 2 threads, and the same probabilities under either id order. */
 #include <math.h>
@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #include "gen.h"
+#include "rng.h"
 #include "metrics.h"
 #include "testing.h"
 #include "util.h"
@@ -67,36 +70,69 @@ static void test_zipf(void) {
     T_NEAR(ones / 200000.0, 1 / h, 0.005, "n=2^32-2: share of rank 1");
 }
 
-static void test_perm(void) {
-    static const uint32_t ns[] = {1, 2, 3, 4, 5, 16, 17, 1000, 65536, 65537, 300001};
-    for (size_t t = 0; t < sizeof ns / sizeof ns[0]; t++) {
-        uint32_t n = ns[t];
-        for (uint64_t seed = 1; seed <= 3; seed++) {
-            GenPerm p;
-            gen_perm_init(&p, n, seed);
-            uint8_t *hit = xcalloc(n, 1);
-            uint32_t dup = 0, fixed = 0;
-            for (uint32_t x = 0; x < n; x++) {
-                uint32_t y = gen_perm_apply(&p, x);
-                if (y >= n || hit[y]) {
-                    dup++;
-                    continue;
-                }
-                hit[y] = 1;
-                fixed += y == x;
-            }
-            T_CHECK(dup == 0, "n=%u seed=%llu: %u collisions or out-of-range values", n,
-                    (unsigned long long)seed, dup);
-            if (n >= 1000) T_CHECK(fixed < n / 100 + 10, "n=%u: %u fixed points, not shuffled", n, fixed);
-            free(hit);
-        }
+/* gen_vocab against a plain reference: per field, N_f = the distinct train values + 1; freq ids by
+ * descending train count (ties by value), hash ids by XXH64 of the value's 8 little-endian bytes;
+ * values train never shows (or shows fewer than min_count times) are 0 in every split; the thread
+ * count changes nothing. */
+static void test_vocab(void) {
+    enum { F = 3, NT = 5000, NV = 800 };
+    const uint64_t rows[2] = {NT, NV};
+    uint32_t *tr = xmalloc(NT * F * 4), *va = xmalloc(NV * F * 4);
+    uint64_t st = 42;
+    for (int i = 0; i < NT * F; i++) { /* field 0: 3 values; 1: ~400; 2: ~4000 (many once) */
+        int f = i % F;
+        uint64_t r = rng_fmix64(++st);
+        tr[i] = 1 + (uint32_t)(f == 0 ? r % 3 : f == 1 ? r % 400 * (r >> 40 & 1) + r % 7 : r % 4000);
     }
-    GenPerm a, b;
-    gen_perm_init(&a, 1000, 1);
-    gen_perm_init(&b, 1000, 2);
-    int same = 0;
-    for (uint32_t x = 0; x < 1000; x++) same += gen_perm_apply(&a, x) == gen_perm_apply(&b, x);
-    T_CHECK(same < 20, "seeds 1 and 2 give nearly the same permutation (%d equal)", same);
+    for (int i = 0; i < NV * F; i++) va[i] = 1 + (uint32_t)(rng_fmix64(++st) % (i % F == 0 ? 3 : 5000));
+    for (int order = 0; order < 2; order++)
+        for (uint32_t minc = 1; minc <= 2; minc++) {
+            uint32_t *t1 = xmalloc(NT * F * 4), *v1 = xmalloc(NV * F * 4), *t2 = xmalloc(NT * F * 4),
+                     *v2 = xmalloc(NV * F * 4);
+            memcpy(t1, tr, NT * F * 4), memcpy(t2, tr, NT * F * 4);
+            memcpy(v1, va, NV * F * 4), memcpy(v2, va, NV * F * 4);
+            uint32_t *s1[2] = {t1, v1}, *s2[2] = {t2, v2};
+            uint64_t nf1[F], nf2[F];
+            omp_set_num_threads(1);
+            gen_vocab(F, s1, rows, 2, order ? GEN_ORDER_HASH : GEN_ORDER_FREQ, minc, 9, nf1);
+            omp_set_num_threads(2);
+            gen_vocab(F, s2, rows, 2, order ? GEN_ORDER_HASH : GEN_ORDER_FREQ, minc, 9, nf2);
+            T_CHECK(!memcmp(t1, t2, NT * F * 4) && !memcmp(v1, v2, NV * F * 4) && !memcmp(nf1, nf2, sizeof nf1),
+                    "gen_vocab: 1 and 2 threads differ");
+            int bad = 0;
+            for (uint32_t f = 0; f < F; f++) {
+                /* the reference: counts of raw values, kept ones ranked */
+                uint32_t *count = xcalloc(5002, 4), *id = xcalloc(5002, 4), kept = 0;
+                for (int i = 0; i < NT; i++) count[tr[i * F + f]]++;
+                for (uint32_t v = 1; v < 5002; v++) kept += count[v] >= minc;
+                for (uint32_t v = 1; v < 5002; v++) {
+                    if (count[v] < minc) continue;
+                    uint32_t rank = 1;
+                    for (uint32_t u = 1; u < 5002; u++) {
+                        if (count[u] < minc || u == v) continue;
+                        int before;
+                        if (order == 0) {
+                            before = count[u] > count[v] || (count[u] == count[v] && u < v);
+                        } else {
+                            uint8_t bu[8] = {0}, bv[8] = {0};
+                            for (int j = 0; j < 4; j++) bu[j] = (uint8_t)(u >> 8 * j), bv[j] = (uint8_t)(v >> 8 * j);
+                            uint64_t hu = XXH64(bu, 8, 9), hv = XXH64(bv, 8, 9);
+                            before = hu < hv || (hu == hv && u < v);
+                        }
+                        rank += before;
+                    }
+                    id[v] = rank;
+                }
+                bad += nf1[f] != kept + 1;
+                for (int i = 0; i < NT; i++) bad += t1[i * F + f] != id[tr[i * F + f]];
+                for (int i = 0; i < NV; i++) bad += v1[i * F + f] != id[va[i * F + f]];
+                free(count), free(id);
+            }
+            T_CHECK(bad == 0, "gen_vocab order %s min-count %u: %d ids or N_f differ from the reference",
+                    order ? "hash" : "freq", minc, bad);
+            free(t1), free(v1), free(t2), free(v2);
+        }
+    free(tr), free(va);
 }
 
 typedef struct {
@@ -123,9 +159,9 @@ static void test_rows(void) {
     Err e;
     GenModel m, mh, m2;
     T_CHECK(gen_model_init(&m, "criteo", 0.01, 1.1, GEN_ORDER_FREQ, 5, &e) == 0, "init: %s", e.msg);
-    T_CHECK(m.fields == 39 && m.cards[15] == 101312 && m.cards[0] == 2 && m.cards[21] == 2,
-            "criteo x0.01 cardinalities: %llu %llu", (unsigned long long)m.cards[15],
-            (unsigned long long)m.cards[0]);
+    T_CHECK(m.fields == 39 && m.support[15] == 101312 && m.support[0] == 2 && m.support[21] == 2,
+            "criteo x0.01 cardinalities: %llu %llu", (unsigned long long)m.support[15],
+            (unsigned long long)m.support[0]);
     uint64_t n = 20000;
     Rows a = make_rows(&m, 1000, n, 1), b = make_rows(&m, 1000, n, 2), c = make_rows(&m, 1000, n, 1);
     T_CHECK(!memcmp(a.ids, b.ids, n * m.fields * 4) && !memcmp(a.prob, b.prob, n * 4) &&
@@ -140,7 +176,7 @@ static void test_rows(void) {
             uint64_t st = gen_stream(&m, 1000 + i, f);
             uint32_t k = gen_zipf_draw(&m.dist[f], &st), id = a.ids[i * m.fields + f];
             mismatch += k != id;
-            bad_range += id < 1 || id >= m.cards[f];
+            bad_range += id < 1 || id >= m.support[f];
         }
     T_CHECK(mismatch == 0, "%d ranks differ between gen_row and gen_zipf_draw", mismatch);
     T_CHECK(bad_range == 0, "%d ids outside 1..N_f-1", bad_range);
@@ -148,20 +184,11 @@ static void test_rows(void) {
     Rows d = make_rows(&m, 1500, 10, 1);
     T_CHECK(!memcmp(d.ids, a.ids + 500 * m.fields, 10 * m.fields * 4), "row 1500 depends on context");
     free_rows(&d);
-    // the hash id order relabels the ids and nothing else
+    // the id order plays no part in the rows: gen_vocab numbers their raw values afterwards
     T_CHECK(gen_model_init(&mh, "criteo", 0.01, 1.1, GEN_ORDER_HASH, 5, &e) == 0, "init: %s", e.msg);
     Rows h = make_rows(&mh, 1000, n, 2);
-    T_CHECK(!memcmp(a.prob, h.prob, n * 4) && !memcmp(a.label, h.label, n),
-            "hash order changed probabilities or labels");
-    int relabel_bad = 0, moved = 0;
-    for (uint64_t i = 0; i < n; i++)
-        for (uint32_t f = 0; f < m.fields; f++) {
-            uint32_t r = a.ids[i * m.fields + f], id = h.ids[i * m.fields + f];
-            relabel_bad += id != 1 + gen_perm_apply(&mh.perm[f], r - 1);
-            moved += id != r;
-        }
-    T_CHECK(relabel_bad == 0, "%d hash-order ids are not the permuted ranks", relabel_bad);
-    T_CHECK(moved > 0, "hash order moved no id");
+    T_CHECK(!memcmp(a.prob, h.prob, n * 4) && !memcmp(a.label, h.label, n) && !memcmp(a.ids, h.ids, n * m.fields * 4),
+            "the id order changed the raw rows");
     free_rows(&h);
     // another seed is another dataset
     T_CHECK(gen_model_init(&m2, "criteo", 0.01, 1.1, GEN_ORDER_FREQ, 6, &e) == 0, "init: %s", e.msg);
@@ -193,20 +220,20 @@ static void test_profiles(void) {
     Err e;
     GenModel m;
     T_CHECK(gen_model_init(&m, "criteo", 1, 1.1, GEN_ORDER_FREQ, 1, &e) == 0, "%s", e.msg);
-    T_CHECK(m.cards[15] == 10131227 && m.cards[38] == 142572 && m.cards[21] == 3, "criteo x1 cards");
+    T_CHECK(m.support[15] == 10131227 && m.support[38] == 142572 && m.support[21] == 3, "criteo x1 cards");
     for (uint32_t f = 0; f < 13; f++)
-        T_CHECK(m.cards[f] >= 50 && m.cards[f] <= 120, "I%u: %llu not in 50..120", f + 1,
-                (unsigned long long)m.cards[f]);
+        T_CHECK(m.support[f] >= 50 && m.support[f] <= 120, "I%u: %llu not in 50..120", f + 1,
+                (unsigned long long)m.support[f]);
     gen_model_free(&m);
     T_CHECK(gen_model_init(&m, "avazu", 1, 1.1, GEN_ORDER_FREQ, 1, &e) == 0, "%s", e.msg);
     T_CHECK(m.fields == 24, "avazu has %u fields", m.fields);
     gen_model_free(&m);
     T_CHECK(gen_model_init(&m, "tiny", 1, 1.1, GEN_ORDER_FREQ, 1, &e) == 0, "%s", e.msg);
     T_CHECK(m.fields == 8, "tiny has %u fields", m.fields);
-    for (uint32_t f = 0; f < m.fields; f++) T_CHECK(m.cards[f] <= 1000, "tiny field %u too big", f);
+    for (uint32_t f = 0; f < m.fields; f++) T_CHECK(m.support[f] <= 1000, "tiny field %u too big", f);
     gen_model_free(&m);
     T_CHECK(gen_model_init(&m, "tiny", 1e-6, 1.1, GEN_ORDER_FREQ, 1, &e) == 0, "%s", e.msg);
-    for (uint32_t f = 0; f < m.fields; f++) T_CHECK(m.cards[f] == 2, "N_f floor of 2");
+    for (uint32_t f = 0; f < m.fields; f++) T_CHECK(m.support[f] == 2, "N_f floor of 2");
     uint32_t ids[8];
     float p;
     uint8_t y;
@@ -222,7 +249,7 @@ static void test_profiles(void) {
 
 int main(void) {
     test_zipf();
-    test_perm();
+    test_vocab();
     test_rows();
     test_profiles();
     return t_report("test_gen");

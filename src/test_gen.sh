@@ -23,7 +23,7 @@ done
 [ "$(meta "$T/b" fields)" = 24 ] || fail "avazu fields: $(meta "$T/b" fields)"
 grep -q 'threads\|time' "$T/b/dataset.meta" && fail "dataset.meta mentions threads or time"
 keys=$(cut -d= -f1 "$T/b/dataset.meta" | tr '\n' ' ')
-want="version format source fields field_names cardinalities rows_train rows_valid rows_test pos_rate_train pos_rate_valid pos_rate_test min_count id_order seed oracle_auc_train oracle_auc_valid oracle_auc_test oracle_logloss_train oracle_logloss_valid oracle_logloss_test profile vocab_scale zipf gen_version "
+want="version format source fields field_names cardinalities support rows_train rows_valid rows_test pos_rate_train pos_rate_valid pos_rate_test min_count id_order seed oracle_auc_train oracle_auc_valid oracle_auc_test oracle_logloss_train oracle_logloss_valid oracle_logloss_test profile vocab_scale zipf gen_version "
 [ "$keys" = "$want" ] || fail "dataset.meta keys: $keys"
 ls "$T" | grep -q tmp && fail "a temporary directory was left behind"
 v=$($H gen --version) || fail "gen --version exits non-zero"
@@ -41,13 +41,19 @@ for s in train valid test; do
     awk -v a="$(meta "$T/c" oracle_auc_$s)" 'BEGIN { exit !(a >= 0.77 && a <= 0.83) }' ||
         fail "oracle_auc_$s $(meta "$T/c" oracle_auc_$s) outside 0.77..0.83"
 done
-[ "$(meta "$T/c" cardinalities | cut -d, -f16)" = 101312 ] || fail "C3 at scale 0.01 is not 101312"
+[ "$(meta "$T/c" support | cut -d, -f16)" = 101312 ] || fail "C3's support at scale 0.01 is not 101312"
+# prep's rule: N_f is the distinct values train shows, plus the OOV id; train has no OOV id
+n_c3=$(meta "$T/c" cardinalities | cut -d, -f16)
+[ "$n_c3" -gt 1 ] && [ "$n_c3" -lt 101312 ] || fail "C3's N_f $n_c3 is not below its support"
 
 # --- info ---
 $H info "$T/c" >"$T/info.out" 2>"$T/info.err" || fail "info failed: $(cat "$T/info.err")"
 grep -q 'oracle_auc' "$T/info.out" || fail "info shows no oracle AUC"
 grep -q "^train .*$(meta "$T/c" oracle_auc_train | cut -c1-5)" "$T/info.out" || fail "info's train oracle AUC"
 grep -q '^C3 .*101312' "$T/info.out" || fail "info's field table lacks C3"
+awk '$1 ~ /^[IC][0-9]+$/ { n++; if ($2 != $3 + 1 || $5 != "0.0000") { bad++; print "    " $0 } } END { exit !(n == 39 && bad == 0) }' \
+    "$T/info.out" >&2 || fail "N_f is not the distinct train values + 1 (with no OOV in train) for every field"
+awk '$1 == "total" { exit !($2 < $NF) }' "$T/info.out" || fail "info's totals: N_f not below the support"
 $H info --help | grep -q 'usage: hashemb info' || fail "info --help"
 $H info "$T/nope" >/dev/null 2>"$T/e"
 [ $? -eq 1 ] && grep -q "nope" "$T/e" || fail "info on a missing directory: $(cat "$T/e")"
