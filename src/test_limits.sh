@@ -29,8 +29,13 @@ expect 2 "field 0 (N=3000000000): 3000000000 rows" "$H" train --data "$T/big" $s
 
 # --- defect 10: runs larger than the memory available: refused before anything is allocated ---
 sed -i 's/^cardinalities=[0-9]*,/cardinalities=2000000000,/' "$T/big/dataset.meta"
-expect 1 "this plan (its embedding tables with Adam's state) needs about .*GiB, more than the .* available.*the largest field, 1, has 2000000000 rows and 34000000000 parameters" \
-    "$H" plan --cards 10,2000000000 --emb full
+# plan shows the layout whatever this machine is (a sweep plans on a login node for a cluster) and
+# says beside it that train would refuse it here; --tsv stays the layout alone
+"$H" plan --cards 10,2000000000 --emb full > "$T/out" 2> "$T/err" || bad "plan of a layout too big for this machine: exit $?"
+[ -s "$T/err" ] && bad "plan wrote to stderr (a sweep marks such a point invalid): $(cat "$T/err")"
+grep -q "on this machine: this plan (its embedding tables with Adam's state) needs about .*GiB, more than the .* available.*the largest field, 1, has 2000000000 rows and 34000000000 parameters.*train would refuse it here" "$T/out" ||
+    bad "plan's note on this machine's memory: $(tail -2 "$T/out")"
+"$H" plan --cards 10,2000000000 --emb full --tsv 2> "$T/err" | grep -q "on this machine" && bad "--tsv carries the note"
 expect 1 "this run needs about .*GiB, more than the .* available.*the largest field t1 with 2000000000 rows" \
     "$H" train --data "$T/big" --epochs 1 --quiet --out "$T/big.tsv"
 expect 1 "this run needs about .*dense model .*GiB" "$H" train --data "$T/d" --mlp 65536,65536 --quiet --out "$T/m.tsv"
