@@ -19,20 +19,49 @@ static int read_u64_file(const char *path, uint64_t *v) {
     return 0;
 }
 
-/* the cgroup v2 directory of this process, from /proc/self/cgroup's "0::/path" */
-static int cgroup_dir(char *buf, size_t n) {
+/* The cgroup's memory left, min over this process's cgroup and its ancestors (a limit may sit on a
+ * parent slice): cgroup v2 (memory.max - memory.current) under /sys/fs/cgroup or, on hybrid hosts,
+ * /sys/fs/cgroup/unified; else v1 (memory.limit_in_bytes - memory.usage_in_bytes) under
+ * /sys/fs/cgroup/memory. UINT64_MAX when none is set or none can be read. Page cache counts as used
+ * here, though the kernel can reclaim it: a conservative reading. */
+static uint64_t cgroup_left(void) {
     FILE *f = fopen("/proc/self/cgroup", "r");
-    if (!f) return -1;
-    char line[512];
-    int found = -1;
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "0::", 3)) {
-            line[strcspn(line, "\n")] = 0;
-            snprintf(buf, n, "/sys/fs/cgroup%s", strcmp(line + 3, "/") ? line + 3 : "");
-            found = 0;
-        }
+    if (!f) return UINT64_MAX;
+    char line[1024], v2[1024] = "", v1[1024] = "";
+    int have2 = 0, have1 = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        if (!strncmp(line, "0::", 3)) snprintf(v2, sizeof v2, "%s", line + 3), have2 = 1;
+        char *c = strchr(line, ':');
+        if (c && !strncmp(c + 1, "memory:", 7)) snprintf(v1, sizeof v1, "%s", c + 8), have1 = 1;
+    }
     fclose(f);
-    return found;
+    static const char *const roots2[] = {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"};
+    uint64_t best = UINT64_MAX;
+    for (int v = 0; v < 2 && best == UINT64_MAX; v++) {
+        if (v == 0 && !have2) continue;
+        if (v == 1 && !have1) continue;
+        for (int r = 0; r < (v == 0 ? 2 : 1); r++) {
+            char dir[1100], path[1200];
+            snprintf(dir, sizeof dir, "%s", v == 0 ? v2 : v1);
+            for (;;) { /* the cgroup, then each parent up to the root */
+                uint64_t max, cur = 0;
+                snprintf(path, sizeof path, "%s%s/%s", v == 0 ? roots2[r] : "/sys/fs/cgroup/memory",
+                         strcmp(dir, "/") ? dir : "", v == 0 ? "memory.max" : "memory.limit_in_bytes");
+                if (!read_u64_file(path, &max) && max < (1ull << 60)) { /* v1 says "no limit" as ~2^63 */
+                    snprintf(path, sizeof path, "%s%s/%s", v == 0 ? roots2[r] : "/sys/fs/cgroup/memory",
+                             strcmp(dir, "/") ? dir : "", v == 0 ? "memory.current" : "memory.usage_in_bytes");
+                    if (read_u64_file(path, &cur)) cur = 0;
+                    uint64_t left = max > cur ? max - cur : 0;
+                    if (left < best) best = left;
+                }
+                char *slash = strrchr(dir, '/');
+                if (!slash || slash == dir) break;
+                *slash = 0;
+            }
+        }
+    }
+    return best;
 }
 
 void limits_read(SysLimits *l) {
@@ -51,19 +80,10 @@ void limits_read(SysLimits *l) {
             }
         fclose(f);
     }
-    char dir[1024], path[1100];
-    uint64_t max, cur;
-    if (!cgroup_dir(dir, sizeof dir)) {
-        snprintf(path, sizeof path, "%s/memory.max", dir);
-        if (!read_u64_file(path, &max)) {
-            snprintf(path, sizeof path, "%s/memory.current", dir);
-            if (read_u64_file(path, &cur)) cur = 0;
-            uint64_t left = max > cur ? max - cur : 0;
-            if (left < l->mem_avail) {
-                l->mem_avail = left;
-                snprintf(l->mem_source, sizeof l->mem_source, "the cgroup's memory.max");
-            }
-        }
+    uint64_t left = cgroup_left();
+    if (left < l->mem_avail) {
+        l->mem_avail = left;
+        snprintf(l->mem_source, sizeof l->mem_source, "the cgroup's memory limit");
     }
     l->as_limit = l->as_headroom = UINT64_MAX;
     struct rlimit rl;
@@ -78,6 +98,14 @@ void limits_read(SysLimits *l) {
         }
         l->as_headroom = rl.rlim_cur > vm ? rl.rlim_cur - vm : 0;
     }
+}
+
+uint64_t limits_thread_vm(void) {
+    struct rlimit rl;
+    uint64_t stack = 8ull << 20;
+    if (!getrlimit(RLIMIT_STACK, &rl) && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > stack)
+        stack = rl.rlim_cur;
+    return (200ull << 20) + stack;
 }
 
 void limits_human(uint64_t b, char *buf, int n) {
@@ -98,12 +126,12 @@ int limits_threads(const SysLimits *l, int requested, int explicit_, uint64_t by
         /* every thread counts, those OpenBLAS started with too: it maps a thread's buffer at the
          * thread's first sgemm (seen in gdb: the main thread's, from cblas_sgemm) */
         uint64_t room = l->as_headroom > bytes ? l->as_headroom - bytes : 0;
-        int fit = (int)(room / LIMITS_THREAD_VM);
+        int fit = (int)(room / limits_thread_vm());
         if (n > fit) {
             char lim[32], left[32], per[32];
             limits_human(l->as_limit, lim, sizeof lim);
             limits_human(l->as_headroom, left, sizeof left);
-            limits_human(LIMITS_THREAD_VM, per, sizeof per);
+            limits_human(limits_thread_vm(), per, sizeof per);
             if (fit < 1)
                 return err_set(e, "ulimit -v (RLIMIT_AS) is %s, of which %s is left: too little for this "
                                   "run and one thread: raise the limit", lim, left);

@@ -13,10 +13,11 @@
 #include "util.h"
 
 /* Address space OpenBLAS 0.3.21 and glibc take per thread: a 128 MiB sgemm buffer, a 64 MiB malloc
- * arena, an 8 MiB stack; measured here as 205 MiB of VmSize per thread (1, 2, 4, 8 threads). Under
- * `ulimit -v`, a thread whose buffer cannot be mapped makes OpenBLAS's blas_memory_alloc retry
- * forever: hashemb counts this much per thread first. */
-#define LIMITS_THREAD_VM (208ull << 20)
+ * arena and a stack (RLIMIT_STACK, 8 MiB by default), about 8 MiB more besides; measured here as 205
+ * MiB of VmSize per thread with 8 MiB stacks (1, 2, 4, 8 threads). Under `ulimit -v`, a thread whose
+ * buffer cannot be mapped makes OpenBLAS's blas_memory_alloc retry forever: hashemb counts this much
+ * per thread first. Plain system calls only (main.c calls it before the C library is set up). */
+uint64_t limits_thread_vm(void);
 
 typedef struct {
     uint64_t mem_avail;      /* bytes a run may allocate */
@@ -28,7 +29,7 @@ typedef struct {
 
 void limits_read(SysLimits *l);
 
-/* The thread count for a run: `requested` above the cores gets a warning on stderr. Under RLIMIT_AS each thread needs LIMITS_THREAD_VM next to the run's `bytes`: a count that
+/* The thread count for a run: `requested` above the cores gets a warning on stderr. Under RLIMIT_AS each thread needs limits_thread_vm() next to the run's `bytes`: a count that
  * does not fit is an Err when `explicit_` (--threads given), else lowered to what fits (a note on
  * stderr). */
 int limits_threads(const SysLimits *l, int requested, int explicit_, uint64_t bytes, const char *cmd,

@@ -46,9 +46,9 @@ static void preinit_openblas_threads(int argc, char **argv, char **envp) {
     buf[n] = 0;
     unsigned long long vm = strtoull(buf, NULL, 10) * (unsigned long long)sysconf(_SC_PAGESIZE);
     /* the first thread also needs OpenMP's and OpenBLAS's own start-up: measured here, a limit of
-     * VmSize + 270 MiB hangs and + 305 MiB starts; every further thread LIMITS_THREAD_VM */
-    const unsigned long long first = 320ull << 20;
-    long fit = rl.rlim_cur > vm + first ? 1 + (long)((rl.rlim_cur - vm - first) / LIMITS_THREAD_VM) : 0;
+     * VmSize + 270 MiB hangs and + 305 MiB starts; every further thread limits_thread_vm() */
+    const unsigned long long first = (112ull << 20) + limits_thread_vm(); /* 320 MiB with 8 MiB stacks */
+    long fit = rl.rlim_cur > vm + first ? 1 + (long)((rl.rlim_cur - vm - first) / limits_thread_vm()) : 0;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (fit < 1) {
         static const char msg[] = "hashemb: ulimit -v (RLIMIT_AS) is too low for OpenBLAS to start "

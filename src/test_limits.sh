@@ -55,6 +55,28 @@ expect 1 "threads 2: each thread needs" bash -c "ulimit -v 700000; exec \"\$0\" 
 expect 0 "" bash -c "ulimit -v 2000000; exec \"\$0\" bench sgemm --reps 1 --threads 2" "$H"
 fi
 
+# --- the memory limit of a cgroup, set on a parent of the process's own (a systemd slice, say), is
+# what a run may have (only where this test may make memory cgroups: as root, cgroup v1 or v2) ---
+CG=""
+for root in /sys/fs/cgroup/memory /sys/fs/cgroup; do
+    [ -w "$root" ] && { [ -e "$root/memory.limit_in_bytes" ] || grep -qw memory "$root/cgroup.subtree_control" 2>/dev/null; } || continue
+    d="$root/hashemb_test.$$"
+    mkdir "$d" 2>/dev/null || continue
+    if echo 3000000000 > "$d/memory.limit_in_bytes" 2>/dev/null || echo 3000000000 > "$d/memory.max" 2>/dev/null; then
+        [ "$root" = /sys/fs/cgroup ] && echo +memory > "$d/cgroup.subtree_control" 2>/dev/null
+        mkdir "$d/child" 2>/dev/null && CG=$d && break
+    fi
+    rmdir "$d" 2>/dev/null
+done
+if [ -n "$CG" ]; then
+    bash -c 'echo $$ > "$1/child/cgroup.procs" && exec "$2" plan --cards 10,200000000 --emb full' _ "$CG" "$H" > "$T/out" 2>&1
+    grep -q "more than the 2\.[0-9] GiB available (the cgroup's memory limit)" "$T/out" ||
+        bad "a parent cgroup's 3 GB limit is not what plan measures against: $(tail -1 "$T/out")"
+    rmdir "$CG/child" "$CG" 2>/dev/null
+else
+    echo "  skip: cannot make a memory cgroup here (not root, or no writable memory controller)" >&2
+fi
+
 # --- defect 11: an --out that can only fail at the end fails first, and leaves nothing ---
 mkdir "$T/outdir"
 expect 2 "is a directory" "$H" train --data "$T/d" $small --out "$T/outdir"
