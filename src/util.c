@@ -260,7 +260,7 @@ enum { TG_FREE, TG_HELD, TG_DYING };
 static char *tg_path[TG_MAX];   /* removed in reverse order: files, then the directory holding them */
 static atomic_int tg_n;
 static atomic_int tg_state;
-static volatile sig_atomic_t tg_pending;
+static atomic_int tg_pending; /* another thread may take the signal: an atomic, not a sig_atomic_t */
 static int tg_depth, tg_installed;
 static const int TG_SIGNALS[] = {SIGINT, SIGTERM, SIGHUP};
 
@@ -292,7 +292,7 @@ static void tg_handler(int sig) {
         int st = TG_FREE;
         if (atomic_compare_exchange_strong(&tg_state, &st, TG_DYING)) tg_die(sig);
         if (st == TG_DYING) tg_wait_forever();
-        tg_pending = sig; /* held: tmp_guard_release acts on it */
+        atomic_store(&tg_pending, sig); /* held: tmp_guard_release acts on it */
         if (atomic_load(&tg_state) == TG_HELD) break;
         /* released meanwhile, perhaps before it saw tg_pending: try again to act on it here */
     }
@@ -329,7 +329,7 @@ void tmp_guard_release(void) {
     CHECK(tg_depth > 0);
     if (--tg_depth) return;
     atomic_store(&tg_state, TG_FREE);
-    int sig = tg_pending;
+    int sig = atomic_load(&tg_pending);
     if (sig) {
         int st = TG_FREE;
         if (atomic_compare_exchange_strong(&tg_state, &st, TG_DYING)) tg_die(sig);
