@@ -643,24 +643,37 @@ static int text_write(TextOut *t, const GenModel *m, DsWriter *w, Err *e) {
 /* --- the command --- */
 
 /* Rows go in blocks of GEN_VOCAB_BLOCK: a block of the (rows, F) ids stays in cache while a thread
- * walks its fields' columns in it, so each thread reads the ids once, not once per field. */
+ * walks its fields' columns in it, so each thread reads the ids once, not once per field. A field
+ * whose support is small next to the train rows (GEN_VOCAB_DENSE) is counted in a plain array, and only
+ * its distinct values go through vocab.h's table, which then numbers them exactly as for the others;
+ * the array then maps raw values to ids. */
 #define GEN_VOCAB_BLOCK 2048
 #define GEN_VOCAB_AHEAD 16 /* rows between a table slot's prefetch and its use */
+/* dense when 4 bytes per supported value cost at most 16 per train row (and under 1 GiB) */
+#define GEN_VOCAB_DENSE(support, rows) ((support) <= 4 * (rows) + 4096 && (support) <= (1ull << 28))
 
-void gen_vocab(uint32_t F, uint32_t *const *ids, const uint64_t *rows, int nsplits, GenIdOrder order,
-               uint32_t min_count, uint64_t seed, uint64_t *nf) {
+void gen_vocab(uint32_t F, uint32_t *const *ids, const uint64_t *rows, int nsplits, const uint64_t *support,
+               GenIdOrder order, uint32_t min_count, uint64_t seed, uint64_t *nf) {
     const VocabOrder vo = order == GEN_ORDER_HASH ? VOCAB_ORDER_HASH : VOCAB_ORDER_FREQ;
     VocabMap *vm = xcalloc(F, sizeof *vm);
+    uint32_t **dense = xcalloc(F, sizeof *dense); // (support[f]) counts, then ids; NULL: table only
 #pragma omp parallel
     {
         /* each thread owns the fields f with f % threads == its number: one writer per column */
         const uint32_t T = (uint32_t)omp_get_num_threads(), t = (uint32_t)omp_get_thread_num();
         Err e;
-        for (uint32_t f = t; f < F; f += T) vocab_init(&vm[f]);
+        for (uint32_t f = t; f < F; f += T) {
+            vocab_init(&vm[f]);
+            if (support && GEN_VOCAB_DENSE(support[f], rows[0])) dense[f] = xcalloc(support[f], 4);
+        }
         const uint32_t *tr = ids[0];
         for (uint64_t lo = 0; lo < rows[0]; lo += GEN_VOCAB_BLOCK) {
             uint64_t hi = lo + GEN_VOCAB_BLOCK < rows[0] ? lo + GEN_VOCAB_BLOCK : rows[0];
-            for (uint32_t f = t; f < F; f += T)
+            for (uint32_t f = t; f < F; f += T) {
+                if (dense[f]) {
+                    for (uint64_t i = lo; i < hi; i++) dense[f][tr[i * F + f]]++; /* < 2^32 rows */
+                    continue;
+                }
                 for (uint64_t i = lo; i < hi; i++) {
                     if (i + GEN_VOCAB_AHEAD < hi) { /* a large field's table is far bigger than cache */
                         VocabVal ahead = vocab_val_inline(tr[(i + GEN_VOCAB_AHEAD) * F + f]);
@@ -669,13 +682,29 @@ void gen_vocab(uint32_t F, uint32_t *const *ids, const uint64_t *rows, int nspli
                     VocabVal v = vocab_val_inline(tr[i * F + f]);
                     CHECK(vocab_add(&vm[f], &v, &e) == 0); /* inline values, fewer than 2^31 */
                 }
+            }
         }
-        for (uint32_t f = t; f < F; f += T) nf[f] = vocab_finalize(&vm[f], vo, min_count, seed);
+        for (uint32_t f = t; f < F; f += T) {
+            if (dense[f])
+                for (uint64_t v = 0; v < support[f]; v++) CHECK(vocab_add_count(&vm[f], v, dense[f][v], &e) == 0);
+            nf[f] = vocab_finalize(&vm[f], vo, min_count, seed);
+            if (dense[f]) {
+                for (uint64_t v = 0; v < support[f]; v++) {
+                    VocabVal x = vocab_val_inline(v);
+                    dense[f][v] = dense[f][v] ? vocab_id(&vm[f], &x) : 0;
+                }
+                vocab_free(&vm[f]);
+            }
+        }
         for (int sp = 0; sp < nsplits; sp++) {
             uint32_t *x = ids[sp];
             for (uint64_t lo = 0; lo < rows[sp]; lo += GEN_VOCAB_BLOCK) {
                 uint64_t hi = lo + GEN_VOCAB_BLOCK < rows[sp] ? lo + GEN_VOCAB_BLOCK : rows[sp];
-                for (uint32_t f = t; f < F; f += T)
+                for (uint32_t f = t; f < F; f += T) {
+                    if (dense[f]) {
+                        for (uint64_t i = lo; i < hi; i++) x[i * F + f] = dense[f][x[i * F + f]];
+                        continue;
+                    }
                     for (uint64_t i = lo; i < hi; i++) {
                         if (i + GEN_VOCAB_AHEAD < hi) {
                             VocabVal ahead = vocab_val_inline(x[(i + GEN_VOCAB_AHEAD) * F + f]);
@@ -684,10 +713,15 @@ void gen_vocab(uint32_t F, uint32_t *const *ids, const uint64_t *rows, int nspli
                         VocabVal v = vocab_val_inline(x[i * F + f]);
                         x[i * F + f] = vocab_id(&vm[f], &v);
                     }
+                }
             }
         }
-        for (uint32_t f = t; f < F; f += T) vocab_free(&vm[f]);
+        for (uint32_t f = t; f < F; f += T) {
+            if (!dense[f]) vocab_free(&vm[f]);
+            free(dense[f]);
+        }
     }
+    free(dense);
     free(vm);
 }
 
@@ -881,7 +915,7 @@ int cmd_gen(int argc, char **argv) {
     {
         uint32_t *split_ids[DS_NSPLITS];
         for (int s = 0; s < DS_NSPLITS; s++) split_ids[s] = w[s].ids;
-        gen_vocab(m.fields, split_ids, split_rows, DS_NSPLITS, order, (uint32_t)min_count,
+        gen_vocab(m.fields, split_ids, split_rows, DS_NSPLITS, m.support, order, (uint32_t)min_count,
                   (uint64_t)seed, nf);
     }
     t_vocab = now_seconds() - t_vocab;

@@ -72,9 +72,10 @@ uint64_t gen_stream(const GenModel *m, uint64_t row, uint32_t f);
  * min_count times in the train split (ids[0], (rows[0], F)) get ids 1..N_f-1 in `order` (freq: train
  * count descending, ties by value; hash: XXH64 of the value under `seed`, as prep's --id-order hash),
  * and every other raw value becomes the OOV id 0, in every split ids[0..nsplits). nf (F) receives
- * N_f. One field at a time per thread: memory is vocab.h's table of one field's train values. */
-void gen_vocab(uint32_t F, uint32_t *const *ids, const uint64_t *rows, int nsplits, GenIdOrder order,
-               uint32_t min_count, uint64_t seed, uint64_t *nf);
+ * N_f. support (F; may be NULL) bounds the raw values, field f's below support[f]: a field whose
+ * support is small next to the train rows is counted in an array (the same ids, faster). */
+void gen_vocab(uint32_t F, uint32_t *const *ids, const uint64_t *rows, int nsplits, const uint64_t *support,
+               GenIdOrder order, uint32_t min_count, uint64_t seed, uint64_t *nf);
 
 /* Planted parts of the value of rank r in field f: its weight and GEN_K-vector (both scaled). */
 void gen_planted(const GenModel *m, uint32_t f, uint32_t r, double *w, double *v);

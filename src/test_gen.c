@@ -72,8 +72,8 @@ static void test_zipf(void) {
 
 /* gen_vocab against a plain reference: per field, N_f = the distinct train values + 1; freq ids by
  * descending train count (ties by value), hash ids by XXH64 of the value's 8 little-endian bytes;
- * values train never shows (or shows fewer than min_count times) are 0 in every split; the thread
- * count changes nothing. */
+ * values train never shows (or shows fewer than min_count times) are 0 in every split; neither the
+ * thread count nor counting in arrays instead of tables changes anything. */
 static void test_vocab(void) {
     enum { F = 3, NT = 5000, NV = 800 };
     const uint64_t rows[2] = {NT, NV};
@@ -94,11 +94,12 @@ static void test_vocab(void) {
             uint32_t *s1[2] = {t1, v1}, *s2[2] = {t2, v2};
             uint64_t nf1[F], nf2[F];
             omp_set_num_threads(1);
-            gen_vocab(F, s1, rows, 2, order ? GEN_ORDER_HASH : GEN_ORDER_FREQ, minc, 9, nf1);
+            gen_vocab(F, s1, rows, 2, NULL, order ? GEN_ORDER_HASH : GEN_ORDER_FREQ, minc, 9, nf1);
             omp_set_num_threads(2);
-            gen_vocab(F, s2, rows, 2, order ? GEN_ORDER_HASH : GEN_ORDER_FREQ, minc, 9, nf2);
+            const uint64_t support[F] = {5002, 5002, 5002}; /* counted in arrays: the same ids */
+            gen_vocab(F, s2, rows, 2, support, order ? GEN_ORDER_HASH : GEN_ORDER_FREQ, minc, 9, nf2);
             T_CHECK(!memcmp(t1, t2, NT * F * 4) && !memcmp(v1, v2, NV * F * 4) && !memcmp(nf1, nf2, sizeof nf1),
-                    "gen_vocab: 1 and 2 threads differ");
+                    "gen_vocab: 1 thread with tables and 2 with dense counts differ");
             int bad = 0;
             for (uint32_t f = 0; f < F; f++) {
                 /* the reference: counts of raw values, kept ones ranked */

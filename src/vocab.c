@@ -106,6 +106,17 @@ int vocab_add_slow(VocabMap *m, const VocabVal *v, Err *e) {
     return 0;
 }
 
+int vocab_add_count(VocabMap *m, uint64_t key, uint32_t n, Err *e) {
+    VocabVal v = vocab_val_inline(key);
+    if (n == 0) return 0;
+    if (vocab_add(m, &v, e)) return -1;
+    uint64_t mask = m->cap - 1, i = vocab_mix(key) & mask;
+    while (!vocab_slot_is(m, i, &v)) i = (i + 1) & mask;
+    uint64_t c = (uint64_t)m->slots[i].count + (n - 1);
+    m->slots[i].count = c > UINT32_MAX ? UINT32_MAX : (uint32_t)c;
+    return 0;
+}
+
 /* --- finalize: sort the kept values, write ids over the first-appearance numbers --- */
 
 typedef struct {

@@ -89,6 +89,10 @@ static inline int vocab_add(VocabMap *m, const VocabVal *v, Err *e) {
     return vocab_add_slow(m, v, e); /* the empty value, or a new one */
 }
 
+/* Pass 1 in bulk: n more occurrences of the inline value `key` (counted elsewhere, e.g. in a dense
+ * array; its first-appearance order is the order of these calls). */
+int vocab_add_count(VocabMap *m, uint64_t key, uint32_t n, Err *e);
+
 /* Values in the map (the empty value included when seen). */
 uint64_t vocab_distinct(const VocabMap *m);
 /* Values seen at least min_count times get ids 1..N_f-1 in the given order (freq: descending count, ties
