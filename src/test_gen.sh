@@ -181,11 +181,12 @@ $H gen --profile criteo --rows 100 --vocab-scale 0.001 --text "$T/st.txt" --out 
 rm -rf "$T"/st*
 
 # --- SIGINT while the rows are made, SIGTERM while the text is written: no temporary left ---
+WITH_SIGNALS=(perl -e '$SIG{$_} = "DEFAULT" for qw(INT TERM HUP); exec @ARGV or die "exec $ARGV[0]: $!\n"') # as testing.sh
 waitfor() { local i; for i in $(seq 1200); do compgen -G "$1" >/dev/null && return 0; sleep 0.05; done; return 1; }
 for case in "INT 130 sig.tmp.*/test.bin" "TERM 143 sig.txt.tmp.*" "HUP 129 sig.tmp.*/valid.bin"; do
     set -- $case
     set -m # job control: a background job does not start with SIGINT ignored
-    $H gen --profile criteo --rows 1000000 --vocab-scale 0.001 --threads 1 --text "$T/sig.txt" --out "$T/sig" 2>"$T/e" &
+    "${WITH_SIGNALS[@]}" $H gen --profile criteo --rows 1000000 --vocab-scale 0.001 --threads 1 --text "$T/sig.txt" --out "$T/sig" 2>"$T/e" &
     pid=$!
     set +m
     if waitfor "$T/$3"; then

@@ -161,7 +161,7 @@ yes "$(printf '0\t%s%s\n1\t%s%s' "$I13" "$C26" "$I13" "$C26")" | head -n 600000 
 for case in "TERM 143 sig.tmp.*" "INT 130 sig.tmp.*/train.bin"; do
     set -- $case
     set -m # job control: a background job does not start with SIGINT ignored
-    "$H" prep --format criteo --train "$T/slow.tsv.gz" --threads 1 --out "$T/sig" 2> "$T/stderr" &
+    "${WITH_SIGNALS[@]}" "$H" prep --format criteo --train "$T/slow.tsv.gz" --threads 1 --out "$T/sig" 2> "$T/stderr" &
     pid=$!
     set +m
     if waitfor "$T/$3"; then

@@ -112,7 +112,11 @@ static int child(const char *dir, const char *f, int what) {
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
+        /* at their defaults, whatever this test inherited (started in the background or under nohup,
+         * SIGINT and SIGHUP come ignored, and the guard leaves ignored signals alone) */
         signal(SIGTERM, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGHUP, SIG_DFL);
         tmp_guard_add(dir);
         tmp_guard_add(f);
         mkdir(dir, 0755);

@@ -2,7 +2,10 @@
 # H, the hashemb binary ($HASHEMB, set by run_tests.sh); SRC, the checkout; T, a scratch directory
 # removed at exit; bad, which prints a FAIL line and marks the test failed (exit $fail at the end);
 # mkcopy, a fresh copy of the sweep driver, sweeps and plots; nres, the result rows in a runs/
-# directory; waitfor, until a glob matches (60 s).
+# directory; waitfor, until a glob matches (60 s); "${WITH_SIGNALS[@]}" CMD..., which execs CMD with
+# SIGINT, SIGTERM and SIGHUP at their defaults (a shell started in the background, or under nohup,
+# passes them on ignored, and a shell cannot undo that itself; perl is in every Debian). A command,
+# not a function: `"${WITH_SIGNALS[@]}" CMD &` leaves $! the pid of CMD itself.
 set -u
 H=${HASHEMB:?set HASHEMB to the hashemb binary (run_tests.sh does)}
 SRC=$PWD
@@ -17,3 +20,4 @@ mkcopy() {
 }
 nres() { local n=0 f; for f in "$1"/*.tsv; do case $f in *.curve.tsv) ;; *) [ -f "$f" ] && n=$((n + 1)) ;; esac; done; echo $n; }
 waitfor() { local i; for i in $(seq 1200); do compgen -G "$1" > /dev/null && return 0; sleep 0.05; done; return 1; }
+WITH_SIGNALS=(perl -e '$SIG{$_} = "DEFAULT" for qw(INT TERM HUP); exec @ARGV or die "exec $ARGV[0]: $!\n"')
