@@ -2,10 +2,7 @@
 # gen and info from the command line: same bytes on 1 and 2 threads, the criteo calibration, the
 # Criteo text (and prep reading it, where the binary has prep), bad flags, and the loader's checks
 # on a damaged dataset. Needs $HASHEMB (run_tests.sh sets it). Takes a few seconds.
-set -u
-H=${HASHEMB:?set HASHEMB to the hashemb binary}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+. "$(dirname "$0")/testing.sh"
 fails=0
 fail() { echo "  FAIL test_gen.sh: $*" >&2; fails=$((fails + 1)); }
 meta() { sed -n "s/^$2=//p" "$1/dataset.meta"; }
@@ -181,24 +178,11 @@ $H gen --profile criteo --rows 100 --vocab-scale 0.001 --text "$T/st.txt" --out 
 rm -rf "$T"/st*
 
 # --- SIGINT while the rows are made, SIGTERM while the text is written: no temporary left ---
-WITH_SIGNALS=(perl -e '$SIG{$_} = "DEFAULT" for qw(INT TERM HUP); exec @ARGV or die "exec $ARGV[0]: $!\n"') # as testing.sh
-waitfor() { local i; for i in $(seq 1200); do compgen -G "$1" >/dev/null && return 0; sleep 0.05; done; return 1; }
 for case in "INT 130 sig.tmp.*/test.bin" "TERM 143 sig.txt.tmp.*" "HUP 129 sig.tmp.*/valid.bin"; do
     set -- $case
-    set -m # job control: a background job does not start with SIGINT ignored
-    "${WITH_SIGNALS[@]}" $H gen --profile criteo --rows 1000000 --vocab-scale 0.001 --threads 1 --text "$T/sig.txt" --out "$T/sig" 2>"$T/e" &
-    pid=$!
-    set +m
-    if waitfor "$T/$3"; then
-        kill -STOP $pid; kill -$1 $pid; kill -CONT $pid
-    else
-        fail "SIG$1: $T/$3 never appeared"
-    fi
-    { wait $pid; } 2>/dev/null # no job-control notice
-    rc=$?
-    [ $rc = $2 ] || fail "gen with SIG$1 once $3 exists: exit $rc, want $2 (killed by the signal): $(tail -1 "$T/e")"
-    ls -d "$T"/sig* >/dev/null 2>&1 && fail "SIG$1 once $3 exists left $(ls -d "$T"/sig*)"
-    rm -rf "$T"/sig*
+    msg=$(signal_check "$1" "$2" "$3" "$H" gen --profile criteo --rows 1000000 --vocab-scale 0.001 --threads 1 \
+        --text "$T/sig.txt" --out "$T/sig" 2> "$T/e")
+    [ -z "$msg" ] || fail "gen: $msg: $(tail -1 "$T/e")"
 done
 
 [ $fails -eq 0 ] || { echo "test_gen.sh: $fails failures" >&2; exit 1; }

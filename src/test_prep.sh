@@ -160,20 +160,8 @@ rm -rf "$T"/st*
 yes "$(printf '0\t%s%s\n1\t%s%s' "$I13" "$C26" "$I13" "$C26")" | head -n 600000 | gzip -1 > "$T/slow.tsv.gz" # 150 MB of text
 for case in "TERM 143 sig.tmp.*" "INT 130 sig.tmp.*/train.bin"; do
     set -- $case
-    set -m # job control: a background job does not start with SIGINT ignored
-    "${WITH_SIGNALS[@]}" "$H" prep --format criteo --train "$T/slow.tsv.gz" --threads 1 --out "$T/sig" 2> "$T/stderr" &
-    pid=$!
-    set +m
-    if waitfor "$T/$3"; then
-        kill -STOP $pid; kill -$1 $pid; kill -CONT $pid
-    else
-        bad "SIG$1: $T/$3 never appeared"
-    fi
-    { wait $pid; } 2>/dev/null # no job-control notice
-    rc=$?
-    [ $rc = $2 ] || bad "prep with SIG$1 once $3 exists: exit $rc, want $2 (killed by the signal): $(tail -1 "$T/stderr")"
-    ls -d "$T"/sig* > /dev/null 2>&1 && bad "SIG$1 once $3 exists left $(ls -d "$T"/sig*)"
-    rm -rf "$T"/sig*
+    msg=$(signal_check "$1" "$2" "$3" "$H" prep --format criteo --train "$T/slow.tsv.gz" --threads 1 --out "$T/sig" 2> "$T/stderr")
+    [ -z "$msg" ] || bad "prep: $msg: $(tail -1 "$T/stderr")"
 done
 rm -f "$T/slow.tsv.gz"
 
