@@ -566,7 +566,12 @@ for sweep in "${sweeps[@]}"; do
     npoints=$(awk -F'\t' '!s[$1 FS $2 FS $3 FS $4 FS $5]++' "results/$sweep/grid.tsv" | wc -l)
     todo=()
     for run in "${RUN_ORDER[@]}"; do
-        [ -f "results/$sweep/runs/$run.tsv" ] || todo+=("$run")
+        if [ ! -f "results/$sweep/runs/$run.tsv" ]; then todo+=("$run")
+        elif [ -e "results/$sweep/runs/$run.claim" ] && [ "$mode" != collect ]; then
+            # a driver killed after its run's result was in place, before it released the claim: a dead
+            # claim of a finished run is taken over and dropped (a live or another host's is left)
+            claim_try "results/$sweep/runs/$run.claim" && claim_release "results/$sweep/runs/$run.claim"
+        fi
     done
     log "sweep $sweep: $npoints grid points, ${#RUN_ORDER[@]} runs (${#todo[@]} to do)"
 

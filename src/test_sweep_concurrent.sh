@@ -90,6 +90,18 @@ grep -q "waiting for runs that host $HOST pid $live" "$T/b1.out" || bad "a live 
 (cd "$T/b" && ./run_all.sh tiny --no-plots --steal-claims > "$T/b2.out" 2>&1) || bad "--steal-claims: $(tail -3 "$T/b2.out")"
 [ "$(nres "$B")" = 10 ] && [ ! -e "$B/${RUNS[2]}.claim" ] || bad "--steal-claims runs the other host's run ($(nres "$B") results)"
 [ -z "$(leftovers "$T/b/results")" ] || bad "claims or temporaries left behind: $(leftovers "$T/b/results")"
+# a driver killed after its run's result was in place, before it released the claim: the next driver
+# drops that dead claim (the run is done), but leaves a live one alone
+sleep 0 & dead=$!
+wait $dead
+printf 'owner %s %s %s 1\nsince then\n' "$HOST" "$BOOT" "$dead" > "$B/${RUNS[3]}.claim"
+sleep 300 & live=$!
+printf 'owner %s %s %s %s\nsince now\n' "$HOST" "$BOOT" "$live" "$(start_of $live)" > "$B/${RUNS[4]}.claim"
+(cd "$T/b" && ./run_all.sh tiny --no-plots > "$T/b3.out" 2>&1) || bad "a driver over finished runs: $(tail -3 "$T/b3.out")"
+kill $live 2>/dev/null; wait $live 2>/dev/null
+[ -e "$B/${RUNS[3]}.claim" ] && bad "a dead claim of a finished run is left"
+[ -e "$B/${RUNS[4]}.claim" ] || bad "a live claim of a finished run was removed"
+rm -f "$B/${RUNS[4]}.claim"
 
 # --- SIGKILL while making a `gen | prep` dataset: the next driver removes what was left ---
 mkcopy "$T/c"
