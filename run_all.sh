@@ -114,9 +114,12 @@ pid_start() { # PID: its start time (clock ticks after boot), from /proc
     printf '%s' "${fld[19]:--}"
 }
 pid_alive() { # PID [START]: a process PID runs on this host (the one started at START, when given)
-    local st
+    local st s fld
     [[ $1 =~ ^[1-9][0-9]*$ ]] || return 1
     if [ -d "/proc/$1" ]; then
+        # a zombie (killed, not yet reaped: an orphan waits for whatever adopts it) runs no more
+        s=$(cat "/proc/$1/stat" 2>/dev/null) && read -ra fld <<< "${s##*) }" &&
+            { [ "${fld[0]}" = Z ] || [ "${fld[0]}" = X ]; } && return 1
         [ -z "${2:-}" ] || [ "$2" = - ] && return 0
         st=$(pid_start "$1") || { [ -d "/proc/$1" ]; return; }
         [ "$st" = "$2" ] || [ "$st" = - ]
