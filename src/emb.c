@@ -146,6 +146,13 @@ uint64_t emb_plan_bytes(const EmbPlan *p, OptKind opt, int max_batch) {
     return n;
 }
 
+int emb_plan_largest(const EmbPlan *p) {
+    int big = 0;
+    for (int i = 1; i < p->fields; i++)
+        if (p->f[i].params > p->f[big].params) big = i;
+    return big;
+}
+
 void emb_plan_free(EmbPlan *p) {
     free(p->f);
     memset(p, 0, sizeof *p);

@@ -114,6 +114,8 @@ void emb_plan_free(EmbPlan *p);
 /* An upper bound of the bytes emb_create allocates for a feasible plan: parameters, optimizer state,
  * the per-row slots and the sparse-gradient rows of a batch (the memory check before a run). */
 uint64_t emb_plan_bytes(const EmbPlan *p, OptKind opt, int max_batch);
+/* The field with the most parameters (the first of equals): what a refusal names. */
+int emb_plan_largest(const EmbPlan *p);
 
 /* seed_f of SPEC 4, and the hash of an id under it */
 uint64_t emb_field_seed(uint32_t f, uint64_t seed);

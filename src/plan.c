@@ -181,9 +181,7 @@ static int plan_check_memory(const EmbPlan *p, char **names, Err *e) {
     limits_read(&lim);
     uint64_t need = emb_plan_bytes(p, OPT_ADAM, 4096);
     if (limits_check_bytes(&lim, need, "this plan (its embedding tables with Adam's state)", e) == 0) return 0;
-    int big = 0;
-    for (int i = 1; i < p->fields; i++)
-        if (p->f[i].params > p->f[big].params) big = i;
+    int big = emb_plan_largest(p);
     char msg[ERR_LEN], fb[32];
     limits_human(p->f[big].params * sizeof(float), fb, sizeof fb);
     snprintf(msg, sizeof msg, "%.700s; the largest field, %.200s, has %llu rows and %llu parameters (%s)", e->msg,

@@ -408,17 +408,6 @@ static double meta_double(const Dataset *d, const char *key) {
     return (*v && !*end) ? x : NAN;
 }
 
-/* Dense parameters of the backbone, without building it (for an infeasible run's row). */
-static uint64_t dense_param_count(const TrainConfig *c, int F) {
-    uint64_t in = (uint64_t)F * (uint64_t)c->dim, n = c->model == MODEL_DEEPFM ? 1 : 0;
-    for (int l = 0; l <= c->nhidden; l++) {
-        uint64_t out = l < c->nhidden ? (uint64_t)c->hidden[l] : 1;
-        n += in * out + out;
-        in = out;
-    }
-    return n;
-}
-
 /* An infeasible plan has sizes when every field has a layout (only the ratio fell short). */
 static int plan_has_sizes(const EmbPlan *p) {
     for (int i = 0; i < p->fields; i++)
@@ -475,10 +464,10 @@ int cmd_train(int argc, char **argv) {
     size_t BFw = (size_t)c.batch * F * w;
     r.batch_bytes = (uint64_t)c.batch * F * 4 + c.batch + 2 * BFw * 4 + 2ull * c.batch * 4 +
                     neval * 4 + ntrain * 4;
+    size_t dense_np; /* the backbone's parameters, without building it (also an infeasible row's) */
     {
         SysLimits lim;
         limits_read(&lim);
-        size_t dense_np;
         uint64_t model_b, need = r.batch_bytes;
         if (model_size(c.model, F, c.dim, c.hidden, c.nhidden, c.batch, &dense_np, &model_b, &e)) {
             emb_plan_free(&r.plan);
@@ -495,9 +484,7 @@ int cmd_train(int argc, char **argv) {
             limits_human(embb, eb, sizeof eb);
             limits_human(dense, db, sizeof db);
             limits_human(r.batch_bytes, bb, sizeof bb);
-            int big = 0;
-            for (int i = 1; i < F; i++)
-                if (r.plan.f[i].params > r.plan.f[big].params) big = i;
+            int big = emb_plan_largest(&r.plan);
             fprintf(stderr, "hashemb train: %s (embedding tables %s, the largest field %s with %llu rows "
                             "and %llu parameters; dense model %s; batch buffers %s)\n",
                     e.msg, eb, r.ds.field_names[big], (unsigned long long)r.plan.f[big].rows,
@@ -541,7 +528,7 @@ int cmd_train(int argc, char **argv) {
         row.status = "infeasible";
         row.have_sizes = plan_has_sizes(&r.plan);
         if (row.have_sizes) {
-            uint64_t dense = dense_param_count(&c, F);
+            uint64_t dense = dense_np;
             int per_param = optim_state_per_param(c.optim);
             row.emb_params = r.plan.params;
             row.emb_bytes = r.plan.params * sizeof(float);
