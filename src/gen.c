@@ -17,6 +17,7 @@
 
 #include "cmd.h"
 #include "dataset.h"
+#include "genlaw.h"
 #include "metrics.h"
 #include "vocab.h"
 
@@ -157,19 +158,18 @@ static inline double zipf_x(const GenZipf *z, double u) {
     return zipf_x_s(u, z->one_minus_s, z->inv_one_minus_s);
 }
 
-/* The same for n draws that share s (the fields of a row): a loop GCC vectorizes. */
-static void zipf_x_batch(double *restrict x, const double *restrict u, uint32_t n, double one_minus_s,
-                         double inv_one_minus_s) {
-    if (one_minus_s != 0) {
-        for (uint32_t i = 0; i < n; i++) {
-            double b = 1.0 + u[i] * one_minus_s;
-            double lx = fast_log(b) * inv_one_minus_s;
-            lx = b > 0x1p-1000 ? lx : 700;
-            lx = lx < -700.0 ? -700.0 : lx;
-            x[i] = fast_exp(lx > 700.0 ? 700.0 : lx);
-        }
-    } else {
-        for (uint32_t i = 0; i < n; i++) x[i] = zipf_x_s(u[i], 0, 0);
+/* The same for the n fields of a row, each with its own exponent: a loop GCC vectorizes (the s = 1
+ * case, x = e^u, by a blend). */
+static void zipf_x_batch(double *restrict x, const double *restrict u, uint32_t n,
+                         const double *restrict one_minus_s, const double *restrict inv_one_minus_s) {
+    for (uint32_t i = 0; i < n; i++) {
+        double oms = one_minus_s[i];
+        double b = 1.0 + u[i] * oms;
+        double lx = fast_log(b) * inv_one_minus_s[i];
+        lx = b > 0x1p-1000 ? lx : 700;
+        lx = oms != 0 ? lx : u[i];
+        lx = lx < -700.0 ? -700.0 : lx;
+        x[i] = fast_exp(lx > 700.0 ? 700.0 : lx);
     }
 }
 
@@ -197,23 +197,38 @@ uint32_t gen_zipf_draw(const GenZipf *z, uint64_t *state) {
 
 /* --- profiles --- */
 
-typedef struct {
-    const char *name;
-    uint32_t fields;
-    const char *const *names;
-    const uint64_t *cards;
-} GenProfile;
-
 static const char *const CRITEO_NAMES[39] = {
     "I1",  "I2",  "I3",  "I4",  "I5",  "I6",  "I7",  "I8",  "I9",  "I10", "I11", "I12", "I13",
     "C1",  "C2",  "C3",  "C4",  "C5",  "C6",  "C7",  "C8",  "C9",  "C10", "C11", "C12", "C13",
     "C14", "C15", "C16", "C17", "C18", "C19", "C20", "C21", "C22", "C23", "C24", "C25", "C26"};
 /* I1..I13: fixed values in the 50-120 range of SPEC 3.3 (the real columns after the log-square
- * transform have tens to about a hundred values); C1..C26: the Criteo Kaggle cardinalities. */
-static const uint64_t CRITEO_CARDS[39] = {
+ * transform have tens to about a hundred values); C1..C26: the Criteo Kaggle cardinalities, the
+ * distinct values of train.txt's 45,840,617 rows (the empty value counted). */
+static const uint64_t CRITEO_LISTED[39] = {
     64,      110,   96,      52,    118,   87,    73,      58,     101,  60,     80,   115,     90,
     1460,    583,   10131227, 2202608, 305, 24,    12517,   633,    3,    93145,  5683, 8351593, 3194,
     27,      14992, 5461306, 10,    5652,  2173,  4,       7046547, 18,   15,     286181, 105, 142572};
+/* prep's N_f per field (the empty value and the OOV id included) on the train split of the real
+ * sample in ../shared/data/criteo (criteo_dac_train7200.tsv.gz: 7,200 rows of train.txt) */
+static const uint64_t CRITEO_SAMPLE_NF[39] = {
+    25,  76,   58,   25,   190,  77, 48,   26,   72, 5,    21,   17,   37,
+    148, 361,  4138, 3102, 52,   9,  2646, 77,   4,  2411, 1806, 3970, 1516,
+    23,  1752, 3578, 10,   1013, 458, 5,    3793, 9,  13,   2009, 39,   1527};
+/* fitted by `hashemb gen --profile criteo --law --refit` (genlaw_fit on gen_profile_target) */
+static const uint64_t CRITEO_SUPPORT[39] = {
+    64, 110, 96, 52, 247, 87, 73, 58,
+    101, 60, 80, 115, 90, 1461, 584, 4294967295,
+    3693414, 306, 25, 12518, 634, 4, 93146, 5684,
+    842282640, 3195, 28, 14993, 61603153, 11, 5653, 2174,
+    5, 256880446, 19, 16, 287936, 106, 142736,
+};
+static const double CRITEO_EXPONENT[39] = {
+    2.97206, 2.04905, 2.24701, 2.95303, 1.57628, 1.90236, 2.35052, 2.92204,
+    2.06868, 6.36659, 3.17135, 3.42785, 2.62141, 1.88626, 1.41293, 1.06245,
+    1.09106, 2.41675, 4.48453, 0.955903, 2.19096, 1.1, 1.09524, 1.03019,
+    1.06902, 1.02061, 2.8719, 1.12145, 1.07944, 3.94342, 1.24467, 1.46261,
+    1.1, 1.07392, 4.4725, 3.61769, 1.16653, 2.5893, 1.22428,
+};
 
 static const char *const AVAZU_NAMES[24] = {
     "hour_of_day", "weekday",   "is_weekend",  "C1",           "banner_pos", "site_id",
@@ -222,19 +237,67 @@ static const char *const AVAZU_NAMES[24] = {
     "C16",         "C17",       "C18",         "C19",          "C20",        "C21"};
 /* The counts of distinct values in Avazu's 40M-row train.csv as reported in the CTR literature (e.g.
  * the FuxiCTR and PNN data descriptions), plus one for the OOV id; the three calendar fields get their
- * full range plus OOV. */
-static const uint64_t AVAZU_CARDS[24] = {25,   8,    3,       8,       8,    4738, 7746, 27,
-                                         8553, 560,  37,      2686409, 6729487, 8252, 6,    5,
-                                         2627, 9,    10,      436,     5,    69,   173,  61};
+ * full range plus OOV. They are also the supports: only the exponents are fitted. */
+static const uint64_t AVAZU_LISTED[24] = {25,   8,    3,       8,       8,    4738, 7746, 27,
+                                          8553, 560,  37,      2686409, 6729487, 8252, 6,    5,
+                                          2627, 9,    10,      436,     5,    69,   173,  61};
+/* fitted by `hashemb gen --profile avazu --law --refit` */
+static const double AVAZU_EXPONENT[24] = {
+    1.1, 1.1, 1.1, 1.1, 1.1, 1.1, 1.1, 1.1,
+    1.1, 1.1, 1.1, 0.627581, 0.211773, 1.1, 1.1, 1.1,
+    1.1, 1.1, 1.1, 1.1, 1.1, 1.1, 1.1, 1.1,
+};
 
 static const char *const TINY_NAMES[8] = {"t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8"};
 static const uint64_t TINY_CARDS[8] = {3, 10, 50, 100, 200, 400, 700, 1000};
+static const double TINY_EXPONENT[8] = {1.1, 1.1, 1.1, 1.1, 1.1, 1.1, 1.1, 1.1};
 
 static const GenProfile PROFILES[] = {
-    {"criteo", 39, CRITEO_NAMES, CRITEO_CARDS},
-    {"avazu", 24, AVAZU_NAMES, AVAZU_CARDS},
-    {"tiny", 8, TINY_NAMES, TINY_CARDS},
+    {"criteo", 39, 13, CRITEO_NAMES, CRITEO_LISTED, CRITEO_SAMPLE_NF, 7200, 45840617, CRITEO_SUPPORT,
+     CRITEO_EXPONENT},
+    {"avazu", 24, 0, AVAZU_NAMES, AVAZU_LISTED, NULL, 0, 40428967, AVAZU_LISTED, AVAZU_EXPONENT},
+    {"tiny", 8, 0, TINY_NAMES, TINY_CARDS, NULL, 0, 0, TINY_CARDS, TINY_EXPONENT},
 };
+
+const GenProfile *gen_profile(const char *name) {
+    for (size_t i = 0; i < sizeof PROFILES / sizeof PROFILES[0]; i++)
+        if (!strcmp(name, PROFILES[i].name)) return &PROFILES[i];
+    return NULL;
+}
+
+/* The rules of SPEC 3.3 for each field's targets:
+ * - criteo's C fields: t1 = the sample's N_f - 1 values at 7,200 rows, t2 = the listed count at
+ *   45,840,617 rows; M (values, V_f - 1) between the listed count and 2^32 - 2, so the listed count is
+ *   what the full rows show and the support may be far larger (the big fields' tails);
+ * - criteo's I fields: only t1 (their listed counts are the profile's own, not Criteo's); M fixed at the
+ *   listed support, raised to 1.3 times the sample's N_f where the sample shows more (I5);
+ * - avazu: only t2, the listed count less the OOV id at its 40,428,967 rows; M fixed: the listed
+ *   support. */
+int gen_profile_target(const GenProfile *p, uint32_t f, GenLawTarget *t) {
+    CHECK(f < p->fields);
+    memset(t, 0, sizeof *t);
+    if (!p->full_rows && !p->sample_rows) return 0;
+    uint64_t listed = p->listed[f];
+    if (p->sample_nf) {
+        t->n1 = p->sample_rows;
+        t->t1 = (double)p->sample_nf[f] - 1;
+    }
+    if (f < p->nint) {
+        uint64_t v = listed, v13 = (uint64_t)ceil(1.3 * (double)p->sample_nf[f]);
+        if (p->sample_nf[f] > listed && v13 > v) v = v13;
+        t->m_lo = t->m_hi = v - 1;
+    } else if (p->sample_nf) {
+        t->n2 = p->full_rows;
+        t->t2 = (double)listed;
+        t->m_lo = listed;
+        t->m_hi = GENLAW_MAX_VALUES;
+    } else {
+        t->n2 = p->full_rows;
+        t->t2 = (double)listed - 1;
+        t->m_lo = t->m_hi = listed - 1;
+    }
+    return 1;
+}
 
 /* --- the planted model ---
  *
@@ -322,7 +385,7 @@ static inline void row_terms(const GenModel *m, uint64_t rk, uint32_t *ids, doub
         st[f] = field_stream(rk, f);
         us[f] = zipf_u(&m->dist[f], next64(&st[f]));
     }
-    zipf_x_batch(xs, us, F, m->dist[0].one_minus_s, m->dist[0].inv_one_minus_s); // one s for all
+    zipf_x_batch(xs, us, F, m->oms, m->ioms);
     for (uint32_t f = 0; f < F; f++) {
         const GenZipf *z = &m->dist[f];
         rank[f] = z->n == 1 ? 1 : zipf_finish(z, us[f], xs[f], &st[f]);
@@ -366,34 +429,20 @@ void gen_row(const GenModel *m, uint64_t row, uint32_t *ids, float *prob, uint8_
     if (logit) *logit = z;
 }
 
-/* Zipf normaliser sum_{r=1}^{n} r^-s: exact up to `k`, the rest by the midpoint integral (the error
- * is O(k^-s-2), far below what the scales need). */
-static double zipf_norm(uint32_t n, double s, uint32_t k) {
-    double h = 0;
-    for (uint32_t r = 1; r <= k; r++) h += pow((double)r, -s);
-    if (n > k) {
-        double a = k + 0.5, b = n + 0.5;
-        h += fabs(s - 1) < 1e-12 ? log(b / a) : (pow(b, 1 - s) - pow(a, 1 - s)) / (1 - s);
-    }
-    return h;
-}
-
 int gen_model_init(GenModel *m, const char *profile, double vocab_scale, double zipf, GenIdOrder order,
                    uint64_t seed, Err *e) {
     memset(m, 0, sizeof *m);
-    const GenProfile *pr = NULL;
-    for (size_t i = 0; i < sizeof PROFILES / sizeof PROFILES[0]; i++)
-        if (!strcmp(profile, PROFILES[i].name)) pr = &PROFILES[i];
+    const GenProfile *pr = gen_profile(profile);
     if (!pr) return err_set(e, "--profile: unknown profile '%s' (criteo, avazu or tiny)", profile);
     uint32_t F = pr->fields;
     CHECK(F <= GEN_MAX_FIELDS);
     uint64_t *cards = xcalloc(F, sizeof *cards);
     for (uint32_t f = 0; f < F; f++) {
-        double c = round((double)pr->cards[f] * vocab_scale);
+        double c = round((double)pr->support[f] * vocab_scale);
         if (c > 4294967295.0) {
             free(cards);
-            return err_set(e, "--vocab-scale: %g makes field %s's cardinality %.0f, above 2^32-1",
-                           vocab_scale, pr->names[f], c);
+            return err_set(e, "--vocab-scale: %g makes field %s's support %.0f, above 2^32-1", vocab_scale,
+                           pr->names[f], c);
         }
         cards[f] = c < 2 ? 2 : (uint64_t)c;
     }
@@ -405,14 +454,20 @@ int gen_model_init(GenModel *m, const char *profile, double vocab_scale, double 
     m->zipf = zipf;
     m->order = order;
     m->seed = seed;
+    m->exponent = xcalloc(F, sizeof *m->exponent);
     m->dist = xcalloc(F, sizeof *m->dist);
+    m->oms = xcalloc(F, sizeof *m->oms);
+    m->ioms = xcalloc(F, sizeof *m->ioms);
     m->key = xcalloc(F, sizeof *m->key);
     m->sw = xcalloc(F, sizeof *m->sw);
     m->sv = xcalloc(F, sizeof *m->sv);
     uint64_t st = mix64(seed ^ 0x243f6a8885a308d3ull);
     m->row_key = next64(&st);
     for (uint32_t f = 0; f < F; f++) {
-        gen_zipf_init(&m->dist[f], (uint32_t)(cards[f] - 1), zipf);
+        m->exponent[f] = zipf > 0 ? zipf : pr->exponent[f];
+        gen_zipf_init(&m->dist[f], (uint32_t)(cards[f] - 1), m->exponent[f]);
+        m->oms[f] = m->dist[f].one_minus_s;
+        m->ioms[f] = m->dist[f].inv_one_minus_s;
         (void)next64(&st); /* gen_version 1's id permutation key: kept, so the rows stay the same */
         m->key[f] = next64(&st);
     }
@@ -422,10 +477,10 @@ int gen_model_init(GenModel *m, const char *profile, double vocab_scale, double 
     for (uint32_t f = 0; f < F; f++) {
         uint32_t n = (uint32_t)(cards[f] - 1);
         uint32_t k = n < GEN_STAT_RANKS ? n : GEN_STAT_RANKS;
-        double hn = zipf_norm(n, zipf, k);
+        double s = m->exponent[f], hn = genlaw_norm(n, s);
         double mw = 0, m2w = 0, m2v = 0;
         for (uint32_t r = 1; r <= k; r++) {
-            double p = pow((double)r, -zipf) / hn, w, v[GEN_K];
+            double p = pow((double)r, -s) / hn, w, v[GEN_K];
             planted_raw(m->key[f], r, &w, v);
             mw += p * w;
             m2w += p * w * w;
@@ -469,7 +524,10 @@ int gen_model_init(GenModel *m, const char *profile, double vocab_scale, double 
 
 void gen_model_free(GenModel *m) {
     free(m->support);
+    free(m->exponent);
     free(m->dist);
+    free(m->oms);
+    free(m->ioms);
     free(m->key);
     free(m->sw);
     free(m->sv);
@@ -725,10 +783,87 @@ void gen_vocab(uint32_t F, uint32_t *const *ids, const uint64_t *rows, int nspli
     free(vm);
 }
 
+/* --- gen --law: the fitted laws and their growth, computed exactly (genlaw.h) --- */
+
+static void law_cell(double e, double t) {
+    if (t > 0)
+        printf(" %.0f / %.0f (%+.1f%%) |", e, t, 100 * (e / t - 1));
+    else
+        printf(" %.0f |", e);
+}
+
+/* A markdown table of the profile's laws (support V_f, exponent s_f): the expected distinct values at
+ * the targets' sizes against the targets, and at `rows` train rows and `scale` when rows > 0. */
+static void print_law(const GenProfile *p, const uint64_t *support, const double *exponent, double rows,
+                      double scale) {
+    printf("| field | support V_f | exponent |");
+    if (p->sample_rows) printf(" distinct at %.0f rows / target |", p->sample_rows);
+    if (p->full_rows) printf(" distinct at %.0f rows / target |", p->full_rows);
+    if (rows > 0) printf(" N_f - 1 at %.0f train rows, scale %g |", rows, scale);
+    printf("\n| --- | ---: | ---: |%s%s%s\n", p->sample_rows ? " ---: |" : "", p->full_rows ? " ---: |" : "",
+           rows > 0 ? " ---: |" : "");
+    double tot[3] = {0, 0, 0}, tt[2] = {0, 0};
+    for (uint32_t f = 0; f < p->fields; f++) {
+        GenLawTarget t;
+        gen_profile_target(p, f, &t);
+        uint64_t M = support[f] - 1;
+        printf("| %s | %llu | %.4f |", p->names[f], (unsigned long long)support[f], exponent[f]);
+        if (p->sample_rows) {
+            double e = genlaw_distinct(M, exponent[f], p->sample_rows);
+            law_cell(e, t.t1);
+            tot[0] += e, tt[0] += t.t1;
+        }
+        if (p->full_rows) {
+            double e = genlaw_distinct(M, exponent[f], p->full_rows);
+            law_cell(e, t.t2);
+            tot[1] += e, tt[1] += t.t2;
+        }
+        if (rows > 0) {
+            double v = round((double)support[f] * scale);
+            v = v < 2 ? 2 : v > 4294967295.0 ? 4294967295.0 : v;
+            double e = genlaw_distinct((uint64_t)v - 1, exponent[f], rows);
+            printf(" %.0f |", e);
+            tot[2] += e;
+        }
+        printf("\n");
+    }
+    printf("| total | | |");
+    if (p->sample_rows) law_cell(tot[0], tt[0]);
+    if (p->full_rows) law_cell(tot[1], tt[1]);
+    if (rows > 0) printf(" %.0f |", tot[2]);
+    printf("\n");
+}
+
+/* Fits every field's law again and prints the arrays to paste into the profile, then the table. */
+static void refit_law(const GenProfile *p) {
+    uint64_t *support = xcalloc(p->fields, sizeof *support);
+    double *exponent = xcalloc(p->fields, sizeof *exponent);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (uint32_t f = 0; f < p->fields; f++) {
+        GenLawTarget t;
+        if (!gen_profile_target(p, f, &t)) {
+            support[f] = p->support[f], exponent[f] = p->exponent[f];
+            continue;
+        }
+        uint64_t M;
+        genlaw_fit(&t, &M, &exponent[f]);
+        support[f] = M + 1;
+    }
+    printf("support:");
+    for (uint32_t f = 0; f < p->fields; f++) printf("%s%llu", f ? ", " : " ", (unsigned long long)support[f]);
+    printf("\nexponent:");
+    for (uint32_t f = 0; f < p->fields; f++) printf("%s%.6g", f ? ", " : " ", exponent[f]);
+    printf("\n\n");
+    print_law(p, support, exponent, 0, 1);
+    free(support);
+    free(exponent);
+}
+
 static const char USAGE[] =
     "usage: hashemb gen --profile criteo|avazu|tiny --rows N [--vocab-scale X] [--zipf S]\n"
     "                   [--id-order freq|hash] [--min-count N] [--seed N] [--threads N] [--text FILE]\n"
     "                   --out DIR\n"
+    "       hashemb gen --profile P --law [--refit] [--rows N [--vocab-scale X]]\n"
     "\n"
     "Makes a synthetic prepared dataset (SPEC 3.3): train/valid/test = 80/10/10 of --rows, field\n"
     "values from a Zipf law, labels from a planted model whose true probabilities are stored, so the\n"
@@ -741,7 +876,7 @@ static const char USAGE[] =
     "  --rows N          total rows, at least 10\n"
     "  --vocab-scale X   multiply every field's support (the values the law can draw) by X\n"
     "                    (minimum 2); default 1\n"
-    "  --zipf S          Zipf exponent of the value frequencies, > 0; default 1.1\n"
+    "  --zipf S          one Zipf exponent for every field, > 0; default: each field's fitted one\n"
     "  --id-order O      how the ids are numbered, as prep does: hash, by a seeded hash of the value\n"
     "                    (default: ids unrelated to frequency, as real pipelines feed them); freq, by\n"
     "                    descending count in train\n"
@@ -752,6 +887,11 @@ static const char USAGE[] =
     "  --text FILE       also write the rows as Criteo text (criteo profile; FILE.gz: gzip)\n"
     "  --out DIR         the dataset directory, written atomically; an existing hashemb dataset there\n"
     "                    is replaced, any other directory refused (checked before any work)\n"
+    "  --law             print the profile's laws (support V_f and exponent per field, fitted so that\n"
+    "                    the distinct values grow with the rows like real Criteo's: datasets/README.md)\n"
+    "                    and the distinct values they show, computed exactly: at the fit's targets and,\n"
+    "                    with --rows, at that many rows' train split; nothing is generated\n"
+    "  --refit           with --law: fit the laws again and print them (for the profile's source)\n"
     "  --version         print the generator's version and exit (the same arguments give the same\n"
     "                    data while it stays; dataset.meta records it as gen_version)\n";
 
@@ -776,10 +916,12 @@ int cmd_gen(int argc, char **argv) {
         {"threads", required_argument, 0, 't'}, {"text", required_argument, 0, 'x'},
         {"out", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},       {"min-count", required_argument, 0, 'm'},
+        {"law", no_argument, 0, 'L'},           {"refit", no_argument, 0, 'R'},
         {0, 0, 0, 0}};
     const char *profile = NULL, *out = NULL, *text = NULL;
     long long rows = -1, seed = 1, threads = 0, min_count = 1;
-    double scale = 1.0, zipf = 1.1;
+    double scale = 1.0, zipf = 0; // 0: the fitted exponents
+    int law = 0, refit = 0;
     /* hash by default: real pipelines number ids in an order unrelated to frequency (the BH and Q-R
      * papers feed hashed ids); frequency order is the ablation (id-order.sweep) */
     GenIdOrder order = GEN_ORDER_HASH;
@@ -818,11 +960,26 @@ int cmd_gen(int argc, char **argv) {
         case 'o': out = optarg; break;
         case 'h': fputs(USAGE, stdout); return 0;
         case 'V': printf("gen_version %d\n", GEN_VERSION); return 0;
+        case 'L': law = 1; break;
+        case 'R': refit = 1; break;
         default: return cmd_bad_option("gen", USAGE);
         }
     }
     if (optind < argc) return cmd_usage_error("gen", USAGE, "unexpected argument '%s'", argv[optind]);
     if (!profile) return cmd_usage_error("gen", USAGE, "--profile is required");
+    if (refit && !law) return cmd_usage_error("gen", USAGE, "--refit needs --law");
+    if (law) {
+        const GenProfile *p = gen_profile(profile);
+        if (!p) return cmd_usage_error("gen", USAGE, "--profile: unknown profile '%s' (criteo, avazu or tiny)",
+                                       profile);
+        if (out || text) return cmd_usage_error("gen", USAGE, "--law writes no data: drop --out and --text");
+        omp_set_num_threads(threads ? (int)threads : omp_get_num_procs());
+        if (refit)
+            refit_law(p);
+        else
+            print_law(p, p->support, p->exponent, rows > 0 ? (double)(rows * 8 / 10) : 0, scale);
+        return 0;
+    }
     if (rows < 0) return cmd_usage_error("gen", USAGE, "--rows is required");
     if (!out || !*out) return cmd_usage_error("gen", USAGE, "--out is required");
     if (text && strcmp(profile, "criteo"))
@@ -923,12 +1080,13 @@ int cmd_gen(int argc, char **argv) {
     for (int s = 0; s < DS_NSPLITS; s++)
         if (ds_writer_finish(&w[s], &e)) goto fail;
 
+    char zipf_flag[48] = "";
+    if (zipf > 0) snprintf(zipf_flag, sizeof zipf_flag, " --zipf %g", zipf);
     ds_meta_set(&meta, "version", "1");
     ds_meta_set(&meta, "format", "gen:%s", m.profile);
     ds_meta_set(&meta, "source",
-                "gen --profile %s --rows %llu --vocab-scale %g --zipf %g --id-order %s --min-count %lld "
-                "--seed %llu",
-                m.profile, (unsigned long long)n, scale, zipf, order == GEN_ORDER_HASH ? "hash" : "freq",
+                "gen --profile %s --rows %llu --vocab-scale %g%s --id-order %s --min-count %lld --seed %llu",
+                m.profile, (unsigned long long)n, scale, zipf_flag, order == GEN_ORDER_HASH ? "hash" : "freq",
                 min_count, (unsigned long long)seed);
     ds_meta_set(&meta, "fields", "%u", m.fields);
     {
@@ -969,7 +1127,18 @@ int cmd_gen(int argc, char **argv) {
     }
     ds_meta_set(&meta, "profile", "%s", m.profile);
     ds_meta_set(&meta, "vocab_scale", "%g", scale);
-    ds_meta_set(&meta, "zipf", "%g", zipf);
+    if (zipf > 0)
+        ds_meta_set(&meta, "zipf", "%g", zipf);
+    else
+        ds_meta_set(&meta, "zipf", "fitted");
+    {
+        size_t cap = (size_t)m.fields * 24 + 1, k = 0;
+        char *ex = xmalloc(cap);
+        for (uint32_t f = 0; f < m.fields; f++)
+            k += (size_t)snprintf(ex + k, cap - k, "%s%.6g", f ? "," : "", m.exponent[f]);
+        ds_meta_set(&meta, "exponent", "%s", ex);
+        free(ex);
+    }
     ds_meta_set(&meta, "gen_version", "%d", GEN_VERSION);
     snprintf(path, plen, "%s/dataset.meta", tmp);
     if (ds_meta_write(&meta, path, &e)) goto fail;

@@ -14,6 +14,7 @@
 
 #include <stdint.h>
 
+#include "genlaw.h"
 #include "util.h"
 
 /* Zipf law over ranks 1..n with P(k) proportional to k^-s (s > 0). */
@@ -34,9 +35,29 @@ typedef enum { GEN_ORDER_FREQ, GEN_ORDER_HASH } GenIdOrder;
 
 /* The generator's version: the same arguments give the same data while it stays. Bump it with any
  * change to what gen writes (values, labels, text); sweeps key their cached datasets by it. */
-#define GEN_VERSION 2 /* 2: ids numbered by the train split's vocabulary (gen_vocab) */
+#define GEN_VERSION 3 /* 2: ids numbered by the train split's vocabulary (gen_vocab); 3: per-field laws
+                           * fitted to Criteo's vocabulary growth (genlaw.h) */
 #define GEN_K 4 /* width of the planted latent vectors */
 #define GEN_MAX_FIELDS 64 /* the largest profile has 39 */
+
+/* A profile: its fields, the distinct counts real data shows (the growth targets, genlaw.h) and the law
+ * fitted to them per field. `gen --law` prints it with the expected counts; `gen --law --refit` fits it
+ * again and prints the arrays to commit. */
+typedef struct {
+    const char *name;
+    uint32_t fields, nint;        // nint: the leading integer-like fields (criteo's I1..I13)
+    const char *const *names;     // (fields)
+    const uint64_t *listed;       // (fields) the cardinalities the profile lists (SPEC 3.3)
+    const uint64_t *sample_nf;    // (fields) prep's N_f on a real sample of sample_rows train rows; or NULL
+    double sample_rows, full_rows; // the two sizes of the targets (0: none)
+    const uint64_t *support;      // (fields) fitted V_f: raw values 1..V_f-1
+    const double *exponent;       // (fields) fitted Zipf exponent
+} GenProfile;
+
+/* NULL for an unknown name */
+const GenProfile *gen_profile(const char *name);
+/* field f's growth targets and search range (genlaw_fit's input); 0 when the profile has none (tiny) */
+int gen_profile_target(const GenProfile *p, uint32_t f, GenLawTarget *t);
 
 /* A profile resolved at one vocab scale, zipf exponent, id order and seed: everything a row needs. */
 typedef struct {
@@ -44,17 +65,20 @@ typedef struct {
     uint32_t fields;
     const char *const *names; // (fields)
     uint64_t *support;        // (fields) V_f: the law draws raw values 1..V_f-1 (N_f comes from train)
-    double vocab_scale, zipf;
+    double *exponent;         // (fields) the law's exponent
+    double vocab_scale, zipf; // zipf: the --zipf override, 0 for the fitted exponents
     GenIdOrder order;
     uint64_t seed;
-    GenZipf *dist;            // (fields) over N_f - 1 ranks
+    GenZipf *dist;            // (fields) over V_f - 1 ranks
+    double *oms, *ioms;       // (fields) 1 - s and 1 / (1 - s) of each law (0, 0 at s = 1), for row_terms
     uint64_t *key;            // (fields) planted-model hash key
     double *sw, *sv;          // (fields) weight and vector scale of each field
     uint64_t row_key;         // seeds the per-row counter streams
     double lin_mu, lin_sd, pair_mu, pair_sd; // standardise the two logit terms (see gen.c)
 } GenModel;
 
-/* -1 with an Err for an unknown profile or a scale that makes a cardinality overflow u32. */
+/* -1 with an Err for an unknown profile or a scale that makes a support overflow u32. zipf > 0 gives
+ * every field that exponent; 0 keeps the profile's fitted ones. */
 int gen_model_init(GenModel *m, const char *profile, double vocab_scale, double zipf, GenIdOrder order,
                    uint64_t seed, Err *e);
 void gen_model_free(GenModel *m);

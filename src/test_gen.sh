@@ -20,7 +20,7 @@ done
 [ "$(meta "$T/b" fields)" = 24 ] || fail "avazu fields: $(meta "$T/b" fields)"
 grep -q 'threads\|time' "$T/b/dataset.meta" && fail "dataset.meta mentions threads or time"
 keys=$(cut -d= -f1 "$T/b/dataset.meta" | tr '\n' ' ')
-want="version format source fields field_names cardinalities support rows_train rows_valid rows_test pos_rate_train pos_rate_valid pos_rate_test min_count id_order seed oracle_auc_train oracle_auc_valid oracle_auc_test oracle_logloss_train oracle_logloss_valid oracle_logloss_test profile vocab_scale zipf gen_version "
+want="version format source fields field_names cardinalities support rows_train rows_valid rows_test pos_rate_train pos_rate_valid pos_rate_test min_count id_order seed oracle_auc_train oracle_auc_valid oracle_auc_test oracle_logloss_train oracle_logloss_valid oracle_logloss_test profile vocab_scale zipf exponent gen_version "
 [ "$keys" = "$want" ] || fail "dataset.meta keys: $keys"
 ls "$T" | grep -q tmp && fail "a temporary directory was left behind"
 v=$($H gen --version) || fail "gen --version exits non-zero"
@@ -38,16 +38,31 @@ for s in train valid test; do
     awk -v a="$(meta "$T/c" oracle_auc_$s)" 'BEGIN { exit !(a >= 0.77 && a <= 0.83) }' ||
         fail "oracle_auc_$s $(meta "$T/c" oracle_auc_$s) outside 0.77..0.83"
 done
-[ "$(meta "$T/c" support | cut -d, -f16)" = 101312 ] || fail "C3's support at scale 0.01 is not 101312"
+[ "$(meta "$T/c" support | cut -d, -f16)" = 42949673 ] || fail "C3's support at scale 0.01 is not 42949673"
+[ "$(meta "$T/c" zipf)" = fitted ] || fail "zipf key: $(meta "$T/c" zipf)"
+[ "$(meta "$T/c" exponent | cut -d, -f1,16,22)" = 2.97206,1.06245,1.1 ] ||
+    fail "the fitted exponents of I1, C3, C9: $(meta "$T/c" exponent | cut -d, -f1,16,22)"
+[ "$(meta "$T/b" exponent | cut -d, -f12,13)" = 0.627581,0.211773 ] || fail "avazu's exponents: $(meta "$T/b" exponent)"
+[ "$(meta "$T/a" zipf)" = fitted ] || fail "the last determinism run's zipf key: $(meta "$T/a" zipf)"
 # prep's rule: N_f is the distinct values train shows, plus the OOV id; train has no OOV id
 n_c3=$(meta "$T/c" cardinalities | cut -d, -f16)
-[ "$n_c3" -gt 1 ] && [ "$n_c3" -lt 101312 ] || fail "C3's N_f $n_c3 is not below its support"
+[ "$n_c3" -gt 1 ] && [ "$n_c3" -lt 42949673 ] || fail "C3's N_f $n_c3 is not below its support"
 
+# --- the laws: gen --law computes the growth exactly, and a generated set shows it ---
+$H gen --profile criteo --law >"$T/law.out" 2>"$T/e" || fail "gen --law: $(cat "$T/e")"
+[ "$(grep -c '^| [IC][0-9]* |' "$T/law.out")" = 39 ] || fail "gen --law: not 39 field rows"
+grep -q '^| C3 | 4294967295 | 1.0624 |' "$T/law.out" || fail "gen --law: C3's row: $(grep '^| C3 ' "$T/law.out")"
+$H gen --profile criteo --law --rows 200000 --vocab-scale 0.01 >"$T/law2.out" || fail "gen --law --rows"
+want_nf=$(awk -F'|' '$2 ~ /total/ { gsub(/ /, "", $(NF-1)); print $(NF-1) }' "$T/law2.out")
+got_nf=$(meta "$T/c" cardinalities | tr ',' '\n' | awk '{ s += $1 - 1 } END { print s }')
+awk -v a="$got_nf" -v b="$want_nf" 'BEGIN { exit !(b > 0 && a / b > 0.98 && a / b < 1.02) }' ||
+    fail "distinct train values $got_nf, the law's expectation $want_nf"
+$H gen --profile avazu --law | grep -q '^| device_ip | 6729487 | 0.2118 |' || fail "gen --profile avazu --law"
 # --- info ---
 $H info "$T/c" >"$T/info.out" 2>"$T/info.err" || fail "info failed: $(cat "$T/info.err")"
 grep -q 'oracle_auc' "$T/info.out" || fail "info shows no oracle AUC"
 grep -q "^train .*$(meta "$T/c" oracle_auc_train | cut -c1-5)" "$T/info.out" || fail "info's train oracle AUC"
-grep -q '^C3 .*101312' "$T/info.out" || fail "info's field table lacks C3"
+grep -q '^C3 .*42949673' "$T/info.out" || fail "info's field table lacks C3"
 awk '$1 ~ /^[IC][0-9]+$/ { n++; if ($2 != $3 + 1 || $5 != "0.0000") { bad++; print "    " $0 } } END { exit !(n == 39 && bad == 0) }' \
     "$T/info.out" >&2 || fail "N_f is not the distinct train values + 1 (with no OOV in train) for every field"
 awk '$1 == "total" { exit !($2 < $NF) }' "$T/info.out" || fail "info's totals: N_f not below the support"
@@ -84,6 +99,9 @@ bad --rows --profile tiny --rows 5 --out "$T/bad"
 bad --rows --profile tiny --out "$T/bad"
 bad --profile --profile huge --rows 100 --out "$T/bad"
 bad --zipf --profile tiny --rows 100 --zipf 0 --out "$T/bad"
+bad --law --profile criteo --refit
+bad --law --profile criteo --law --out "$T/bad"
+bad --profile --profile nope --law
 bad --vocab-scale --profile tiny --rows 100 --vocab-scale abc --out "$T/bad"
 bad --vocab-scale --profile criteo --rows 100 --vocab-scale 1000 --out "$T/bad"
 bad --id-order --profile tiny --rows 100 --id-order first --out "$T/bad"
@@ -126,7 +144,8 @@ cut -f15- "$T/c.txt" | tr '\t' '\n' | grep -qv '^[0-9a-f]\{8\}$' && fail "text: 
         -v c="$(meta "$T/ct" pos_rate_test)" 'BEGIN { printf "%.0f", a * 2400 + b * 300 + c * 300 }')" ] ||
     fail "text labels do not add up to the splits' positives"
 # integer columns: distinct raw values stay distinct under prep's floor(ln(x)^2) transform
-$H gen --profile criteo --rows 20000 --text "$T/c1.txt.gz" --out "$T/c1" 2>/dev/null || fail "gen --text .gz"
+# (--zipf 0.5: a flat law, so that nearly every integer value shows; the fitted ones are steep there)
+$H gen --profile criteo --rows 20000 --zipf 0.5 --text "$T/c1.txt.gz" --out "$T/c1" 2>/dev/null || fail "gen --text .gz"
 gzip -t "$T/c1.txt.gz" || fail "text .gz does not decompress"
 [ "$(gzip -dc "$T/c1.txt.gz" | wc -l)" = 20000 ] || fail "text .gz: wrong line count"
 gzip -dc "$T/c1.txt.gz" | awk -F'\t' '{
