@@ -701,20 +701,27 @@ static int text_write(TextOut *t, const GenModel *m, DsWriter *w, Err *e) {
 /* --- the command --- */
 
 /* Rows go in blocks of GEN_VOCAB_BLOCK: a block of the (rows, F) ids stays in cache while a thread
- * walks its fields' columns in it, so each thread reads the ids once, not once per field. A field
- * whose support is small next to the train rows (GEN_VOCAB_DENSE) is counted in a plain array, and only
- * its distinct values go through vocab.h's table, which then numbers them exactly as for the others;
- * the array then maps raw values to ids. */
+ * walks its fields' columns in it, so each thread reads the ids once, not once per field. The raw
+ * values are Zipf ranks, so most draws are small values: values below a field's dense bound D_f
+ * (dense_bound) are counted in a plain array, and only the distinct ones go through vocab.h's table
+ * (which then numbers every value exactly as if all had gone through it); the array then maps them to
+ * ids. The rarer values above D_f go through the table. */
 #define GEN_VOCAB_BLOCK 2048
 #define GEN_VOCAB_AHEAD 16 /* rows between a table slot's prefetch and its use */
-/* dense when 4 bytes per supported value cost at most 16 per train row (and under 1 GiB) */
-#define GEN_VOCAB_DENSE(support, rows) ((support) <= 4 * (rows) + 4096 && (support) <= (1ull << 28))
+/* 4 bytes per value below D_f: at most 2 bytes per train row and field (and under 1 GiB) */
+static uint64_t dense_bound(uint64_t support, uint64_t train_rows) {
+    uint64_t d = train_rows / 2 + 4096;
+    d = d < (1ull << 28) ? d : (1ull << 28);
+    return support < d ? support : d;
+}
 
 void gen_vocab(uint32_t F, uint32_t *const *ids, const uint64_t *rows, int nsplits, const uint64_t *support,
                GenIdOrder order, uint32_t min_count, uint64_t seed, uint64_t *nf) {
     const VocabOrder vo = order == GEN_ORDER_HASH ? VOCAB_ORDER_HASH : VOCAB_ORDER_FREQ;
     VocabMap *vm = xcalloc(F, sizeof *vm);
-    uint32_t **dense = xcalloc(F, sizeof *dense); // (support[f]) counts, then ids; NULL: table only
+    uint32_t **dense = xcalloc(F, sizeof *dense); // (D_f) counts, then ids
+    uint64_t *dn = xcalloc(F, sizeof *dn);         // D_f; 0: the table only
+    uint8_t *whole = xcalloc(F, 1);                // D_f covers the support: the array alone maps
 #pragma omp parallel
     {
         /* each thread owns the fields f with f % threads == its number: one writer per column */
@@ -722,63 +729,85 @@ void gen_vocab(uint32_t F, uint32_t *const *ids, const uint64_t *rows, int nspli
         Err e;
         for (uint32_t f = t; f < F; f += T) {
             vocab_init(&vm[f]);
-            if (support && GEN_VOCAB_DENSE(support[f], rows[0])) dense[f] = xcalloc(support[f], 4);
+            dn[f] = support ? dense_bound(support[f], rows[0]) : 0;
+            if (dn[f]) dense[f] = xcalloc(dn[f], 4);
+            whole[f] = dn[f] && dn[f] == support[f];
         }
         const uint32_t *tr = ids[0];
         for (uint64_t lo = 0; lo < rows[0]; lo += GEN_VOCAB_BLOCK) {
             uint64_t hi = lo + GEN_VOCAB_BLOCK < rows[0] ? lo + GEN_VOCAB_BLOCK : rows[0];
             for (uint32_t f = t; f < F; f += T) {
-                if (dense[f]) {
-                    for (uint64_t i = lo; i < hi; i++) dense[f][tr[i * F + f]]++; /* < 2^32 rows */
+                uint32_t *cnt = dense[f];
+                const uint64_t d = dn[f];
+                if (whole[f]) {
+                    for (uint64_t i = lo; i < hi; i++) cnt[tr[i * F + f]]++; /* < 2^32 rows */
                     continue;
                 }
                 for (uint64_t i = lo; i < hi; i++) {
                     if (i + GEN_VOCAB_AHEAD < hi) { /* a large field's table is far bigger than cache */
-                        VocabVal ahead = vocab_val_inline(tr[(i + GEN_VOCAB_AHEAD) * F + f]);
-                        vocab_prefetch(&vm[f], &ahead);
+                        uint32_t a = tr[(i + GEN_VOCAB_AHEAD) * F + f];
+                        if (a >= d) {
+                            VocabVal ahead = vocab_val_inline(a);
+                            vocab_prefetch(&vm[f], &ahead);
+                        }
                     }
-                    VocabVal v = vocab_val_inline(tr[i * F + f]);
+                    uint32_t x = tr[i * F + f];
+                    if (x < d) {
+                        cnt[x]++;
+                        continue;
+                    }
+                    VocabVal v = vocab_val_inline(x);
                     CHECK(vocab_add(&vm[f], &v, &e) == 0); /* inline values, fewer than 2^31 */
                 }
             }
         }
         for (uint32_t f = t; f < F; f += T) {
-            if (dense[f])
-                for (uint64_t v = 0; v < support[f]; v++) CHECK(vocab_add_count(&vm[f], v, dense[f][v], &e) == 0);
+            for (uint64_t v = 0; v < dn[f]; v++)
+                if (dense[f][v]) CHECK(vocab_add_count(&vm[f], v, dense[f][v], &e) == 0);
             nf[f] = vocab_finalize(&vm[f], vo, min_count, seed);
-            if (dense[f]) {
-                for (uint64_t v = 0; v < support[f]; v++) {
-                    VocabVal x = vocab_val_inline(v);
-                    dense[f][v] = dense[f][v] ? vocab_id(&vm[f], &x) : 0;
-                }
-                vocab_free(&vm[f]);
+            for (uint64_t v = 0; v < dn[f]; v++) {
+                VocabVal x = vocab_val_inline(v);
+                dense[f][v] = dense[f][v] ? vocab_id(&vm[f], &x) : 0;
             }
+            if (whole[f]) vocab_free(&vm[f]); /* the array maps every value */
         }
         for (int sp = 0; sp < nsplits; sp++) {
             uint32_t *x = ids[sp];
             for (uint64_t lo = 0; lo < rows[sp]; lo += GEN_VOCAB_BLOCK) {
                 uint64_t hi = lo + GEN_VOCAB_BLOCK < rows[sp] ? lo + GEN_VOCAB_BLOCK : rows[sp];
                 for (uint32_t f = t; f < F; f += T) {
-                    if (dense[f]) {
-                        for (uint64_t i = lo; i < hi; i++) x[i * F + f] = dense[f][x[i * F + f]];
+                    const uint32_t *map = dense[f];
+                    const uint64_t d = dn[f];
+                    if (whole[f]) {
+                        for (uint64_t i = lo; i < hi; i++) x[i * F + f] = map[x[i * F + f]];
                         continue;
                     }
                     for (uint64_t i = lo; i < hi; i++) {
                         if (i + GEN_VOCAB_AHEAD < hi) {
-                            VocabVal ahead = vocab_val_inline(x[(i + GEN_VOCAB_AHEAD) * F + f]);
-                            vocab_prefetch(&vm[f], &ahead);
+                            uint32_t a = x[(i + GEN_VOCAB_AHEAD) * F + f];
+                            if (a >= d) {
+                                VocabVal ahead = vocab_val_inline(a);
+                                vocab_prefetch(&vm[f], &ahead);
+                            }
                         }
-                        VocabVal v = vocab_val_inline(x[i * F + f]);
+                        uint32_t r = x[i * F + f];
+                        if (r < d) {
+                            x[i * F + f] = map[r];
+                            continue;
+                        }
+                        VocabVal v = vocab_val_inline(r);
                         x[i * F + f] = vocab_id(&vm[f], &v);
                     }
                 }
             }
         }
         for (uint32_t f = t; f < F; f += T) {
-            if (!dense[f]) vocab_free(&vm[f]);
+            if (!whole[f]) vocab_free(&vm[f]);
             free(dense[f]);
         }
     }
+    free(dn);
+    free(whole);
     free(dense);
     free(vm);
 }

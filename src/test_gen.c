@@ -79,10 +79,12 @@ static void test_vocab(void) {
     const uint64_t rows[2] = {NT, NV};
     uint32_t *tr = xmalloc(NT * F * 4), *va = xmalloc(NV * F * 4);
     uint64_t st = 42;
-    for (int i = 0; i < NT * F; i++) { /* field 0: 3 values; 1: ~400; 2: ~4000 (many once) */
+    /* field 0: 3 values; 1: ~400; 2: ~8000 (many once): with a support of 8002, field 2's values
+     * above the dense bound (NT / 2 + 4096) go through the table, the others through the array */
+    for (int i = 0; i < NT * F; i++) {
         int f = i % F;
         uint64_t r = rng_fmix64(++st);
-        tr[i] = 1 + (uint32_t)(f == 0 ? r % 3 : f == 1 ? r % 400 * (r >> 40 & 1) + r % 7 : r % 4000);
+        tr[i] = 1 + (uint32_t)(f == 0 ? r % 3 : f == 1 ? r % 400 * (r >> 40 & 1) + r % 7 : r % 8000);
     }
     for (int i = 0; i < NV * F; i++) va[i] = 1 + (uint32_t)(rng_fmix64(++st) % (i % F == 0 ? 3 : 5000));
     for (int order = 0; order < 2; order++)
@@ -96,20 +98,20 @@ static void test_vocab(void) {
             omp_set_num_threads(1);
             gen_vocab(F, s1, rows, 2, NULL, order ? GEN_ORDER_HASH : GEN_ORDER_FREQ, minc, 9, nf1);
             omp_set_num_threads(2);
-            const uint64_t support[F] = {5002, 5002, 5002}; /* counted in arrays: the same ids */
+            const uint64_t support[F] = {8002, 8002, 8002}; /* counted in arrays: the same ids */
             gen_vocab(F, s2, rows, 2, support, order ? GEN_ORDER_HASH : GEN_ORDER_FREQ, minc, 9, nf2);
             T_CHECK(!memcmp(t1, t2, NT * F * 4) && !memcmp(v1, v2, NV * F * 4) && !memcmp(nf1, nf2, sizeof nf1),
                     "gen_vocab: 1 thread with tables and 2 with dense counts differ");
             int bad = 0;
             for (uint32_t f = 0; f < F; f++) {
                 /* the reference: counts of raw values, kept ones ranked */
-                uint32_t *count = xcalloc(5002, 4), *id = xcalloc(5002, 4), kept = 0;
+                uint32_t *count = xcalloc(8002, 4), *id = xcalloc(8002, 4), kept = 0;
                 for (int i = 0; i < NT; i++) count[tr[i * F + f]]++;
-                for (uint32_t v = 1; v < 5002; v++) kept += count[v] >= minc;
-                for (uint32_t v = 1; v < 5002; v++) {
+                for (uint32_t v = 1; v < 8002; v++) kept += count[v] >= minc;
+                for (uint32_t v = 1; v < 8002; v++) {
                     if (count[v] < minc) continue;
                     uint32_t rank = 1;
-                    for (uint32_t u = 1; u < 5002; u++) {
+                    for (uint32_t u = 1; u < 8002; u++) {
                         if (count[u] < minc || u == v) continue;
                         int before;
                         if (order == 0) {
