@@ -716,12 +716,13 @@ static uint64_t dense_bound(uint64_t support, uint64_t train_rows) {
 }
 
 void gen_vocab(uint32_t F, uint32_t *const *ids, const uint64_t *rows, int nsplits, const uint64_t *support,
-               GenIdOrder order, uint32_t min_count, uint64_t seed, uint64_t *nf) {
+               GenIdOrder order, uint32_t min_count, uint64_t seed, uint64_t *nf, uint64_t *peak_bytes) {
     const VocabOrder vo = order == GEN_ORDER_HASH ? VOCAB_ORDER_HASH : VOCAB_ORDER_FREQ;
     VocabMap *vm = xcalloc(F, sizeof *vm);
     uint32_t **dense = xcalloc(F, sizeof *dense); // (D_f) counts, then ids
     uint64_t *dn = xcalloc(F, sizeof *dn);         // D_f; 0: the table only
     uint8_t *whole = xcalloc(F, 1);                // D_f covers the support: the array alone maps
+    uint64_t *held = xcalloc(F, sizeof *held), *sortb = xcalloc(F, sizeof *sortb); // bytes per field
 #pragma omp parallel
     {
         /* each thread owns the fields f with f % threads == its number: one writer per column */
@@ -764,6 +765,8 @@ void gen_vocab(uint32_t F, uint32_t *const *ids, const uint64_t *rows, int nspli
         for (uint32_t f = t; f < F; f += T) {
             for (uint64_t v = 0; v < dn[f]; v++)
                 if (dense[f][v]) CHECK(vocab_add_count(&vm[f], v, dense[f][v], &e) == 0);
+            held[f] = vocab_bytes(&vm[f]) + dn[f] * 4;
+            sortb[f] = vocab_finalize_bytes(vocab_distinct(&vm[f]));
             nf[f] = vocab_finalize(&vm[f], vo, min_count, seed);
             for (uint64_t v = 0; v < dn[f]; v++) {
                 VocabVal x = vocab_val_inline(v);
@@ -806,6 +809,18 @@ void gen_vocab(uint32_t F, uint32_t *const *ids, const uint64_t *rows, int nspli
             free(dense[f]);
         }
     }
+    if (peak_bytes) {
+        uint64_t b = 0, s1 = 0, s2 = 0, sall = 0;
+        for (uint32_t f = 0; f < F; f++) {
+            b += held[f] + sizeof *vm + sizeof *dense + sizeof *dn;
+            sall += sortb[f];
+            if (sortb[f] > s1) s2 = s1, s1 = sortb[f];
+            else if (sortb[f] > s2) s2 = sortb[f];
+        }
+        *peak_bytes = b + (omp_get_max_threads() <= 2 ? s1 + s2 : sall);
+    }
+    free(held);
+    free(sortb);
     free(dn);
     free(whole);
     free(dense);
@@ -1097,12 +1112,13 @@ int cmd_gen(int argc, char **argv) {
 
     /* the text holds the raw values; the dataset, prep's ids of them */
     double t_vocab = now_seconds();
+    uint64_t vocab_bytes_peak = 0;
     nf = xcalloc(m.fields, sizeof *nf);
     {
         uint32_t *split_ids[DS_NSPLITS];
         for (int s = 0; s < DS_NSPLITS; s++) split_ids[s] = w[s].ids;
         gen_vocab(m.fields, split_ids, split_rows, DS_NSPLITS, m.support, order, (uint32_t)min_count,
-                  (uint64_t)seed, nf);
+                  (uint64_t)seed, nf, &vocab_bytes_peak);
     }
     t_vocab = now_seconds() - t_vocab;
 
@@ -1196,11 +1212,14 @@ int cmd_gen(int argc, char **argv) {
     fprintf(stderr,
             "gen: %s, %llu rows (%llu/%llu/%llu) in %.2f s, %.2fM rows/s (rows alone %.2f s, vocabulary "
             "%.2f s), %d threads; %llu ids in the full tables (train's values, of a support of %llu); "
+            "vocabulary memory at most %.1f MB (%.1f bytes per distinct train value); "
             "pos rate %.4f, oracle AUC %.4f (test %.4f)\n",
             m.profile, (unsigned long long)n, (unsigned long long)split_rows[0],
             (unsigned long long)split_rows[1], (unsigned long long)split_rows[2], secs,
             (double)n / secs / 1e6, t_rows, t_vocab, omp_get_max_threads(),
-            (unsigned long long)total_nf, (unsigned long long)total_support, pos[0], auc[0], auc[2]);
+            (unsigned long long)total_nf, (unsigned long long)total_support, vocab_bytes_peak / 1e6,
+            (double)vocab_bytes_peak / (double)(total_nf > m.fields ? total_nf - m.fields : 1), pos[0], auc[0],
+            auc[2]);
     free(nf);
     free(tmp);
     free(path);

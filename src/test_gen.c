@@ -96,10 +96,10 @@ static void test_vocab(void) {
             uint32_t *s1[2] = {t1, v1}, *s2[2] = {t2, v2};
             uint64_t nf1[F], nf2[F];
             omp_set_num_threads(1);
-            gen_vocab(F, s1, rows, 2, NULL, order ? GEN_ORDER_HASH : GEN_ORDER_FREQ, minc, 9, nf1);
+            gen_vocab(F, s1, rows, 2, NULL, order ? GEN_ORDER_HASH : GEN_ORDER_FREQ, minc, 9, nf1, NULL);
             omp_set_num_threads(2);
             const uint64_t support[F] = {8002, 8002, 8002}; /* counted in arrays: the same ids */
-            gen_vocab(F, s2, rows, 2, support, order ? GEN_ORDER_HASH : GEN_ORDER_FREQ, minc, 9, nf2);
+            gen_vocab(F, s2, rows, 2, support, order ? GEN_ORDER_HASH : GEN_ORDER_FREQ, minc, 9, nf2, NULL);
             T_CHECK(!memcmp(t1, t2, NT * F * 4) && !memcmp(v1, v2, NV * F * 4) && !memcmp(nf1, nf2, sizeof nf1),
                     "gen_vocab: 1 thread with tables and 2 with dense counts differ");
             int bad = 0;

@@ -32,6 +32,10 @@ VocabVal vocab_val_str(const char *p, uint32_t len) {
 
 uint64_t vocab_distinct(const VocabMap *m) { return m->n + (m->empty_count > 0); }
 
+uint64_t vocab_bytes(const VocabMap *m) {
+    return m->cap * (sizeof *m->slots + (m->str ? sizeof *m->str : 0)) + m->arena_cap;
+}
+
 int vocab_str_eq(const VocabMap *m, uint64_t i, const VocabVal *v) {
     if (!(m->slots[i].tag & TAG_STR)) return 0;
     uint64_t ref = m->str[i];
@@ -145,6 +149,8 @@ static int cmp_value(const VocabMap *m, uint64_t x, uint64_t y) {
     if (c) return c;
     return (lx > ly) - (lx < ly);
 }
+
+uint64_t vocab_finalize_bytes(uint64_t n) { return 2 * (n ? n : 1) * sizeof(SortRec); }
 
 static int cmp_rec(const void *pa, const void *pb, void *ctx) {
     const SortRec *a = pa, *b = pb;

@@ -95,6 +95,10 @@ int vocab_add_count(VocabMap *m, uint64_t key, uint32_t n, Err *e);
 
 /* Values in the map (the empty value included when seen). */
 uint64_t vocab_distinct(const VocabMap *m);
+/* Bytes the map holds (slots, string references and arena), and the most vocab_finalize allocates
+ * on top for a map of n values (its sort records). */
+uint64_t vocab_bytes(const VocabMap *m);
+uint64_t vocab_finalize_bytes(uint64_t n);
 /* Values seen at least min_count times get ids 1..N_f-1 in the given order (freq: descending count, ties
  * by value; first: first appearance; hash: XXH64 of the value with `seed`, ties by value); the others
  * and every value not in the map get 0. Returns N_f. "By value": the empty value first, then inline
