@@ -7,7 +7,9 @@
 #   sgemm   hashemb bench sgemm at the model's layer shapes; the sgemm-bound ceiling and the share of it
 #           the full-table run reaches; hashemb bench model (forward + backward alone)
 #   prep    prep MB/s (one thread) on the real Criteo sample repeated to ~100 MB and on gen --text output
-#   gen     gen rows/s (2M criteo rows)
+#   gen     gen rows/s (1M criteo rows, the quick sweep's data) and its vocabulary memory per value
+#   growth  one criteo set of Criteo Kaggle's 45,840,617 train rows, made once: N_f per field against
+#           the listed cardinalities (GROWTH=0 skips it)
 #   auc     seconds of metric_auc on 10M predictions
 #   memory  peak RSS of the full-table run against the bytes it accounts for
 # Every timing is the median of REPS runs (default 3), runs of different configurations interleaved,
@@ -54,7 +56,8 @@ fsize() { stat -c %s "$1"; }
 
 # --- the data, made once and reused -----------------------------------------------------------------
 make_data() {
-    if [ -f "$DATA/dataset.meta" ] && grep -q "^source=gen --profile criteo --rows 400000 --vocab-scale 0.01 " "$DATA/dataset.meta"; then
+    if [ -f "$DATA/dataset.meta" ] && grep -q "^source=gen --profile criteo --rows 400000 --vocab-scale 0.01 " "$DATA/dataset.meta" &&
+        [ "$(sed -n 's/^gen_version=//p' "$DATA/dataset.meta")" = "$("$HASHEMB" gen --version | cut -d' ' -f2)" ]; then
         return
     fi
     say "bench: making $DATA (gen ${GEN_ARGS[*]})"
@@ -322,25 +325,56 @@ fi
 time_prep gen_criteo_text_1m "$GTEXT"
 
 # =====================================================================================================
-# e. gen rows/s: wall seconds of the whole gen command
+# e. gen rows/s: wall seconds of the whole gen command, at the quick sweep's data (1M criteo rows at
+# the fitted laws' full support: 1.36M ids), and the vocabulary memory gen accounts for
 say "bench: gen rows/s"
 GF=$OUT/gen.tsv
-printf 'rows\tvocab_scale\tthreads\treps\tseconds\trows_per_sec\n' >"$GF"
-declare -A GSECS
+GEN_ROWS=1000000
+printf 'rows\tvocab_scale\tthreads\treps\tseconds\trows_per_sec\tvocab_bytes_per_value\n' >"$GF"
+declare -A GSECS GVB
 for rep in $(seq 1 "$REPS"); do
     for t in $THREADS; do
         rm -rf "$WORK/gen_out"
         t0=$(now)
-        "$HASHEMB" gen --profile criteo --rows 2000000 --vocab-scale 0.01 --seed 1 --threads "$t" --out "$WORK/gen_out" 2>>"$LOGS/gen.log"
+        "$HASHEMB" gen --profile criteo --rows $GEN_ROWS --seed 1 --threads "$t" --out "$WORK/gen_out" 2>"$LOGS/gen.one.log"
         t1=$(now)
+        cat "$LOGS/gen.one.log" >>"$LOGS/gen.log"
         GSECS[$t]="${GSECS[$t]:-} $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
+        GVB[$t]=$(sed -n 's/.*(\([0-9.]*\) bytes per distinct train value).*/\1/p' "$LOGS/gen.one.log")
     done
 done
 rm -rf "$WORK/gen_out"
 for t in $THREADS; do
     s=$(tr ' ' '\n' <<<"${GSECS[$t]}" | grep . | median)
-    printf '2000000\t0.01\t%s\t%s\t%s\t%.0f\n' "$t" "$REPS" "$s" "$(awk -v s="$s" 'BEGIN { print 2000000 / s }')" >>"$GF"
+    printf '%s\t1\t%s\t%s\t%s\t%.0f\t%s\n' $GEN_ROWS "$t" "$REPS" "$s" "$(awk -v s="$s" -v n=$GEN_ROWS 'BEGIN { print n / s }')" "${GVB[$t]:-NA}" >>"$GF"
 done
+
+# f. vocabulary growth at Criteo's size: one criteo set with Criteo Kaggle's 45,840,617 train rows (57.3M
+# rows, about 9.5 GB), generated once and kept in $GROWTH_DIR while the generator's version and recipe
+# stay; its N_f - 1 per field against the listed cardinality (SPEC 3.3: within 10% above 10,000).
+# GROWTH=0 skips it.
+GW=$OUT/growth.tsv
+GROWTH_DIR=${GROWTH_DIR:-$ROOT/results/data/bench-criteo-full}
+if [ "${GROWTH:-1}" = 1 ]; then
+    say "bench: vocabulary growth at 45,840,617 train rows (generated once into ${GROWTH_DIR#"$ROOT"/})"
+    G_SRC="gen --profile criteo --rows 57300772 --vocab-scale 1 --id-order hash --min-count 1 --seed 1"
+    if ! { [ -f "$GROWTH_DIR/dataset.meta" ] && [ "$(sed -n 's/^source=//p' "$GROWTH_DIR/dataset.meta")" = "$G_SRC" ] &&
+        [ "$(sed -n 's/^gen_version=//p' "$GROWTH_DIR/dataset.meta")" = "$("$HASHEMB" gen --version | cut -d' ' -f2)" ]; }; then
+        mkdir -p "$(dirname "$GROWTH_DIR")"
+        "$HASHEMB" gen --profile criteo --rows 57300772 --seed 1 --out "$GROWTH_DIR" 2>"$LOGS/gen_full.log" ||
+            say "bench: the full-size gen failed (see $LOGS/gen_full.log)"
+    fi
+    if [ -f "$GROWTH_DIR/dataset.meta" ]; then
+        "$HASHEMB" gen --profile criteo --law >"$WORK/law.md"
+        awk -F'|' -v cards="$(sed -n 's/^cardinalities=//p' "$GROWTH_DIR/dataset.meta")" '
+            BEGIN { n = split(cards, c, ","); print "field\ttarget\texpected\tmeasured\tmeasured_vs_target" }
+            $2 ~ /^ [IC][0-9]+ $/ { f++; name = $2; gsub(/ /, "", name); cell = $6; gsub(/^ +| +$/, "", cell)
+                split(cell, a, " "); e = a[1]; t = a[3] == "" ? "NA" : a[3]; m = c[f] - 1
+                printf "%s\t%s\t%s\t%d\t%s\n", name, t, e, m, t == "NA" ? "NA" : sprintf("%+.2f%%", 100 * (m / t - 1)) }' \
+            "$WORK/law.md" >"$GW"
+        [ -f "$LOGS/gen_full.log" ] && grep -o 'in [0-9.]* s, [0-9.]*M rows/s.*' "$LOGS/gen_full.log" | sed 's/^/# gen: /' >>"$GW"
+    fi
+fi
 
 # =====================================================================================================
 # f. AUC of 10M predictions (each bench auc run is itself the median of 5 calls)
@@ -421,6 +455,7 @@ show "sgemm at the layer shapes (median GFLOP/s) and the ceiling" "$SF"
 show "model forward+backward alone" "$MF"
 show "prep (1 thread)" "$PRF"
 show "gen" "$GF"
+[ -f "$GW" ] && show "vocabulary growth at 45,840,617 train rows" "$GW"
 show "AUC" "$AF"
 show "memory (full table)" "$MEMF"
 say ""
