@@ -358,8 +358,16 @@ GROWTH_DIR=${GROWTH_DIR:-$ROOT/results/data/bench-criteo-full}
 if [ "${GROWTH:-1}" = 1 ]; then
     say "bench: vocabulary growth at 45,840,617 train rows (generated once into ${GROWTH_DIR#"$ROOT"/})"
     G_SRC="gen --profile criteo --rows 57300772 --vocab-scale 1 --id-order hash --min-count 1 --seed 1"
-    if ! { [ -f "$GROWTH_DIR/dataset.meta" ] && [ "$(sed -n 's/^source=//p' "$GROWTH_DIR/dataset.meta")" = "$G_SRC" ] &&
-        [ "$(sed -n 's/^gen_version=//p' "$GROWTH_DIR/dataset.meta")" = "$("$HASHEMB" gen --version | cut -d' ' -f2)" ]; }; then
+    G_VER=$("$HASHEMB" gen --version | cut -d' ' -f2)
+    same_set() { [ -f "$1/dataset.meta" ] && [ "$(sed -n 's/^source=//p' "$1/dataset.meta")" = "$G_SRC" ] &&
+        [ "$(sed -n 's/^gen_version=//p' "$1/dataset.meta")" = "$G_VER" ]; }
+    # the paper sweep's synthetic dataset is the same set: reuse it where run_all.sh made it
+    if ! same_set "$GROWTH_DIR"; then
+        for d in "$ROOT"/results/data/gen-*; do
+            if same_set "$d"; then GROWTH_DIR=$d; break; fi
+        done
+    fi
+    if ! same_set "$GROWTH_DIR"; then
         mkdir -p "$(dirname "$GROWTH_DIR")"
         "$HASHEMB" gen --profile criteo --rows 57300772 --seed 1 --out "$GROWTH_DIR" 2>"$LOGS/gen_full.log" ||
             say "bench: the full-size gen failed (see $LOGS/gen_full.log)"
