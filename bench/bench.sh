@@ -359,6 +359,7 @@ if [ "${GROWTH:-1}" = 1 ]; then
     say "bench: vocabulary growth at 45,840,617 train rows (generated once into ${GROWTH_DIR#"$ROOT"/})"
     G_SRC="gen --profile criteo --rows 57300772 --vocab-scale 1 --id-order hash --min-count 1 --seed 1"
     G_VER=$("$HASHEMB" gen --version | cut -d' ' -f2)
+    rm -f "$LOGS/gen_full.log" # its speed line is this run's, or none when the set is reused
     same_set() { [ -f "$1/dataset.meta" ] && [ "$(sed -n 's/^source=//p' "$1/dataset.meta")" = "$G_SRC" ] &&
         [ "$(sed -n 's/^gen_version=//p' "$1/dataset.meta")" = "$G_VER" ]; }
     # the paper sweep's synthetic dataset is the same set: reuse it where run_all.sh made it
@@ -380,12 +381,14 @@ if [ "${GROWTH:-1}" = 1 ]; then
                 split(cell, a, " "); e = a[1]; t = a[3] == "" ? "NA" : a[3]; m = c[f] - 1
                 printf "%s\t%s\t%s\t%d\t%s\n", name, t, e, m, t == "NA" ? "NA" : sprintf("%+.2f%%", 100 * (m / t - 1)) }' \
             "$WORK/law.md" >"$GW"
-        [ -f "$LOGS/gen_full.log" ] && grep -o 'in [0-9.]* s, [0-9.]*M rows/s.*' "$LOGS/gen_full.log" | sed 's/^/# gen: /' >>"$GW"
+        if [ -f "$LOGS/gen_full.log" ]; then
+            { grep -o 'in [0-9.]* s, [0-9.]*M rows/s.*' "$LOGS/gen_full.log" || true; } | sed 's/^/# gen: /' >>"$GW"
+        fi
     fi
 fi
 
 # =====================================================================================================
-# f. AUC of 10M predictions (each bench auc run is itself the median of 5 calls)
+# g. AUC of 10M predictions (each bench auc run is itself the median of 5 calls)
 say "bench: AUC of 10M predictions"
 AF=$OUT/auc.tsv
 printf 'n\tthreads\treps\tseconds\n' >"$AF"
@@ -395,7 +398,7 @@ for t in $THREADS; do
 done
 
 # =====================================================================================================
-# g. peak RSS of the full-table run against what it accounts for
+# h. peak RSS of the full-table run against what it accounts for
 say "bench: memory"
 MEMF=$OUT/memory.tsv
 F=$(grep '^fields=' "$DATA/dataset.meta" | cut -d= -f2)

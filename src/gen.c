@@ -283,6 +283,7 @@ int gen_profile_target(const GenProfile *p, uint32_t f, GenLawTarget *t) {
         t->t1 = (double)p->sample_nf[f] - 1;
     }
     if (f < p->nint) {
+        CHECK(p->sample_nf);
         uint64_t v = listed, v13 = (uint64_t)ceil(1.3 * (double)p->sample_nf[f]);
         if (p->sample_nf[f] > listed && v13 > v) v = v13;
         t->m_lo = t->m_hi = v - 1;
@@ -812,12 +813,15 @@ void gen_vocab(uint32_t F, uint32_t *const *ids, const uint64_t *rows, int nspli
         }
     }
     if (peak_bytes) {
+        /* on top of every field's table and array: per thread, one transient at a time, the larger
+         * of a finalize's sort and a table's growth (the old slots beside the new: half the table) */
         uint64_t b = 0, s1 = 0, s2 = 0, sall = 0;
         for (uint32_t f = 0; f < F; f++) {
             b += held[f] + sizeof *vm + sizeof *dense + sizeof *dn;
-            sall += sortb[f];
-            if (sortb[f] > s1) s2 = s1, s1 = sortb[f];
-            else if (sortb[f] > s2) s2 = sortb[f];
+            uint64_t tr = sortb[f] > held[f] / 2 ? sortb[f] : held[f] / 2;
+            sall += tr;
+            if (tr > s1) s2 = s1, s1 = tr;
+            else if (tr > s2) s2 = tr;
         }
         *peak_bytes = b + (omp_get_max_threads() <= 2 ? s1 + s2 : sall);
     }
@@ -838,14 +842,13 @@ static void law_cell(double e, double t) {
         printf(" %.0f |", e);
 }
 
-/* A markdown table of the profile's laws (support V_f, exponent s_f): the expected distinct values at
- * the targets' sizes against the targets, and at `rows` train rows and `scale` when rows > 0. */
-static void print_law(const GenProfile *p, const uint64_t *support, const double *exponent, double rows,
-                      double scale) {
+/* A markdown table of laws (support V_f, exponent s_f per field of profile p): the expected distinct
+ * values at the targets' sizes against the targets, and at `rows` train rows when rows > 0. */
+static void print_law(const GenProfile *p, const uint64_t *support, const double *exponent, double rows) {
     printf("| field | support V_f | exponent |");
     if (p->sample_rows) printf(" distinct at %.0f rows / target |", p->sample_rows);
     if (p->full_rows) printf(" distinct at %.0f rows / target |", p->full_rows);
-    if (rows > 0) printf(" N_f - 1 at %.0f train rows, scale %g |", rows, scale);
+    if (rows > 0) printf(" N_f - 1 at %.0f train rows |", rows);
     printf("\n| --- | ---: | ---: |%s%s%s\n", p->sample_rows ? " ---: |" : "", p->full_rows ? " ---: |" : "",
            rows > 0 ? " ---: |" : "");
     double tot[3] = {0, 0, 0}, tt[2] = {0, 0};
@@ -865,9 +868,7 @@ static void print_law(const GenProfile *p, const uint64_t *support, const double
             tot[1] += e, tt[1] += t.t2;
         }
         if (rows > 0) {
-            double v = round((double)support[f] * scale);
-            v = v < 2 ? 2 : v > 4294967295.0 ? 4294967295.0 : v;
-            double e = genlaw_distinct((uint64_t)v - 1, exponent[f], rows);
+            double e = genlaw_distinct(M, exponent[f], rows);
             printf(" %.0f |", e);
             tot[2] += e;
         }
@@ -900,7 +901,7 @@ static void refit_law(const GenProfile *p) {
     printf("\nexponent:");
     for (uint32_t f = 0; f < p->fields; f++) printf("%s%.6g", f ? ", " : " ", exponent[f]);
     printf("\n\n");
-    print_law(p, support, exponent, 0, 1);
+    print_law(p, support, exponent, 0);
     free(support);
     free(exponent);
 }
@@ -909,13 +910,14 @@ static const char USAGE[] =
     "usage: hashemb gen --profile criteo|avazu|tiny --rows N [--vocab-scale X] [--zipf S]\n"
     "                   [--id-order freq|hash] [--min-count N] [--seed N] [--threads N] [--text FILE]\n"
     "                   --out DIR\n"
-    "       hashemb gen --profile P --law [--refit] [--rows N [--vocab-scale X]]\n"
+    "       hashemb gen --profile P --law [--rows N] [--vocab-scale X] [--zipf S] | --law --refit\n"
     "\n"
     "Makes a synthetic prepared dataset (SPEC 3.3): train/valid/test = 80/10/10 of --rows, field\n"
-    "values from a Zipf law, labels from a planted model whose true probabilities are stored, so the\n"
-    "oracle AUC and logloss (the ceiling for any model) are known and written to dataset.meta. The\n"
-    "ids follow prep's rule: the values the train split shows get ids (N_f of them, OOV included, is\n"
-    "what every ratio is measured against); the rows, not --vocab-scale, decide N_f.\n"
+    "values from Zipf laws fitted per field to real Criteo's vocabulary growth, labels from a planted\n"
+    "model whose true probabilities are stored, so the oracle AUC and logloss (the ceiling for any\n"
+    "model) are known and written to dataset.meta. The ids follow prep's rule: the values the train\n"
+    "split shows get ids (N_f of them, OOV included, is what every ratio is measured against); the\n"
+    "rows, not --vocab-scale, decide N_f (gen --law --rows N predicts it).\n"
     "\n"
     "  --profile P       criteo (13 + 26 fields, Criteo Kaggle cardinalities), avazu (24 fields),\n"
     "                    tiny (8 fields of at most 1000 values, for tests)\n"
@@ -933,10 +935,11 @@ static const char USAGE[] =
     "  --text FILE       also write the rows as Criteo text (criteo profile; FILE.gz: gzip)\n"
     "  --out DIR         the dataset directory, written atomically; an existing hashemb dataset there\n"
     "                    is replaced, any other directory refused (checked before any work)\n"
-    "  --law             print the profile's laws (support V_f and exponent per field, fitted so that\n"
-    "                    the distinct values grow with the rows like real Criteo's: datasets/README.md)\n"
-    "                    and the distinct values they show, computed exactly: at the fit's targets and,\n"
-    "                    with --rows, at that many rows' train split; nothing is generated\n"
+    "  --law             print the laws gen draws from (support V_f and exponent per field, fitted so\n"
+    "                    that the distinct values grow with the rows like real Criteo's, or as\n"
+    "                    --vocab-scale and --zipf change them: datasets/README.md) and the distinct values\n"
+    "                    they show, computed exactly: at the fit's targets and, with --rows, in that many\n"
+    "                    rows' train split (N_f - 1); nothing is generated\n"
     "  --refit           with --law: fit the laws again and print them (for the profile's source)\n"
     "  --version         print the generator's version and exit (the same arguments give the same\n"
     "                    data while it stays; dataset.meta records it as gen_version)\n";
@@ -1019,11 +1022,20 @@ int cmd_gen(int argc, char **argv) {
         if (!p) return cmd_usage_error("gen", USAGE, "--profile: unknown profile '%s' (criteo, avazu or tiny)",
                                        profile);
         if (out || text) return cmd_usage_error("gen", USAGE, "--law writes no data: drop --out and --text");
+        if (min_count != 1)
+            return cmd_usage_error("gen", USAGE, "--min-count: --law counts the values seen at least once");
+        if (refit && (zipf > 0 || scale != 1.0))
+            return cmd_usage_error("gen", USAGE, "--refit fits the profile's own laws: drop --zipf and --vocab-scale");
         omp_set_num_threads(threads ? (int)threads : omp_get_num_procs());
-        if (refit)
+        if (refit) {
             refit_law(p);
-        else
-            print_law(p, p->support, p->exponent, rows > 0 ? (double)(rows * 8 / 10) : 0, scale);
+            return 0;
+        }
+        /* the laws gen would draw from with these flags (the support scaled, --zipf's exponent) */
+        GenModel lm;
+        if (gen_model_init(&lm, profile, scale, zipf, GEN_ORDER_HASH, 1, &e)) goto bad;
+        print_law(p, lm.support, lm.exponent, rows > 0 ? (double)(rows * 8 / 10) : 0);
+        gen_model_free(&lm);
         return 0;
     }
     if (rows < 0) return cmd_usage_error("gen", USAGE, "--rows is required");

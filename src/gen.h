@@ -96,11 +96,12 @@ uint64_t gen_stream(const GenModel *m, uint64_t row, uint32_t f);
  * min_count times in the train split (ids[0], (rows[0], F)) get ids 1..N_f-1 in `order` (freq: train
  * count descending, ties by value; hash: XXH64 of the value under `seed`, as prep's --id-order hash),
  * and every other raw value becomes the OOV id 0, in every split ids[0..nsplits). nf (F) receives
- * N_f. support (F; may be NULL) bounds the raw values, field f's below support[f]: a field whose
- * support is small next to the train rows is counted in an array (the same ids, faster). peak_bytes
- * (may be NULL) receives a bound on the memory the pass held at once, from what it allocated: every
- * field's table at its largest and its array, plus the two largest finalize sorts (one per thread
- * at a time on two threads; all threads' on more). */
+ * N_f. support (F; may be NULL) bounds the raw values, field f's below support[f]: then each field's
+ * values below a dense bound (train rows / 2 + 4096, at most its support) are counted in an array and
+ * the rarer ones in the table (the same ids, faster). peak_bytes (may be NULL) receives a bound on
+ * the memory the pass held at once, from what it allocated: every field's table at its largest and
+ * its array, plus the two largest transients (a finalize's sort or a table's growth; one per thread
+ * at a time on two threads; all fields' on more). */
 void gen_vocab(uint32_t F, uint32_t *const *ids, const uint64_t *rows, int nsplits, const uint64_t *support,
                GenIdOrder order, uint32_t min_count, uint64_t seed, uint64_t *nf, uint64_t *peak_bytes);
 

@@ -62,13 +62,15 @@ static void gauss_legendre(double *x, double *w) {
 
 double genlaw_distinct(uint64_t M, double s, double n) {
     CHECK(M >= 1 && s > 0 && n >= 0);
+    if (n == 0) return 0; // (and 0 * log1p(-1) would be NaN for M = 1)
     double H = genlaw_norm(M, s), lh = log(H);
     uint64_t k = M < GENLAW_HEAD ? M : GENLAW_HEAD;
     double d = 0;
     for (uint64_t r = k; r >= 1; r--) d += seen(exp(-s * log((double)r) - lh), n);
     if (M > k) {
         /* the rest as the integral of g(x) over [k + 1/2, M + 1/2], with x = e^t: g(e^t) e^t dt on
-         * panels of width 1/2 in t (a factor 1.65 in x), where the integrand is smooth */
+         * panels of width 1/2 in t (a factor 1.65 in x), where the integrand is smooth. Unlike
+         * genlaw_norm, no end correction: it is below 1e-7 of the tail (genlaw.h). */
         double gx[GL_N], gw[GL_N];
         gauss_legendre(gx, gw);
         double ta = log((double)k + 0.5), tb = log((double)M + 0.5);

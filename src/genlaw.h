@@ -5,9 +5,10 @@
  * The law is the one gen draws from: ranks 1..M with P(k) = k^-s / H(M, s). The expected number of
  * distinct values in n independent draws is sum_k 1 - (1 - P(k))^n. The first GENLAW_HEAD ranks are
  * summed term by term; the rest, where the summand is smooth in k, by the midpoint rule's integral
- * (sum_{k=a}^{b} g(k) ~ integral of g over [a - 1/2, b + 1/2], error ~ g''/24 per term, relative
- * below 1e-9 past rank 4096), integrated by Gauss-Legendre on panels of equal width in log k. So a law
- * over 2^32 values costs a few hundred evaluations, and test_genlaw checks it against the plain sum. */
+ * (sum_{k=a}^{b} g(k) ~ integral of g over [a - 1/2, b + 1/2], error ~ g''(k)/24 per term: at most
+ * s(s+1)/(24 k^2) of the term, 6e-9 at k = 4096 and s = 1.1, 2e-7 at s = 8), integrated by
+ * Gauss-Legendre on panels of equal width in log k. So a law over 2^32 values costs a few hundred
+ * evaluations, and test_genlaw checks it against the plain sum and known answers. */
 #ifndef HASHEMB_GENLAW_H
 #define HASHEMB_GENLAW_H
 

@@ -58,6 +58,8 @@ got_nf=$(meta "$T/c" cardinalities | tr ',' '\n' | awk '{ s += $1 - 1 } END { pr
 awk -v a="$got_nf" -v b="$want_nf" 'BEGIN { exit !(b > 0 && a / b > 0.98 && a / b < 1.02) }' ||
     fail "distinct train values $got_nf, the law's expectation $want_nf"
 $H gen --profile avazu --law | grep -q '^| device_ip | 6729487 | 0.2118 |' || fail "gen --profile avazu --law"
+$H gen --profile criteo --law --zipf 0.5 --vocab-scale 0.5 | grep -q '^| C3 | 2147483648 | 0.5000 |' ||
+    fail "gen --law with --zipf and --vocab-scale: $($H gen --profile criteo --law --zipf 0.5 --vocab-scale 0.5 | grep '^| C3 ')"
 # --- info ---
 $H info "$T/c" >"$T/info.out" 2>"$T/info.err" || fail "info failed: $(cat "$T/info.err")"
 grep -q 'oracle_auc' "$T/info.out" || fail "info shows no oracle AUC"
@@ -100,6 +102,9 @@ bad --rows --profile tiny --out "$T/bad"
 bad --profile --profile huge --rows 100 --out "$T/bad"
 bad --zipf --profile tiny --rows 100 --zipf 0 --out "$T/bad"
 bad --law --profile criteo --refit
+bad --min-count --profile criteo --law --min-count 2
+bad --refit --profile criteo --law --refit --zipf 1.1
+bad --vocab-scale --profile criteo --law --vocab-scale 2
 bad --law --profile criteo --law --out "$T/bad"
 bad --profile --profile nope --law
 bad --vocab-scale --profile tiny --rows 100 --vocab-scale abc --out "$T/bad"

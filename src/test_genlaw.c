@@ -16,20 +16,48 @@ static void test_norm_and_distinct(void) {
     static const struct {
         uint64_t M;
         double s, n;
-    } cases[] = {{1, 1.1, 10},          {3, 0.5, 2},           {4096, 1.1, 7200},     {5000, 2.5, 1e6},
-                 {300000, 1.0, 7200},   {300000, 1.0624, 45840617}, {2000000, 0.2118, 40428967},
-                 {2000000, 0.6, 1e5},   {2000000, 1.5, 1e9},   {2000000, 3.9, 45840617}};
+    } cases[] = {{1, 1.1, 10},        {3, 0.5, 2},          {4096, 1.1, 7200},
+                 {5000, 2.5, 1e6},    {300000, 1.0, 7200},  {300000, 1.0624, 45840617},
+                 {2000000, 0.2118, 40428967}, {2000000, 0.6, 1e5}, {2000000, 1.5, 1e9},
+                 {2000000, 3.9, 45840617}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         uint64_t M = cases[i].M;
         double s = cases[i].s, n = cases[i].n, h = 0;
         for (uint64_t r = M; r >= 1; r--) h += pow((double)r, -s);
-        NEAR(genlaw_norm(M, s), h, 1e-10 * h, "H(%llu, %g): %.12g vs %.12g", (unsigned long long)M, s, genlaw_norm(M, s), h);
+        NEAR(genlaw_norm(M, s), h, 1e-10 * h, "H(%llu, %g): %.12g vs %.12g", (unsigned long long)M, s,
+             genlaw_norm(M, s), h);
         double want = genlaw_distinct_sum(M, s, n), got = genlaw_distinct(M, s, n);
-        NEAR(got, want, 1e-8 * want + 1e-9, "E distinct, M %llu s %g n %g: %.12g vs %.12g", (unsigned long long)M, s, n, got, want);
+        NEAR(got, want, 1e-8 * want + 1e-9, "E distinct, M %llu s %g n %g: %.12g vs %.12g", (unsigned long long)M,
+             s, n, got, want);
+    }
+    /* Known answers at the largest support (2^32-2 values, 19 tail panels), where the plain sum is
+     * too slow: sum k^-2 = pi^2/6 - (the tail past M, 1/(M + 1/2) to O(M^-3)); and, since
+     * 1 - (1-p)^3 = 3p - 3p^2 + p^3 and the p sum to 1, E(3 draws) = 3 - 3 H(2s)/H(s)^2 + H(3s)/H(s)^3
+     * exactly, for any law; E(2 draws) = 2 - H(2s)/H(s)^2. */
+    {
+        const uint64_t M = GENLAW_MAX_VALUES;
+        NEAR(genlaw_norm(M, 2), M_PI * M_PI / 6 - 1 / ((double)M + 0.5), 1e-14, "H(2^32-2, 2) = %.17g",
+             genlaw_norm(M, 2));
+        const double ss[] = {0.2118, 1.06245, 2.5};
+        for (int i = 0; i < 3; i++) {
+            double s = ss[i], h1 = genlaw_norm(M, s), h2 = genlaw_norm(M, 2 * s), h3 = genlaw_norm(M, 3 * s);
+            double e3 = 3 - 3 * h2 / (h1 * h1) + h3 / (h1 * h1 * h1), e2 = 2 - h2 / (h1 * h1);
+            NEAR(genlaw_distinct(M, s, 3), e3, 1e-9, "E(3 draws) over 2^32-2 values at s = %g: %.12g vs %.12g", s,
+                 genlaw_distinct(M, s, 3), e3);
+            NEAR(genlaw_distinct(M, s, 2), e2, 1e-9, "E(2 draws) over 2^32-2 values at s = %g", s);
+        }
+        /* a big n over a support whose plain sum is still quick (2^25 values, 9 tail panels) */
+        const uint64_t M2 = 1u << 25;
+        double want = genlaw_distinct_sum(M2, 1.06245, 45840617), got = genlaw_distinct(M2, 1.06245, 45840617);
+        NEAR(got, want, 1e-8 * want, "E over 2^25 values, 45.8M draws: %.12g vs %.12g", got, want);
+        /* the comparison can fail: an exponent off by 1e-5 moves E by more than the tolerance */
+        double off = genlaw_distinct(M2, 1.06245 * (1 + 1e-5), 45840617);
+        T_CHECK(fabs(off - want) > 10 * 1e-8 * want, "a 1e-5 change of s moved E by only %g", fabs(off - want));
     }
     // limits: one value is always seen; no draws see nothing; n much larger than M sees everything
     T_NEAR(genlaw_distinct(1, 1.1, 5), 1, 1e-12, "one value");
     T_NEAR(genlaw_distinct(1000000, 1.1, 0), 0, 1e-12, "no draws");
+    T_NEAR(genlaw_distinct(1, 1.1, 0), 0, 1e-12, "no draws of one value");
     T_NEAR(genlaw_distinct(100, 1.1, 1e12), 100, 1e-9, "every value seen");
     // more draws see more, a steeper law fewer
     T_CHECK(genlaw_distinct(1u << 30, 1.1, 1e6) < genlaw_distinct(1u << 30, 1.1, 2e6), "grows with n");
