@@ -353,7 +353,7 @@ declare -A RUN_ARGV=()
 RUN_ORDER=()
 expand_grid() {
     local sweep=$1 out=results/$1/grid.tsv perr=results/$1/plan.err one=$TMPD/plan.err.one
-    local gtmp perrtmp m strat r lr s emb lrs variant plankey run cfg di DATA dname rarg d k
+    local gtmp perrtmp m strat r lr s emb lrs variant plankey plantsv planout feas run cfg di DATA dname rarg d k
     local lm lr_l s_l r_l
     local -a models seeds ratios lrlist sw trainw dimargs rargs argv
     mkdir -p "results/$sweep/runs" || return 1
@@ -382,10 +382,15 @@ expand_grid() {
                 rarg="" rargs=()
                 [ "$emb" = full ] || { rarg="--ratio $r"; rargs=(--ratio "$r"); }
                 label r_l "$r"
-                # the resolved plan: grid points with identical layouts share one run (skip's coarse steps)
-                plankey=$("$H" plan --data "$DATA" --model "$m" --emb "${sw[@]}" "${rargs[@]}" "${dimargs[@]}" --tsv 2> "$one" | sha256sum | cut -c1-12)
+                # the resolved plan: grid points with identical layouts share one run (skip's coarse steps),
+                # unless one is infeasible and the other not (one clamped layout serves every ratio past
+                # the floor, but only the ratios within 2x of it are trained)
+                plantsv=$("$H" plan --data "$DATA" --model "$m" --emb "${sw[@]}" "${rargs[@]}" "${dimargs[@]}" --tsv 2> "$one")
                 if [ ! -s "$one" ]; then
-                    variant=$("$H" plan --data "$DATA" --model "$m" --emb "${sw[@]}" "${rargs[@]}" "${dimargs[@]}" 2>/dev/null | awk 'NR == 1 { sub(/,$/, "", $2); print $2 }')
+                    planout=$("$H" plan --data "$DATA" --model "$m" --emb "${sw[@]}" "${rargs[@]}" "${dimargs[@]}" 2>/dev/null)
+                    variant=$(printf '%s\n' "$planout" | awk 'NR == 1 { sub(/,$/, "", $2); print $2 }')
+                    feas=feasible; [[ $planout == *INFEASIBLE* ]] && feas=infeasible
+                    plankey=$(printf '%s\n%s\n' "$plantsv" "$feas" | sha256sum | cut -c1-12)
                     label variant "$variant"
                 else # every unbuildable point, named, in plan.err
                     while IFS= read -r l; do printf '%s: %s\n' "$dname $m $strat${rarg:+ r$r}" "$l"; done < "$one" >> "$perrtmp"

@@ -29,6 +29,22 @@ for fig in auc_ratio gain_ratio logloss_ratio bytes_ratio throughput_ratio bh_ab
     [ "$(stat -c %s "$P.png" 2>/dev/null || echo 0)" -gt 10000 ] || bad "$fig.png is nearly empty"
 done
 
+# --- one clamped layout for two ratios: shared only while both are feasible ---
+# qr's floor gives every compressed tiny field the same layout at r = 20 (feasible: within 2x of the
+# ~13x it reaches) and r = 100 (infeasible): the two must not share a run
+cat > "$T/a/experiments/clamp.sweep" <<'SWEEP'
+dataset   tiny = gen --profile tiny --rows 20000 --seed 3
+models    deepfm
+ratios    20 100
+seeds     1
+train     --dim 4 --mlp 8 --batch 512 --epochs 1
+strategy  qr
+SWEEP
+(cd "$T/a" && ./run_all.sh clamp --no-plots > "$T/clamp.out" 2>&1) || bad "clamp sweep failed: $(tail -3 "$T/clamp.out")"
+st=$(awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next } { printf "%s=%s ", $c["ratio_target"], $c["status"] }' \
+    "$T/a/results/clamp/summary.tsv" 2>/dev/null)
+[ "$st" = "20=ok 100=infeasible " ] || bad "a clamped layout shared across the feasibility line: $st"
+
 # --- a second run trains nothing ---
 (cd "$T/a" && ./run_all.sh tiny --no-plots > "$T/a2.out" 2>&1) || bad "second run failed"
 grep -q "(0 to do)" "$T/a2.out" || bad "second run should have nothing to do: $(grep 'to do' "$T/a2.out")"
