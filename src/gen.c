@@ -711,9 +711,10 @@ static int text_write(TextOut *t, const GenModel *m, DsWriter *w, Err *e) {
  * ids. The rarer values above D_f go through the table. */
 #define GEN_VOCAB_BLOCK 2048
 #define GEN_VOCAB_AHEAD 16 /* rows between a table slot's prefetch and its use */
-/* 4 bytes per value below D_f: at most 2 bytes per train row and field (and under 1 GiB) */
+#define GEN_VOCAB_BIG (1u << 20) /* distinct values past which a field's finalize sorts alone */
+/* 4 bytes per value below D_f: at most 1 byte per train row and field (and under 1 GiB) */
 static uint64_t dense_bound(uint64_t support, uint64_t train_rows) {
-    uint64_t d = train_rows / 2 + 4096;
+    uint64_t d = train_rows / 4 + 4096;
     d = d < (1ull << 28) ? d : (1ull << 28);
     return support < d ? support : d;
 }
@@ -726,6 +727,7 @@ void gen_vocab(uint32_t F, uint32_t *const *ids, const uint64_t *rows, int nspli
     uint64_t *dn = xcalloc(F, sizeof *dn);         // D_f; 0: the table only
     uint8_t *whole = xcalloc(F, 1);                // D_f covers the support: the array alone maps
     uint64_t *held = xcalloc(F, sizeof *held), *sortb = xcalloc(F, sizeof *sortb); // bytes per field
+    uint8_t *big = xcalloc(F, 1); // more than GEN_VOCAB_BIG values: its sort waits for the others' 
 #pragma omp parallel
     {
         /* each thread owns the fields f with f % threads == its number: one writer per column */
@@ -768,9 +770,17 @@ void gen_vocab(uint32_t F, uint32_t *const *ids, const uint64_t *rows, int nspli
         for (uint32_t f = t; f < F; f += T) {
             for (uint64_t v = 0; v < dn[f]; v++)
                 if (dense[f][v]) CHECK(vocab_add_count(&vm[f], v, dense[f][v], &e) == 0);
-            held[f] = vocab_bytes(&vm[f]) + dn[f] * 4;
+            held[f] = vocab_bytes(&vm[f]);
             sortb[f] = vocab_finalize_bytes(vocab_distinct(&vm[f]));
-            nf[f] = vocab_finalize(&vm[f], vo, min_count, seed);
+            big[f] = vocab_distinct(&vm[f]) > GEN_VOCAB_BIG;
+            if (big[f]) {
+                /* one big field's sort at a time: two of Criteo's 10M-value fields sorting at once
+                 * would hold more than their tables */
+#pragma omp critical(gen_vocab_big_sort)
+                nf[f] = vocab_finalize(&vm[f], vo, min_count, seed);
+            } else {
+                nf[f] = vocab_finalize(&vm[f], vo, min_count, seed);
+            }
             for (uint64_t v = 0; v < dn[f]; v++) {
                 VocabVal x = vocab_val_inline(v);
                 dense[f][v] = dense[f][v] ? vocab_id(&vm[f], &x) : 0;
@@ -813,20 +823,26 @@ void gen_vocab(uint32_t F, uint32_t *const *ids, const uint64_t *rows, int nspli
         }
     }
     if (peak_bytes) {
-        /* on top of every field's table and array: per thread, one transient at a time, the larger
-         * of a finalize's sort and a table's growth (the old slots beside the new: half the table) */
-        uint64_t b = 0, s1 = 0, s2 = 0, sall = 0;
+        /* on top of every field's table (at its largest) and array: per thread, one transient at a
+         * time: a finalize's sort, or a table's growth (the old slots beside the new: half the
+         * table); of the big fields' sorts, one at a time overall */
+        uint64_t b = 0, big_max = 0, c1 = 0, c2 = 0, csum = 0;
         for (uint32_t f = 0; f < F; f++) {
-            b += held[f] + sizeof *vm + sizeof *dense + sizeof *dn;
-            uint64_t tr = sortb[f] > held[f] / 2 ? sortb[f] : held[f] / 2;
-            sall += tr;
-            if (tr > s1) s2 = s1, s1 = tr;
-            else if (tr > s2) s2 = tr;
+            b += held[f] + dn[f] * 4 + sizeof *vm + sizeof *dense + sizeof *dn;
+            uint64_t tr[2] = {held[f] / 2, big[f] ? 0 : sortb[f]};
+            if (big[f] && sortb[f] > big_max) big_max = sortb[f];
+            for (int i = 0; i < 2; i++) {
+                csum += tr[i];
+                if (tr[i] > c1) c2 = c1, c1 = tr[i];
+                else if (tr[i] > c2) c2 = tr[i];
+            }
         }
-        *peak_bytes = b + (omp_get_max_threads() <= 2 ? s1 + s2 : sall);
+        uint64_t two = big_max + c1 > c1 + c2 ? big_max + c1 : c1 + c2;
+        *peak_bytes = b + (omp_get_max_threads() <= 2 ? two : big_max + csum);
     }
     free(held);
     free(sortb);
+    free(big);
     free(dn);
     free(whole);
     free(dense);
