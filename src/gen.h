@@ -97,7 +97,7 @@ uint64_t gen_stream(const GenModel *m, uint64_t row, uint32_t f);
  * count descending, ties by value; hash: XXH64 of the value under `seed`, as prep's --id-order hash),
  * and every other raw value becomes the OOV id 0, in every split ids[0..nsplits). nf (F) receives
  * N_f. support (F; may be NULL) bounds the raw values, field f's below support[f]: then each field's
- * values below a dense bound (train rows / 2 + 4096, at most its support) are counted in an array and
+ * values below a dense bound (train rows / 4 + 4096, at most its support) are counted in an array and
  * the rarer ones in the table (the same ids, faster). peak_bytes (may be NULL) receives a bound on
  * the memory the pass held at once, from what it allocated: every field's table at its largest and
  * its array, plus the two largest transients (a finalize's sort or a table's growth; one per thread

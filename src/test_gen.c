@@ -80,7 +80,7 @@ static void test_vocab(void) {
     uint32_t *tr = xmalloc(NT * F * 4), *va = xmalloc(NV * F * 4);
     uint64_t st = 42;
     /* field 0: 3 values; 1: ~400; 2: ~8000 (many once): with a support of 8002, field 2's values
-     * above the dense bound (NT / 2 + 4096 = 6596) go through the table, the others through the array */
+     * above the dense bound (NT / 4 + 4096 = 5346) go through the table, the others through the array */
     for (int i = 0; i < NT * F; i++) {
         int f = i % F;
         uint64_t r = rng_fmix64(++st);
