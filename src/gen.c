@@ -719,6 +719,14 @@ static uint64_t dense_bound(uint64_t support, uint64_t train_rows) {
     return support < d ? support : d;
 }
 
+/* a value the table will be asked for soon (one at or above the dense bound d): its slot into cache,
+ * since a large field's table is far bigger than cache */
+static inline void prefetch_above(const VocabMap *m, uint64_t d, uint32_t value) {
+    if (value < d) return;
+    VocabVal v = vocab_val_inline(value);
+    vocab_prefetch(m, &v);
+}
+
 void gen_vocab(uint32_t F, uint32_t *const *ids, const uint64_t *rows, int nsplits, const uint64_t *support,
                GenIdOrder order, uint32_t min_count, uint64_t seed, uint64_t *nf, uint64_t *peak_bytes) {
     const VocabOrder vo = order == GEN_ORDER_HASH ? VOCAB_ORDER_HASH : VOCAB_ORDER_FREQ;
@@ -750,13 +758,7 @@ void gen_vocab(uint32_t F, uint32_t *const *ids, const uint64_t *rows, int nspli
                     continue;
                 }
                 for (uint64_t i = lo; i < hi; i++) {
-                    if (i + GEN_VOCAB_AHEAD < hi) { /* a large field's table is far bigger than cache */
-                        uint32_t a = tr[(i + GEN_VOCAB_AHEAD) * F + f];
-                        if (a >= d) {
-                            VocabVal ahead = vocab_val_inline(a);
-                            vocab_prefetch(&vm[f], &ahead);
-                        }
-                    }
+                    if (i + GEN_VOCAB_AHEAD < hi) prefetch_above(&vm[f], d, tr[(i + GEN_VOCAB_AHEAD) * F + f]);
                     uint32_t x = tr[i * F + f];
                     if (x < d) {
                         cnt[x]++;
@@ -799,13 +801,7 @@ void gen_vocab(uint32_t F, uint32_t *const *ids, const uint64_t *rows, int nspli
                         continue;
                     }
                     for (uint64_t i = lo; i < hi; i++) {
-                        if (i + GEN_VOCAB_AHEAD < hi) {
-                            uint32_t a = x[(i + GEN_VOCAB_AHEAD) * F + f];
-                            if (a >= d) {
-                                VocabVal ahead = vocab_val_inline(a);
-                                vocab_prefetch(&vm[f], &ahead);
-                            }
-                        }
+                        if (i + GEN_VOCAB_AHEAD < hi) prefetch_above(&vm[f], d, x[(i + GEN_VOCAB_AHEAD) * F + f]);
                         uint32_t r = x[i * F + f];
                         if (r < d) {
                             x[i * F + f] = map[r];

@@ -31,29 +31,31 @@ static inline double seen(double p, double n) { return -expm1(n * log1p(-p)); }
 
 /* 16-point Gauss-Legendre nodes and weights on [-1, 1], by Newton's method on P_16 */
 #define GL_N 16
+
+/* P_16(z) and P_15(z) by the three-term recurrence */
+static void legendre(double z, double *pn, double *pn1) {
+    double p0 = 1, p1 = z;
+    for (int j = 2; j <= GL_N; j++) {
+        double p2 = ((2 * j - 1) * z * p1 - (j - 1) * p0) / j;
+        p0 = p1;
+        p1 = p2;
+    }
+    *pn = p1;
+    *pn1 = p0;
+}
+
 static void gauss_legendre(double *x, double *w) {
     for (int i = 0; i < GL_N / 2; i++) {
-        double z = cos(M_PI * (i + 0.75) / (GL_N + 0.5)), dp = 0;
+        double z = cos(M_PI * (i + 0.75) / (GL_N + 0.5)), p, q, dp;
         for (int it = 0; it < 100; it++) {
-            double p0 = 1, p1 = z;
-            for (int j = 2; j <= GL_N; j++) {
-                double p2 = ((2 * j - 1) * z * p1 - (j - 1) * p0) / j;
-                p0 = p1;
-                p1 = p2;
-            }
-            dp = GL_N * (z * p1 - p0) / (z * z - 1);
-            double dz = p1 / dp;
+            legendre(z, &p, &q);
+            dp = GL_N * (z * p - q) / (z * z - 1);
+            double dz = p / dp;
             z -= dz;
             if (fabs(dz) < 1e-15) break;
         }
-        // recompute the derivative at the converged node
-        double p0 = 1, p1 = z;
-        for (int j = 2; j <= GL_N; j++) {
-            double p2 = ((2 * j - 1) * z * p1 - (j - 1) * p0) / j;
-            p0 = p1;
-            p1 = p2;
-        }
-        dp = GL_N * (z * p1 - p0) / (z * z - 1);
+        legendre(z, &p, &q); // the derivative at the converged node
+        dp = GL_N * (z * p - q) / (z * z - 1);
         x[i] = -z;
         x[GL_N - 1 - i] = z;
         w[i] = w[GL_N - 1 - i] = 2.0 / ((1 - z * z) * dp * dp);
