@@ -303,7 +303,7 @@ int gen_profile_target(const GenProfile *p, uint32_t f, GenLawTarget *t) {
 /* --- the planted model ---
  *
  * The value of rank r in field f has raw parts c_0..c_K (unit-variance uniforms from mix64(key_f + r))
- * times an amplitude a(r) = (1 + r/30)^-1/2: popular values carry the signal, and the tail, which no
+ * times an amplitude a(r) = (1 + r/R0)^-1/2 (R0: --rarity, default 30): popular values carry the signal, and the tail, which no
  * model sees often enough to learn, carries little (in a 100k-value field at zipf 1.1, ranks past 100
  * hold ~4% of the field's variance, past 1000 ~0.4%). Each field is then scaled so that its share of
  * the logit variance is proportional to ln V_f, its support (weights: sw_f; vectors: sv_f), measured
@@ -317,9 +317,6 @@ int gen_profile_target(const GenProfile *p, uint32_t f, GenLawTarget *t) {
  *
  * with mu and sd measured on GEN_NSAMPLE rows of a stream disjoint from the data's, so that the three
  * constants below mean the same on every profile and scale. */
-#ifndef GEN_AMP_R0 /* overridable only to re-run the calibration */
-#define GEN_AMP_R0 30.0
-#endif
 #define GEN_STAT_RANKS 32768u  /* ranks summed for the per-field scales; the rest hold < 0.1% */
 #define GEN_NSAMPLE 16384
 /* Calibrated once by experiment (gen_row's probabilities scored with metric_auc, 200k rows a point):
@@ -343,25 +340,25 @@ static inline double u52_to_f64(uint64_t x) { return as_f64(0x4330000000000000ul
 
 /* a(r) = (1 + r/R0)^-1/2 by the bit-trick guess and four Newton steps (relative error < 1e-15):
  * unlike sqrt, which may set errno, GCC vectorizes it. */
-static inline double amplitude(uint32_t r) {
-    double y = 1.0 + u52_to_f64(r) * (1.0 / GEN_AMP_R0);
+static inline double amplitude(uint32_t r, double inv_r0) {
+    double y = 1.0 + u52_to_f64(r) * inv_r0;
     double g = as_f64(0x5fe6eb50c7b537a9ull - (as_u64(y) >> 1));
 #pragma GCC unroll 4
     for (int i = 0; i < 4; i++) g = g * (1.5 - 0.5 * y * g * g);
     return g;
 }
 
-static inline void planted_raw(uint64_t key, uint32_t r, double *w, double v[GEN_K]) {
+static inline void planted_raw(uint64_t key, double inv_r0, uint32_t r, double *w, double v[GEN_K]) {
     uint64_t h = mix64(key + r);
     // a(r) times sqrt(12)/4096: 12-bit uniforms centred at 2047.5 then have unit variance
-    double a = amplitude(r) * (3.4641016151377546 / 4096);
+    double a = amplitude(r, inv_r0) * (3.4641016151377546 / 4096);
     *w = a * (u52_to_f64(h & 0xfff) - 2047.5);
 #pragma GCC unroll 4
     for (int k = 0; k < GEN_K; k++) v[k] = a * (u52_to_f64((h >> (12 * (k + 1))) & 0xfff) - 2047.5);
 }
 
 void gen_planted(const GenModel *m, uint32_t f, uint32_t r, double *w, double *v) {
-    planted_raw(m->key[f], r, w, v);
+    planted_raw(m->key[f], m->inv_rarity, r, w, v);
     *w *= m->sw[f];
     for (int k = 0; k < GEN_K; k++) v[k] *= m->sv[f];
 }
@@ -396,7 +393,7 @@ static inline void row_terms(const GenModel *m, uint64_t rk, uint32_t *ids, doub
     memcpy(ids, rank, F * sizeof *ids); /* raw values; gen_vocab numbers them as prep would */
     for (uint32_t f = 0; f < F; f++) {
         double w, v[GEN_K], q = 0;
-        planted_raw(m->key[f], rank[f], &w, v);
+        planted_raw(m->key[f], m->inv_rarity, rank[f], &w, v);
         wf[f] = m->sw[f] * w;
 #pragma GCC unroll 4
         for (int k = 0; k < GEN_K; k++) {
@@ -432,9 +429,12 @@ void gen_row(const GenModel *m, uint64_t row, uint32_t *ids, float *prob, uint8_
     if (logit) *logit = z;
 }
 
-int gen_model_init(GenModel *m, const char *profile, double vocab_scale, double zipf, GenIdOrder order,
-                   uint64_t seed, Err *e) {
+int gen_model_init_knobs(GenModel *m, const char *profile, double vocab_scale, double zipf, GenIdOrder order,
+                         uint64_t seed, const GenKnobs *knobs, Err *e) {
     memset(m, 0, sizeof *m);
+    m->knobs = knobs ? *knobs : (GenKnobs){GEN_RARITY_DEFAULT};
+    CHECK(m->knobs.rarity > 0);
+    m->inv_rarity = 1.0 / m->knobs.rarity; // 1.0 / 30 is the constant the calibration used, bit for bit
     const GenProfile *pr = gen_profile(profile);
     if (!pr) return err_set(e, "--profile: unknown profile '%s' (criteo, avazu or tiny)", profile);
     uint32_t F = pr->fields;
@@ -484,7 +484,7 @@ int gen_model_init(GenModel *m, const char *profile, double vocab_scale, double 
         double mw = 0, m2w = 0, m2v = 0;
         for (uint32_t r = 1; r <= k; r++) {
             double p = pow((double)r, -s) / hn, w, v[GEN_K];
-            planted_raw(m->key[f], r, &w, v);
+            planted_raw(m->key[f], m->inv_rarity, r, &w, v);
             mw += p * w;
             m2w += p * w * w;
             for (int j = 0; j < GEN_K; j++) m2v += p * v[j] * v[j] / GEN_K;
@@ -921,6 +921,7 @@ static void refit_law(const GenProfile *p) {
 static const char USAGE[] =
     "usage: hashemb gen --profile criteo|avazu|tiny --rows N [--vocab-scale X] [--zipf S]\n"
     "                   [--id-order freq|hash] [--min-count N] [--seed N] [--threads N] [--text FILE]\n"
+    "                   [--rarity R0]\n"
     "                   --out DIR\n"
     "       hashemb gen --profile P --law [--rows N] [--vocab-scale X] [--zipf S] | --law --refit\n"
     "\n"
@@ -947,6 +948,10 @@ static const char USAGE[] =
     "  --text FILE       also write the rows as Criteo text (criteo profile; FILE.gz: gzip)\n"
     "  --out DIR         the dataset directory, written atomically; an existing hashemb dataset there\n"
     "                    is replaced, any other directory refused (checked before any work)\n"
+    "  --rarity R0       the planted model: effects shrink with rarity, value r's weight and vector\n"
+    "                    having amplitude (1 + r/R0)^-1/2 (r: its rank in its field's law); a smaller\n"
+    "                    R0 puts more of the signal in the popular values; default 30 (dataset.meta\n"
+    "                    and info record it)\n"
     "  --law             print the laws gen draws from (support V_f and exponent per field, fitted so\n"
     "                    that the distinct values grow with the rows like real Criteo's, or as\n"
     "                    --vocab-scale and --zipf change them: datasets/README.md) and the distinct values\n"
@@ -978,10 +983,12 @@ int cmd_gen(int argc, char **argv) {
         {"out", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},       {"min-count", required_argument, 0, 'm'},
         {"law", no_argument, 0, 'L'},           {"refit", no_argument, 0, 'R'},
+        {"rarity", required_argument, 0, 'a'},
         {0, 0, 0, 0}};
     const char *profile = NULL, *out = NULL, *text = NULL;
     long long rows = -1, seed = 1, threads = 0, min_count = 1;
     double scale = 1.0, zipf = 0; // 0: the fitted exponents
+    GenKnobs knobs = {GEN_RARITY_DEFAULT};
     int law = 0, refit = 0;
     /* hash by default: real pipelines number ids in an order unrelated to frequency (the BH and Q-R
      * papers feed hashed ids); frequency order is the ablation (id-order.sweep) */
@@ -1023,6 +1030,9 @@ int cmd_gen(int argc, char **argv) {
         case 'V': printf("gen_version %d\n", GEN_VERSION); return 0;
         case 'L': law = 1; break;
         case 'R': refit = 1; break;
+        case 'a':
+            if (parse_f64(optarg, 0.01, 1e12, "--rarity", &knobs.rarity, &e)) goto bad;
+            break;
         default: return cmd_bad_option("gen", USAGE);
         }
     }
@@ -1082,7 +1092,7 @@ int cmd_gen(int argc, char **argv) {
     omp_set_num_threads(threads ? (int)threads : omp_get_num_procs());
 
     GenModel m;
-    if (gen_model_init(&m, profile, scale, zipf, order, (uint64_t)seed, &e)) {
+    if (gen_model_init_knobs(&m, profile, scale, zipf, order, (uint64_t)seed, &knobs, &e)) {
         free(out_norm);
         goto bad;
     }
@@ -1151,8 +1161,10 @@ int cmd_gen(int argc, char **argv) {
     for (int s = 0; s < DS_NSPLITS; s++)
         if (ds_writer_finish(&w[s], &e)) goto fail;
 
-    char zipf_flag[48] = "";
+    char zipf_flag[96] = ""; /* the flags that differ from their defaults */
     if (zipf > 0) snprintf(zipf_flag, sizeof zipf_flag, " --zipf %g", zipf);
+    if (knobs.rarity != GEN_RARITY_DEFAULT)
+        snprintf(zipf_flag + strlen(zipf_flag), sizeof zipf_flag - strlen(zipf_flag), " --rarity %g", knobs.rarity);
     ds_meta_set(&meta, "version", "1");
     ds_meta_set(&meta, "format", "gen:%s", m.profile);
     ds_meta_set(&meta, "source",
@@ -1210,6 +1222,7 @@ int cmd_gen(int argc, char **argv) {
         ds_meta_set(&meta, "exponent", "%s", ex);
         free(ex);
     }
+    ds_meta_set(&meta, "rarity", "%g", knobs.rarity);
     ds_meta_set(&meta, "gen_version", "%d", GEN_VERSION);
     snprintf(path, plen, "%s/dataset.meta", tmp);
     if (ds_meta_write(&meta, path, &e)) goto fail;

@@ -59,6 +59,12 @@ const GenProfile *gen_profile(const char *name);
 /* field f's growth targets and search range (genlaw_fit's input); 0 when the profile has none (tiny) */
 int gen_profile_target(const GenProfile *p, uint32_t f, GenLawTarget *t);
 
+/* The planted model's structure (SPEC 3.3), each a gen flag recorded in dataset.meta. */
+typedef struct {
+    double rarity; // R0: value r's effect has amplitude (1 + r/R0)^-1/2 (--rarity; GEN_RARITY_DEFAULT)
+} GenKnobs;
+#define GEN_RARITY_DEFAULT 30.0
+
 /* A profile resolved at one vocab scale, zipf exponent, id order and seed: everything a row needs. */
 typedef struct {
     const char *profile;
@@ -67,6 +73,8 @@ typedef struct {
     uint64_t *support;        // (fields) V_f: the law draws raw values 1..V_f-1 (N_f comes from train)
     double *exponent;         // (fields) the law's exponent
     double vocab_scale, zipf; // zipf: the --zipf override, 0 for the fitted exponents
+    GenKnobs knobs;
+    double inv_rarity;        // 1 / knobs.rarity
     GenIdOrder order;
     uint64_t seed;
     GenZipf *dist;            // (fields) over V_f - 1 ranks
@@ -78,9 +86,13 @@ typedef struct {
 } GenModel;
 
 /* -1 with an Err for an unknown profile or a scale that makes a support overflow u32. zipf > 0 gives
- * every field that exponent; 0 keeps the profile's fitted ones. */
-int gen_model_init(GenModel *m, const char *profile, double vocab_scale, double zipf, GenIdOrder order,
-                   uint64_t seed, Err *e);
+ * every field that exponent; 0 keeps the profile's fitted ones. knobs NULL: the defaults. */
+int gen_model_init_knobs(GenModel *m, const char *profile, double vocab_scale, double zipf, GenIdOrder order,
+                         uint64_t seed, const GenKnobs *knobs, Err *e);
+static inline int gen_model_init(GenModel *m, const char *profile, double vocab_scale, double zipf,
+                                 GenIdOrder order, uint64_t seed, Err *e) {
+    return gen_model_init_knobs(m, profile, vocab_scale, zipf, order, seed, NULL, e);
+}
 void gen_model_free(GenModel *m);
 
 /* Row `row` (global index over train, valid, test): its raw values (fields; rank r of field f's law

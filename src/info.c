@@ -109,7 +109,13 @@ int cmd_info(int argc, char **argv) {
     printf("dataset   %s\n", dir);
     printf("format    %s\n", fmt);
     printf("source    %s\n", src);
-    printf("id_order  %s    min_count %s    fields %u\n\n", order, minc, d.fields);
+    printf("id_order  %s    min_count %s    fields %u\n", order, minc, d.fields);
+    if (ds_meta_get(&d.meta, "rarity")) { /* synthetic data: the planted model's knobs (gen --help) */
+        char *r = shown(&d, "rarity");
+        printf("planted   rarity %s\n", r);
+        free(r);
+    }
+    printf("\n");
     free(fmt);
     free(src);
     free(order);

@@ -20,7 +20,7 @@ done
 [ "$(meta "$T/b" fields)" = 24 ] || fail "avazu fields: $(meta "$T/b" fields)"
 grep -q 'threads\|time' "$T/b/dataset.meta" && fail "dataset.meta mentions threads or time"
 keys=$(cut -d= -f1 "$T/b/dataset.meta" | tr '\n' ' ')
-want="version format source fields field_names cardinalities support rows_train rows_valid rows_test pos_rate_train pos_rate_valid pos_rate_test min_count id_order seed oracle_auc_train oracle_auc_valid oracle_auc_test oracle_logloss_train oracle_logloss_valid oracle_logloss_test profile vocab_scale zipf exponent gen_version "
+want="version format source fields field_names cardinalities support rows_train rows_valid rows_test pos_rate_train pos_rate_valid pos_rate_test min_count id_order seed oracle_auc_train oracle_auc_valid oracle_auc_test oracle_logloss_train oracle_logloss_valid oracle_logloss_test profile vocab_scale zipf exponent rarity gen_version "
 [ "$keys" = "$want" ] || fail "dataset.meta keys: $keys"
 ls "$T" | grep -q tmp && fail "a temporary directory was left behind"
 v=$($H gen --version) || fail "gen --version exits non-zero"
@@ -47,6 +47,19 @@ done
 # prep's rule: N_f is the distinct values train shows, plus the OOV id; train has no OOV id
 n_c3=$(meta "$T/c" cardinalities | cut -d, -f16)
 [ "$n_c3" -gt 1 ] && [ "$n_c3" -lt 42949673 ] || fail "C3's N_f $n_c3 is not below its support"
+
+# --- the planted model's knobs: recorded, shown, and only the labels move ---
+$H gen --profile criteo --rows 20000 --vocab-scale 0.01 --rarity 30 --out "$T/k30" 2>/dev/null || fail "gen --rarity 30"
+$H gen --profile criteo --rows 20000 --vocab-scale 0.01 --out "$T/kdef" 2>/dev/null || fail "gen (default knobs)"
+[ "$(digest "$T/k30")" = "$(digest "$T/kdef")" ] || fail "--rarity 30 is not the default, byte for byte"
+[ "$(meta "$T/kdef" rarity)" = 30 ] || fail "rarity key: $(meta "$T/kdef" rarity)"
+$H gen --profile criteo --rows 20000 --vocab-scale 0.01 --rarity 2 --out "$T/k2" 2>/dev/null || fail "gen --rarity 2"
+[ "$(meta "$T/k2" rarity)" = 2 ] && meta "$T/k2" source | grep -q -- '--rarity 2 ' || fail "--rarity 2 not recorded: $(meta "$T/k2" source)"
+meta "$T/kdef" source | grep -q -- '--rarity' && fail "the default rarity should not be in the source line"
+cmp -s "$T/k2/train.bin" "$T/kdef/train.bin" && fail "--rarity 2 left the labels and probabilities as they were"
+$H info "$T/k2" | grep -q '^planted   rarity 2$' || fail "info does not show the knob"
+# the ids do not depend on the planted model: the same N_f
+[ "$(meta "$T/k2" cardinalities)" = "$(meta "$T/kdef" cardinalities)" ] || fail "--rarity changed the vocabulary"
 
 # --- the laws: gen --law computes the growth exactly, and a generated set shows it ---
 $H gen --profile criteo --law >"$T/law.out" 2>"$T/e" || fail "gen --law: $(cat "$T/e")"
@@ -101,6 +114,8 @@ bad --rows --profile tiny --rows 5 --out "$T/bad"
 bad --rows --profile tiny --out "$T/bad"
 bad --profile --profile huge --rows 100 --out "$T/bad"
 bad --zipf --profile tiny --rows 100 --zipf 0 --out "$T/bad"
+bad --rarity --profile tiny --rows 100 --rarity 0 --out "$T/bad"
+bad --rarity --profile tiny --rows 100 --rarity x --out "$T/bad"
 bad --law --profile criteo --refit
 bad --min-count --profile criteo --law --min-count 2
 bad --refit --profile criteo --law --refit --zipf 1.1
