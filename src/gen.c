@@ -252,11 +252,21 @@ static const char *const TINY_NAMES[8] = {"t1", "t2", "t3", "t4", "t5", "t6", "t
 static const uint64_t TINY_CARDS[8] = {3, 10, 50, 100, 200, 400, 700, 1000};
 static const double TINY_EXPONENT[8] = {1.1, 1.1, 1.1, 1.1, 1.1, 1.1, 1.1, 1.1};
 
+/* --redundancy's (fine, coarse) pairs. criteo's columns are anonymous: its eight largest fields, each
+ * with one of the eight small C fields (supports 4 to 106), largest with largest. avazu's are the
+ * entities its names reveal. */
+static const int CRITEO_PAIRS[][2] = {{15, 37}, {24, 26}, {33, 18}, {28, 34}, /* C3-C25 C12-C14 C21-C6 C16-C22 */
+                                      {16, 35}, {36, 29}, {38, 32}, {22, 21}}; /* C4-C23 C24-C17 C26-C20 C10-C9 */
+static const int AVAZU_PAIRS[][2] = {{5, 7}, {8, 10}, {12, 13}, {11, 14}}; /* site_id-site_category,
+                                      * app_id-app_category, device_ip-device_model, device_id-device_type */
+static const int TINY_PAIRS[][2] = {{7, 1}, {6, 2}};
+
 static const GenProfile PROFILES[] = {
     {"criteo", 39, 13, CRITEO_NAMES, CRITEO_LISTED, CRITEO_SAMPLE_NF, 7200, 45840617, CRITEO_SUPPORT,
-     CRITEO_EXPONENT},
-    {"avazu", 24, 0, AVAZU_NAMES, AVAZU_LISTED, NULL, 0, 40428967, AVAZU_LISTED, AVAZU_EXPONENT},
-    {"tiny", 8, 0, TINY_NAMES, TINY_CARDS, NULL, 0, 0, TINY_CARDS, TINY_EXPONENT},
+     CRITEO_EXPONENT, CRITEO_PAIRS, 8},
+    {"avazu", 24, 0, AVAZU_NAMES, AVAZU_LISTED, NULL, 0, 40428967, AVAZU_LISTED, AVAZU_EXPONENT, AVAZU_PAIRS,
+     4},
+    {"tiny", 8, 0, TINY_NAMES, TINY_CARDS, NULL, 0, 0, TINY_CARDS, TINY_EXPONENT, TINY_PAIRS, 2},
 };
 
 const GenProfile *gen_profile(const char *name) {
@@ -357,8 +367,36 @@ static inline void planted_raw(uint64_t key, double inv_r0, uint32_t r, double *
     for (int k = 0; k < GEN_K; k++) v[k] = a * (u52_to_f64((h >> (12 * (k + 1))) & 0xfff) - 2047.5);
 }
 
-void gen_planted(const GenModel *m, uint32_t f, uint32_t r, double *w, double *v) {
+/* rank r's position in field f's law as a share U in [0, 1) of the sampler's interval (0: the rare
+ * end, 1: rank 1), at the middle of the ranks' stretch of it */
+static double rank_share(const GenZipf *z, uint32_t r) {
+    double u = r <= 1 ? 0.5 * (z->h_x1 + h_integral(1.5, z->s)) : h_integral((double)r, z->s);
+    return (z->h_n - u) / (z->h_n - z->h_x1);
+}
+
+uint32_t gen_parent(const GenModel *m, uint32_t f, uint32_t r) {
+    CHECK(m->coarse && m->coarse[f] >= 0);
+    const GenZipf *zf = &m->dist[f], *zg = &m->dist[m->coarse[f]];
+    if (zg->n == 1) return 1;
+    double U = zf->n == 1 ? 1.0 : rank_share(zf, r);
+    double u = zg->h_n - U * (zg->h_n - zg->h_x1);
+    return (uint32_t)zipf_k(zg, h_integral_inverse(u, zg->s));
+}
+
+/* The raw parts of the value of rank r in field f: its own, or with redundancy for a fine field,
+ * sqrt(1-lambda) its own plus sqrt(lambda) those of its coarse value (rank g_r in the coarse field). */
+static inline void planted_parts(const GenModel *m, uint32_t f, uint32_t r, uint32_t g_r, double *w,
+                                 double v[GEN_K]) {
     planted_raw(m->key[f], m->inv_rarity, r, w, v);
+    if (!m->coarse || m->coarse[f] < 0) return;
+    double wc, vc[GEN_K];
+    planted_raw(m->key[m->coarse[f]], m->inv_rarity, g_r, &wc, vc);
+    *w = m->red_own * *w + m->red_shared * wc;
+    for (int k = 0; k < GEN_K; k++) v[k] = m->red_own * v[k] + m->red_shared * vc[k];
+}
+
+void gen_planted(const GenModel *m, uint32_t f, uint32_t r, double *w, double *v) {
+    planted_parts(m, f, r, m->coarse && m->coarse[f] >= 0 ? gen_parent(m, f, r) : 0, w, v);
     *w *= m->sw[f];
     for (int k = 0; k < GEN_K; k++) v[k] *= m->sv[f];
 }
@@ -390,10 +428,17 @@ static inline void row_terms(const GenModel *m, uint64_t rk, uint32_t *ids, doub
         const GenZipf *z = &m->dist[f];
         rank[f] = z->n == 1 ? 1 : zipf_finish(z, us[f], xs[f], &st[f]);
     }
+    /* redundancy: each coarse field shows its fine field's entity at its own granularity */
+    if (m->coarse)
+        for (uint32_t f = 0; f < F; f++)
+            if (m->coarse[f] >= 0) rank[m->coarse[f]] = gen_parent(m, f, rank[f]);
     memcpy(ids, rank, F * sizeof *ids); /* raw values; gen_vocab numbers them as prep would */
     for (uint32_t f = 0; f < F; f++) {
         double w, v[GEN_K], q = 0;
-        planted_raw(m->key[f], m->inv_rarity, rank[f], &w, v);
+        if (m->coarse)
+            planted_parts(m, f, rank[f], m->coarse[f] >= 0 ? rank[m->coarse[f]] : 0, &w, v);
+        else
+            planted_raw(m->key[f], m->inv_rarity, rank[f], &w, v);
         wf[f] = m->sw[f] * w;
 #pragma GCC unroll 4
         for (int k = 0; k < GEN_K; k++) {
@@ -432,8 +477,8 @@ void gen_row(const GenModel *m, uint64_t row, uint32_t *ids, float *prob, uint8_
 int gen_model_init_knobs(GenModel *m, const char *profile, double vocab_scale, double zipf, GenIdOrder order,
                          uint64_t seed, const GenKnobs *knobs, Err *e) {
     memset(m, 0, sizeof *m);
-    m->knobs = knobs ? *knobs : (GenKnobs){GEN_RARITY_DEFAULT};
-    CHECK(m->knobs.rarity > 0);
+    m->knobs = knobs ? *knobs : (GenKnobs){GEN_RARITY_DEFAULT, 0};
+    CHECK(m->knobs.rarity > 0 && m->knobs.redundancy >= 0 && m->knobs.redundancy < 1);
     m->inv_rarity = 1.0 / m->knobs.rarity; // 1.0 / 30 is the constant the calibration used, bit for bit
     const GenProfile *pr = gen_profile(profile);
     if (!pr) return err_set(e, "--profile: unknown profile '%s' (criteo, avazu or tiny)", profile);
@@ -466,6 +511,13 @@ int gen_model_init_knobs(GenModel *m, const char *profile, double vocab_scale, d
     m->sv = xcalloc(F, sizeof *m->sv);
     uint64_t st = mix64(seed ^ 0x243f6a8885a308d3ull);
     m->row_key = next64(&st);
+    if (m->knobs.redundancy > 0) {
+        m->coarse = xmalloc(F * sizeof *m->coarse);
+        for (uint32_t f = 0; f < F; f++) m->coarse[f] = -1;
+        for (uint32_t i = 0; i < pr->npairs; i++) m->coarse[pr->pairs[i][0]] = pr->pairs[i][1];
+        m->red_own = sqrt(1 - m->knobs.redundancy);
+        m->red_shared = sqrt(m->knobs.redundancy);
+    }
     for (uint32_t f = 0; f < F; f++) {
         m->exponent[f] = zipf > 0 ? zipf : pr->exponent[f];
         gen_zipf_init(&m->dist[f], (uint32_t)(cards[f] - 1), m->exponent[f]);
@@ -484,7 +536,7 @@ int gen_model_init_knobs(GenModel *m, const char *profile, double vocab_scale, d
         double mw = 0, m2w = 0, m2v = 0;
         for (uint32_t r = 1; r <= k; r++) {
             double p = pow((double)r, -s) / hn, w, v[GEN_K];
-            planted_raw(m->key[f], m->inv_rarity, r, &w, v);
+            planted_parts(m, f, r, m->coarse && m->coarse[f] >= 0 ? gen_parent(m, f, r) : 0, &w, v);
             mw += p * w;
             m2w += p * w * w;
             for (int j = 0; j < GEN_K; j++) m2v += p * v[j] * v[j] / GEN_K;
@@ -528,6 +580,7 @@ int gen_model_init_knobs(GenModel *m, const char *profile, double vocab_scale, d
 void gen_model_free(GenModel *m) {
     free(m->support);
     free(m->exponent);
+    free(m->coarse);
     free(m->dist);
     free(m->oms);
     free(m->ioms);
@@ -921,7 +974,7 @@ static void refit_law(const GenProfile *p) {
 static const char USAGE[] =
     "usage: hashemb gen --profile criteo|avazu|tiny --rows N [--vocab-scale X] [--zipf S]\n"
     "                   [--id-order freq|hash] [--min-count N] [--seed N] [--threads N] [--text FILE]\n"
-    "                   [--rarity R0]\n"
+    "                   [--rarity R0] [--redundancy L]\n"
     "                   --out DIR\n"
     "       hashemb gen --profile P --law [--rows N] [--vocab-scale X] [--zipf S] | --law --refit\n"
     "\n"
@@ -951,7 +1004,12 @@ static const char USAGE[] =
     "  --rarity R0       the planted model: effects shrink with rarity, value r's weight and vector\n"
     "                    having amplitude (1 + r/R0)^-1/2 (r: its rank in its field's law); a smaller\n"
     "                    R0 puts more of the signal in the popular values; default 30 (dataset.meta\n"
-    "                    and info record it)\n"
+    "                    and info record it, as --redundancy)\n"
+    "  --redundancy L    the planted model: one entity, two fields (criteo: its 8 largest fields, each\n"
+    "                    with a small one; avazu: site_id and site_category, app_id and app_category,\n"
+    "                    device_ip and device_model, device_id and device_type): the small field's value\n"
+    "                    is a function of the large one's, and the large value's effect is sqrt(1-L) its\n"
+    "                    own plus sqrt(L) the small value's; 0 to 0.999, default 0 (independent fields)\n"
     "  --law             print the laws gen draws from (support V_f and exponent per field, fitted so\n"
     "                    that the distinct values grow with the rows like real Criteo's, or as\n"
     "                    --vocab-scale and --zipf change them: datasets/README.md) and the distinct values\n"
@@ -983,12 +1041,12 @@ int cmd_gen(int argc, char **argv) {
         {"out", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},       {"min-count", required_argument, 0, 'm'},
         {"law", no_argument, 0, 'L'},           {"refit", no_argument, 0, 'R'},
-        {"rarity", required_argument, 0, 'a'},
+        {"rarity", required_argument, 0, 'a'},  {"redundancy", required_argument, 0, 'd'},
         {0, 0, 0, 0}};
     const char *profile = NULL, *out = NULL, *text = NULL;
     long long rows = -1, seed = 1, threads = 0, min_count = 1;
     double scale = 1.0, zipf = 0; // 0: the fitted exponents
-    GenKnobs knobs = {GEN_RARITY_DEFAULT};
+    GenKnobs knobs = {GEN_RARITY_DEFAULT, 0};
     int law = 0, refit = 0;
     /* hash by default: real pipelines number ids in an order unrelated to frequency (the BH and Q-R
      * papers feed hashed ids); frequency order is the ablation (id-order.sweep) */
@@ -1032,6 +1090,9 @@ int cmd_gen(int argc, char **argv) {
         case 'R': refit = 1; break;
         case 'a':
             if (parse_f64(optarg, 0.01, 1e12, "--rarity", &knobs.rarity, &e)) goto bad;
+            break;
+        case 'd':
+            if (parse_f64(optarg, 0, 0.999, "--redundancy", &knobs.redundancy, &e)) goto bad;
             break;
         default: return cmd_bad_option("gen", USAGE);
         }
@@ -1165,6 +1226,9 @@ int cmd_gen(int argc, char **argv) {
     if (zipf > 0) snprintf(zipf_flag, sizeof zipf_flag, " --zipf %g", zipf);
     if (knobs.rarity != GEN_RARITY_DEFAULT)
         snprintf(zipf_flag + strlen(zipf_flag), sizeof zipf_flag - strlen(zipf_flag), " --rarity %g", knobs.rarity);
+    if (knobs.redundancy > 0)
+        snprintf(zipf_flag + strlen(zipf_flag), sizeof zipf_flag - strlen(zipf_flag), " --redundancy %g",
+                 knobs.redundancy);
     ds_meta_set(&meta, "version", "1");
     ds_meta_set(&meta, "format", "gen:%s", m.profile);
     ds_meta_set(&meta, "source",
@@ -1223,6 +1287,7 @@ int cmd_gen(int argc, char **argv) {
         free(ex);
     }
     ds_meta_set(&meta, "rarity", "%g", knobs.rarity);
+    ds_meta_set(&meta, "redundancy", "%g", knobs.redundancy);
     ds_meta_set(&meta, "gen_version", "%d", GEN_VERSION);
     snprintf(path, plen, "%s/dataset.meta", tmp);
     if (ds_meta_write(&meta, path, &e)) goto fail;

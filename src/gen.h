@@ -52,6 +52,8 @@ typedef struct {
     double sample_rows, full_rows; // the two sizes of the targets (0: none)
     const uint64_t *support;      // (fields) fitted V_f: raw values 1..V_f-1
     const double *exponent;       // (fields) fitted Zipf exponent
+    const int (*pairs)[2];        // (npairs) fine field, coarse field: one entity at two granularities
+    uint32_t npairs;              //   (--redundancy; as site and site category in real logs)
 } GenProfile;
 
 /* NULL for an unknown name */
@@ -61,7 +63,11 @@ int gen_profile_target(const GenProfile *p, uint32_t f, GenLawTarget *t);
 
 /* The planted model's structure (SPEC 3.3), each a gen flag recorded in dataset.meta. */
 typedef struct {
-    double rarity; // R0: value r's effect has amplitude (1 + r/R0)^-1/2 (--rarity; GEN_RARITY_DEFAULT)
+    double rarity;     // R0: value r's effect has amplitude (1 + r/R0)^-1/2 (--rarity; GEN_RARITY_DEFAULT)
+    double redundancy; // lambda in [0, 1): in each of the profile's (fine, coarse) field pairs the coarse
+                       // value is a function of the fine one (its rank at the same quantile of the two
+                       // laws) and the fine value's effect is sqrt(1-lambda) its own plus sqrt(lambda)
+                       // the coarse value's (--redundancy; 0: independent fields, as before)
 } GenKnobs;
 #define GEN_RARITY_DEFAULT 30.0
 
@@ -75,6 +81,8 @@ typedef struct {
     double vocab_scale, zipf; // zipf: the --zipf override, 0 for the fitted exponents
     GenKnobs knobs;
     double inv_rarity;        // 1 / knobs.rarity
+    int32_t *coarse;          // (fields) with redundancy > 0: a fine field's coarse field, else -1
+    double red_own, red_shared; // sqrt(1 - lambda), sqrt(lambda)
     GenIdOrder order;
     uint64_t seed;
     GenZipf *dist;            // (fields) over V_f - 1 ranks
@@ -116,6 +124,10 @@ uint64_t gen_stream(const GenModel *m, uint64_t row, uint32_t f);
  * at a time on two threads; all fields' on more). */
 void gen_vocab(uint32_t F, uint32_t *const *ids, const uint64_t *rows, int nsplits, const uint64_t *support,
                GenIdOrder order, uint32_t min_count, uint64_t seed, uint64_t *nf, uint64_t *peak_bytes);
+
+/* With redundancy: the rank in field f's coarse field (m->coarse[f] >= 0) that goes with rank r of f,
+ * the rank at the same quantile of the coarse field's law. */
+uint32_t gen_parent(const GenModel *m, uint32_t f, uint32_t r);
 
 /* Planted parts of the value of rank r in field f: its weight and GEN_K-vector (both scaled). */
 void gen_planted(const GenModel *m, uint32_t f, uint32_t r, double *w, double *v);

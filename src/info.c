@@ -111,9 +111,10 @@ int cmd_info(int argc, char **argv) {
     printf("source    %s\n", src);
     printf("id_order  %s    min_count %s    fields %u\n", order, minc, d.fields);
     if (ds_meta_get(&d.meta, "rarity")) { /* synthetic data: the planted model's knobs (gen --help) */
-        char *r = shown(&d, "rarity");
-        printf("planted   rarity %s\n", r);
+        char *r = shown(&d, "rarity"), *red = shown(&d, "redundancy");
+        printf("planted   rarity %s    redundancy %s\n", r, red);
         free(r);
+        free(red);
     }
     printf("\n");
     free(fmt);

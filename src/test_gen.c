@@ -243,6 +243,49 @@ static void test_rows(void) {
     gen_model_free(&m2);
 }
 
+/* --redundancy: in every row each coarse field shows gen_parent of its fine field's value, a
+ * non-decreasing map (the same quantile of the two laws); the fine values are drawn as without it;
+ * 0 couples nothing. */
+static void test_redundancy(void) {
+    Err e;
+    GenModel m0, m;
+    GenKnobs k = {GEN_RARITY_DEFAULT, 0.9};
+    T_CHECK(gen_model_init(&m0, "criteo", 0.01, 0, GEN_ORDER_FREQ, 5, &e) == 0, "init: %s", e.msg);
+    T_CHECK(m0.coarse == NULL, "redundancy 0 couples fields");
+    T_CHECK(gen_model_init_knobs(&m, "criteo", 0.01, 0, GEN_ORDER_FREQ, 5, &k, &e) == 0, "init: %s", e.msg);
+    T_CHECK(m.coarse && m.coarse[15] == 37 && m.coarse[37] == -1, "C3's coarse field is C25");
+    uint32_t a[GEN_MAX_FIELDS], b[GEN_MAX_FIELDS];
+    float p;
+    uint8_t y;
+    int bad = 0, drawn = 0, pairs = 0;
+    for (uint64_t i = 0; i < 3000; i++) {
+        gen_row(&m, i, a, &p, &y, NULL);
+        gen_row(&m0, i, b, &p, &y, NULL);
+        for (uint32_t f = 0; f < m.fields; f++) {
+            if (m.coarse[f] < 0) continue;
+            pairs++;
+            bad += a[m.coarse[f]] != gen_parent(&m, f, a[f]);
+            drawn += a[f] != b[f];
+        }
+    }
+    T_CHECK(pairs == 8 * 3000 && bad == 0, "%d of %d coarse values are not their fine value's parent", bad, pairs);
+    T_CHECK(drawn == 0, "%d fine values differ from the uncoupled draws", drawn);
+    int down = 0;
+    for (uint32_t f = 0; f < m.fields; f++) {
+        if (m.coarse[f] < 0) continue;
+        uint32_t prev = 1, n = m.dist[f].n < 100000 ? m.dist[f].n : 100000;
+        for (uint32_t r = 1; r <= n; r++) {
+            uint32_t g = gen_parent(&m, f, r);
+            down += g < prev || g < 1 || g > m.dist[m.coarse[f]].n;
+            prev = g;
+        }
+        T_CHECK(gen_parent(&m, f, 1) == 1, "field %u: the most popular value's parent is %u", f, gen_parent(&m, f, 1));
+    }
+    T_CHECK(down == 0, "gen_parent is not a non-decreasing map into the coarse ranks (%d)", down);
+    gen_model_free(&m0);
+    gen_model_free(&m);
+}
+
 static void test_profiles(void) {
     Err e;
     GenModel m;
@@ -277,6 +320,7 @@ static void test_profiles(void) {
 
 int main(void) {
     test_zipf();
+    test_redundancy();
     test_vocab();
     test_rows();
     test_profiles();
