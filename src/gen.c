@@ -383,14 +383,27 @@ uint32_t gen_parent(const GenModel *m, uint32_t f, uint32_t r) {
     return (uint32_t)zipf_k(zg, h_integral_inverse(u, zg->s));
 }
 
-/* The raw parts of the value of rank r in field f: its own, or with redundancy for a fine field,
- * sqrt(1-lambda) its own plus sqrt(lambda) those of its coarse value (rank g_r in the coarse field). */
+/* The value's parts within its field: its own, or with clusters sqrt(1-c) its own plus sqrt(c) its
+ * cluster's (unit parts from the cluster's hash, at the value's own amplitude). */
+static inline void value_parts(const GenModel *m, uint32_t f, uint32_t r, double *w, double v[GEN_K]) {
+    planted_raw(m->key[f], m->inv_rarity, r, w, v);
+    if (!m->ckey) return;
+    uint64_t c = 1 + mix64(m->ckey[f] ^ ((uint64_t)r * GOLDEN)) % m->knobs.clusters;
+    uint64_t h = mix64(m->ckey[f] + c);
+    double a = amplitude(r, m->inv_rarity) * (3.4641016151377546 / 4096);
+    *w = m->cl_own * *w + m->cl_shared * a * (u52_to_f64(h & 0xfff) - 2047.5);
+    for (int k = 0; k < GEN_K; k++)
+        v[k] = m->cl_own * v[k] + m->cl_shared * a * (u52_to_f64((h >> (12 * (k + 1))) & 0xfff) - 2047.5);
+}
+
+/* The raw parts of the value of rank r in field f: value_parts, or with redundancy for a fine field,
+ * sqrt(1-lambda) those plus sqrt(lambda) those of its coarse value (rank g_r in the coarse field). */
 static inline void planted_parts(const GenModel *m, uint32_t f, uint32_t r, uint32_t g_r, double *w,
                                  double v[GEN_K]) {
-    planted_raw(m->key[f], m->inv_rarity, r, w, v);
+    value_parts(m, f, r, w, v);
     if (!m->coarse || m->coarse[f] < 0) return;
     double wc, vc[GEN_K];
-    planted_raw(m->key[m->coarse[f]], m->inv_rarity, g_r, &wc, vc);
+    value_parts(m, (uint32_t)m->coarse[f], g_r, &wc, vc);
     *w = m->red_own * *w + m->red_shared * wc;
     for (int k = 0; k < GEN_K; k++) v[k] = m->red_own * v[k] + m->red_shared * vc[k];
 }
@@ -435,8 +448,8 @@ static inline void row_terms(const GenModel *m, uint64_t rk, uint32_t *ids, doub
     memcpy(ids, rank, F * sizeof *ids); /* raw values; gen_vocab numbers them as prep would */
     for (uint32_t f = 0; f < F; f++) {
         double w, v[GEN_K], q = 0;
-        if (m->coarse)
-            planted_parts(m, f, rank[f], m->coarse[f] >= 0 ? rank[m->coarse[f]] : 0, &w, v);
+        if (m->coarse || m->ckey)
+            planted_parts(m, f, rank[f], m->coarse && m->coarse[f] >= 0 ? rank[m->coarse[f]] : 0, &w, v);
         else
             planted_raw(m->key[f], m->inv_rarity, rank[f], &w, v);
         wf[f] = m->sw[f] * w;
@@ -477,8 +490,9 @@ void gen_row(const GenModel *m, uint64_t row, uint32_t *ids, float *prob, uint8_
 int gen_model_init_knobs(GenModel *m, const char *profile, double vocab_scale, double zipf, GenIdOrder order,
                          uint64_t seed, const GenKnobs *knobs, Err *e) {
     memset(m, 0, sizeof *m);
-    m->knobs = knobs ? *knobs : (GenKnobs){GEN_RARITY_DEFAULT, 0};
+    m->knobs = knobs ? *knobs : (GenKnobs){GEN_RARITY_DEFAULT, 0, 0, GEN_CLUSTER_SHARE_DEFAULT};
     CHECK(m->knobs.rarity > 0 && m->knobs.redundancy >= 0 && m->knobs.redundancy < 1);
+    CHECK(m->knobs.cluster_share >= 0 && m->knobs.cluster_share <= 1);
     m->inv_rarity = 1.0 / m->knobs.rarity; // 1.0 / 30 is the constant the calibration used, bit for bit
     const GenProfile *pr = gen_profile(profile);
     if (!pr) return err_set(e, "--profile: unknown profile '%s' (criteo, avazu or tiny)", profile);
@@ -525,6 +539,12 @@ int gen_model_init_knobs(GenModel *m, const char *profile, double vocab_scale, d
         m->ioms[f] = m->dist[f].inv_one_minus_s;
         (void)next64(&st); /* gen_version 1's id permutation key: kept, so the rows stay the same */
         m->key[f] = next64(&st);
+    }
+    if (m->knobs.clusters > 0) { /* keys from the fields' own, so the seed stream is as before */
+        m->ckey = xmalloc(F * sizeof *m->ckey);
+        for (uint32_t f = 0; f < F; f++) m->ckey[f] = mix64(m->key[f] ^ 0x452821e638d01377ull);
+        m->cl_own = sqrt(1 - m->knobs.cluster_share);
+        m->cl_shared = sqrt(m->knobs.cluster_share);
     }
     /* Per-field scales from the field's own law: the variance of its weight and the mean square of
      * its vector entries, over the first GEN_STAT_RANKS ranks. */
@@ -581,6 +601,7 @@ void gen_model_free(GenModel *m) {
     free(m->support);
     free(m->exponent);
     free(m->coarse);
+    free(m->ckey);
     free(m->dist);
     free(m->oms);
     free(m->ioms);
@@ -974,7 +995,7 @@ static void refit_law(const GenProfile *p) {
 static const char USAGE[] =
     "usage: hashemb gen --profile criteo|avazu|tiny --rows N [--vocab-scale X] [--zipf S]\n"
     "                   [--id-order freq|hash] [--min-count N] [--seed N] [--threads N] [--text FILE]\n"
-    "                   [--rarity R0] [--redundancy L]\n"
+    "                   [--rarity R0] [--redundancy L] [--clusters K [--cluster-share C]]\n"
     "                   --out DIR\n"
     "       hashemb gen --profile P --law [--rows N] [--vocab-scale X] [--zipf S] | --law --refit\n"
     "\n"
@@ -1010,6 +1031,9 @@ static const char USAGE[] =
     "                    device_ip and device_model, device_id and device_type): the small field's value\n"
     "                    is a function of the large one's, and the large value's effect is sqrt(1-L) its\n"
     "                    own plus sqrt(L) the small value's; 0 to 0.999, default 0 (independent fields)\n"
+    "  --clusters K      the planted model: each field's values fall into K clusters (by a seeded hash,\n"
+    "                    unrelated to popularity) whose shared effect is --cluster-share C of every\n"
+    "                    member's (default 0.8); default 0, no clusters\n"
     "  --law             print the laws gen draws from (support V_f and exponent per field, fitted so\n"
     "                    that the distinct values grow with the rows like real Criteo's, or as\n"
     "                    --vocab-scale and --zipf change them: datasets/README.md) and the distinct values\n"
@@ -1042,11 +1066,12 @@ int cmd_gen(int argc, char **argv) {
         {"version", no_argument, 0, 'V'},       {"min-count", required_argument, 0, 'm'},
         {"law", no_argument, 0, 'L'},           {"refit", no_argument, 0, 'R'},
         {"rarity", required_argument, 0, 'a'},  {"redundancy", required_argument, 0, 'd'},
+        {"clusters", required_argument, 0, 'k'}, {"cluster-share", required_argument, 0, 'c'},
         {0, 0, 0, 0}};
     const char *profile = NULL, *out = NULL, *text = NULL;
     long long rows = -1, seed = 1, threads = 0, min_count = 1;
     double scale = 1.0, zipf = 0; // 0: the fitted exponents
-    GenKnobs knobs = {GEN_RARITY_DEFAULT, 0};
+    GenKnobs knobs = {GEN_RARITY_DEFAULT, 0, 0, GEN_CLUSTER_SHARE_DEFAULT};
     int law = 0, refit = 0;
     /* hash by default: real pipelines number ids in an order unrelated to frequency (the BH and Q-R
      * papers feed hashed ids); frequency order is the ablation (id-order.sweep) */
@@ -1093,6 +1118,15 @@ int cmd_gen(int argc, char **argv) {
             break;
         case 'd':
             if (parse_f64(optarg, 0, 0.999, "--redundancy", &knobs.redundancy, &e)) goto bad;
+            break;
+        case 'k': {
+            long long k;
+            if (parse_i64(optarg, 0, 1ll << 32, "--clusters", &k, &e)) goto bad;
+            knobs.clusters = (uint32_t)(k > UINT32_MAX ? UINT32_MAX : k);
+            break;
+        }
+        case 'c':
+            if (parse_f64(optarg, 0, 1, "--cluster-share", &knobs.cluster_share, &e)) goto bad;
             break;
         default: return cmd_bad_option("gen", USAGE);
         }
@@ -1222,13 +1256,16 @@ int cmd_gen(int argc, char **argv) {
     for (int s = 0; s < DS_NSPLITS; s++)
         if (ds_writer_finish(&w[s], &e)) goto fail;
 
-    char zipf_flag[96] = ""; /* the flags that differ from their defaults */
+    char zipf_flag[192] = ""; /* the flags that differ from their defaults */
     if (zipf > 0) snprintf(zipf_flag, sizeof zipf_flag, " --zipf %g", zipf);
     if (knobs.rarity != GEN_RARITY_DEFAULT)
         snprintf(zipf_flag + strlen(zipf_flag), sizeof zipf_flag - strlen(zipf_flag), " --rarity %g", knobs.rarity);
     if (knobs.redundancy > 0)
         snprintf(zipf_flag + strlen(zipf_flag), sizeof zipf_flag - strlen(zipf_flag), " --redundancy %g",
                  knobs.redundancy);
+    if (knobs.clusters > 0)
+        snprintf(zipf_flag + strlen(zipf_flag), sizeof zipf_flag - strlen(zipf_flag), " --clusters %u --cluster-share %g",
+                 knobs.clusters, knobs.cluster_share);
     ds_meta_set(&meta, "version", "1");
     ds_meta_set(&meta, "format", "gen:%s", m.profile);
     ds_meta_set(&meta, "source",
@@ -1288,6 +1325,8 @@ int cmd_gen(int argc, char **argv) {
     }
     ds_meta_set(&meta, "rarity", "%g", knobs.rarity);
     ds_meta_set(&meta, "redundancy", "%g", knobs.redundancy);
+    ds_meta_set(&meta, "clusters", "%u", knobs.clusters);
+    ds_meta_set(&meta, "cluster_share", "%g", knobs.clusters ? knobs.cluster_share : 0.0);
     ds_meta_set(&meta, "gen_version", "%d", GEN_VERSION);
     snprintf(path, plen, "%s/dataset.meta", tmp);
     if (ds_meta_write(&meta, path, &e)) goto fail;

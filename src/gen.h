@@ -68,7 +68,10 @@ typedef struct {
                        // value is a function of the fine one (its rank at the same quantile of the two
                        // laws) and the fine value's effect is sqrt(1-lambda) its own plus sqrt(lambda)
                        // the coarse value's (--redundancy; 0: independent fields, as before)
+    uint32_t clusters;    // K: each field's values fall into K latent clusters by a seeded hash (--clusters;
+    double cluster_share; // 0: none) whose effect is this share of every member's (--cluster-share)
 } GenKnobs;
+#define GEN_CLUSTER_SHARE_DEFAULT 0.8
 #define GEN_RARITY_DEFAULT 30.0
 
 /* A profile resolved at one vocab scale, zipf exponent, id order and seed: everything a row needs. */
@@ -83,6 +86,8 @@ typedef struct {
     double inv_rarity;        // 1 / knobs.rarity
     int32_t *coarse;          // (fields) with redundancy > 0: a fine field's coarse field, else -1
     double red_own, red_shared; // sqrt(1 - lambda), sqrt(lambda)
+    uint64_t *ckey;           // (fields) with clusters: the key of a field's cluster assignment and effects
+    double cl_own, cl_shared; // sqrt(1 - share), sqrt(share)
     GenIdOrder order;
     uint64_t seed;
     GenZipf *dist;            // (fields) over V_f - 1 ranks

@@ -111,10 +111,13 @@ int cmd_info(int argc, char **argv) {
     printf("source    %s\n", src);
     printf("id_order  %s    min_count %s    fields %u\n", order, minc, d.fields);
     if (ds_meta_get(&d.meta, "rarity")) { /* synthetic data: the planted model's knobs (gen --help) */
-        char *r = shown(&d, "rarity"), *red = shown(&d, "redundancy");
-        printf("planted   rarity %s    redundancy %s\n", r, red);
+        char *r = shown(&d, "rarity"), *red = shown(&d, "redundancy"), *cl = shown(&d, "clusters"),
+             *cs = shown(&d, "cluster_share");
+        printf("planted   rarity %s    redundancy %s    clusters %s (share %s)\n", r, red, cl, cs);
         free(r);
         free(red);
+        free(cl);
+        free(cs);
     }
     printf("\n");
     free(fmt);

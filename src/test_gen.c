@@ -249,7 +249,7 @@ static void test_rows(void) {
 static void test_redundancy(void) {
     Err e;
     GenModel m0, m;
-    GenKnobs k = {GEN_RARITY_DEFAULT, 0.9};
+    GenKnobs k = {GEN_RARITY_DEFAULT, 0.9, 0, GEN_CLUSTER_SHARE_DEFAULT};
     T_CHECK(gen_model_init(&m0, "criteo", 0.01, 0, GEN_ORDER_FREQ, 5, &e) == 0, "init: %s", e.msg);
     T_CHECK(m0.coarse == NULL, "redundancy 0 couples fields");
     T_CHECK(gen_model_init_knobs(&m, "criteo", 0.01, 0, GEN_ORDER_FREQ, 5, &k, &e) == 0, "init: %s", e.msg);
@@ -283,6 +283,31 @@ static void test_redundancy(void) {
     }
     T_CHECK(down == 0, "gen_parent is not a non-decreasing map into the coarse ranks (%d)", down);
     gen_model_free(&m0);
+    gen_model_free(&m);
+}
+
+/* --clusters K with share 1: every value's parts are its cluster's at the value's amplitude
+ * (1 + r/30)^-1/2, so over many values the weight over the amplitude takes K values; with clusters off
+ * it takes one per value. */
+static void test_clusters(void) {
+    Err e;
+    GenModel m;
+    GenKnobs k = {GEN_RARITY_DEFAULT, 0, 3, 1.0};
+    T_CHECK(gen_model_init_knobs(&m, "criteo", 0.01, 0, GEN_ORDER_FREQ, 5, &k, &e) == 0, "init: %s", e.msg);
+    double seen[8];
+    int n = 0, over = 0;
+    for (uint32_t r = 1; r <= 2000; r++) {
+        double w, v[GEN_K];
+        gen_planted(&m, 15, r, &w, v);
+        double x = w / (m.sw[15] * pow(1 + r / 30.0, -0.5)), tol = 1e-9 * (fabs(x) + 1);
+        int j = 0;
+        while (j < n && fabs(seen[j] - x) > tol) j++;
+        if (j == n) {
+            if (n < 8) seen[n++] = x;
+            else over++;
+        }
+    }
+    T_CHECK(n == 3 && over == 0, "--clusters 3 --cluster-share 1: %d distinct cluster effects (and %d more)", n, over);
     gen_model_free(&m);
 }
 
@@ -321,6 +346,7 @@ static void test_profiles(void) {
 int main(void) {
     test_zipf();
     test_redundancy();
+    test_clusters();
     test_vocab();
     test_rows();
     test_profiles();
