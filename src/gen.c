@@ -490,7 +490,7 @@ void gen_row(const GenModel *m, uint64_t row, uint32_t *ids, float *prob, uint8_
 int gen_model_init_knobs(GenModel *m, const char *profile, double vocab_scale, double zipf, GenIdOrder order,
                          uint64_t seed, const GenKnobs *knobs, Err *e) {
     memset(m, 0, sizeof *m);
-    m->knobs = knobs ? *knobs : (GenKnobs){GEN_RARITY_DEFAULT, 0, 0, GEN_CLUSTER_SHARE_DEFAULT};
+    m->knobs = knobs ? *knobs : (GenKnobs){GEN_RARITY_DEFAULT, 0, 0, GEN_CLUSTER_SHARE_DEFAULT, 1};
     CHECK(m->knobs.rarity > 0 && m->knobs.redundancy >= 0 && m->knobs.redundancy < 1);
     CHECK(m->knobs.cluster_share >= 0 && m->knobs.cluster_share <= 1);
     m->inv_rarity = 1.0 / m->knobs.rarity; // 1.0 / 30 is the constant the calibration used, bit for bit
@@ -562,6 +562,7 @@ int gen_model_init_knobs(GenModel *m, const char *profile, double vocab_scale, d
             for (int j = 0; j < GEN_K; j++) m2v += p * v[j] * v[j] / GEN_K;
         }
         double var_w = m2w - mw * mw, g2 = log((double)cards[f]);
+        if (m->knobs.share_power != 1) g2 = pow(g2, m->knobs.share_power); // (ln 2)^P > 0: every field
         m->sw[f] = var_w > 1e-12 ? sqrt(g2 / var_w) : 0; // one value only: a constant, no signal
         m->sv[f] = n > 1 && m2v > 1e-12 ? sqrt(g2 / m2v) : 0;
     }
@@ -995,7 +996,7 @@ static void refit_law(const GenProfile *p) {
 static const char USAGE[] =
     "usage: hashemb gen --profile criteo|avazu|tiny --rows N [--vocab-scale X] [--zipf S]\n"
     "                   [--id-order freq|hash] [--min-count N] [--seed N] [--threads N] [--text FILE]\n"
-    "                   [--rarity R0] [--redundancy L] [--clusters K [--cluster-share C]]\n"
+    "                   [--rarity R0] [--redundancy L] [--clusters K [--cluster-share C]] [--share-power P]\n"
     "                   --out DIR\n"
     "       hashemb gen --profile P --law [--rows N] [--vocab-scale X] [--zipf S] | --law --refit\n"
     "\n"
@@ -1034,6 +1035,9 @@ static const char USAGE[] =
     "  --clusters K      the planted model: each field's values fall into K clusters (by a seeded hash,\n"
     "                    unrelated to popularity) whose shared effect is --cluster-share C of every\n"
     "                    member's (default 0.8); default 0, no clusters\n"
+    "  --share-power P   the planted model: each field's share of the logit variance is proportional\n"
+    "                    to (ln V_f)^P (V_f its support); 1 (default) gives the large ID-like fields the\n"
+    "                    most, 0 every field alike, below 0 the small fields the most; -4 to 4\n"
     "  --law             print the laws gen draws from (support V_f and exponent per field, fitted so\n"
     "                    that the distinct values grow with the rows like real Criteo's, or as\n"
     "                    --vocab-scale and --zipf change them: datasets/README.md) and the distinct values\n"
@@ -1067,11 +1071,12 @@ int cmd_gen(int argc, char **argv) {
         {"law", no_argument, 0, 'L'},           {"refit", no_argument, 0, 'R'},
         {"rarity", required_argument, 0, 'a'},  {"redundancy", required_argument, 0, 'd'},
         {"clusters", required_argument, 0, 'k'}, {"cluster-share", required_argument, 0, 'c'},
+        {"share-power", required_argument, 0, 'w'},
         {0, 0, 0, 0}};
     const char *profile = NULL, *out = NULL, *text = NULL;
     long long rows = -1, seed = 1, threads = 0, min_count = 1;
     double scale = 1.0, zipf = 0; // 0: the fitted exponents
-    GenKnobs knobs = {GEN_RARITY_DEFAULT, 0, 0, GEN_CLUSTER_SHARE_DEFAULT};
+    GenKnobs knobs = {GEN_RARITY_DEFAULT, 0, 0, GEN_CLUSTER_SHARE_DEFAULT, 1};
     int law = 0, refit = 0;
     /* hash by default: real pipelines number ids in an order unrelated to frequency (the BH and Q-R
      * papers feed hashed ids); frequency order is the ablation (id-order.sweep) */
@@ -1127,6 +1132,9 @@ int cmd_gen(int argc, char **argv) {
         }
         case 'c':
             if (parse_f64(optarg, 0, 1, "--cluster-share", &knobs.cluster_share, &e)) goto bad;
+            break;
+        case 'w':
+            if (parse_f64(optarg, -4, 4, "--share-power", &knobs.share_power, &e)) goto bad;
             break;
         default: return cmd_bad_option("gen", USAGE);
         }
@@ -1266,6 +1274,9 @@ int cmd_gen(int argc, char **argv) {
     if (knobs.clusters > 0)
         snprintf(zipf_flag + strlen(zipf_flag), sizeof zipf_flag - strlen(zipf_flag), " --clusters %u --cluster-share %g",
                  knobs.clusters, knobs.cluster_share);
+    if (knobs.share_power != 1)
+        snprintf(zipf_flag + strlen(zipf_flag), sizeof zipf_flag - strlen(zipf_flag), " --share-power %g",
+                 knobs.share_power);
     ds_meta_set(&meta, "version", "1");
     ds_meta_set(&meta, "format", "gen:%s", m.profile);
     ds_meta_set(&meta, "source",
@@ -1327,6 +1338,7 @@ int cmd_gen(int argc, char **argv) {
     ds_meta_set(&meta, "redundancy", "%g", knobs.redundancy);
     ds_meta_set(&meta, "clusters", "%u", knobs.clusters);
     ds_meta_set(&meta, "cluster_share", "%g", knobs.clusters ? knobs.cluster_share : 0.0);
+    ds_meta_set(&meta, "share_power", "%g", knobs.share_power);
     ds_meta_set(&meta, "gen_version", "%d", GEN_VERSION);
     snprintf(path, plen, "%s/dataset.meta", tmp);
     if (ds_meta_write(&meta, path, &e)) goto fail;

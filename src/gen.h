@@ -70,6 +70,8 @@ typedef struct {
                        // the coarse value's (--redundancy; 0: independent fields, as before)
     uint32_t clusters;    // K: each field's values fall into K latent clusters by a seeded hash (--clusters;
     double cluster_share; // 0: none) whose effect is this share of every member's (--cluster-share)
+    double share_power;   // P: a field's share of the logit variance is proportional to (ln V_f)^P
+                          // (--share-power; 1: as before; 0: every field alike; < 0: small fields more)
 } GenKnobs;
 #define GEN_CLUSTER_SHARE_DEFAULT 0.8
 #define GEN_RARITY_DEFAULT 30.0

@@ -112,8 +112,10 @@ int cmd_info(int argc, char **argv) {
     printf("id_order  %s    min_count %s    fields %u\n", order, minc, d.fields);
     if (ds_meta_get(&d.meta, "rarity")) { /* synthetic data: the planted model's knobs (gen --help) */
         char *r = shown(&d, "rarity"), *red = shown(&d, "redundancy"), *cl = shown(&d, "clusters"),
-             *cs = shown(&d, "cluster_share");
-        printf("planted   rarity %s    redundancy %s    clusters %s (share %s)\n", r, red, cl, cs);
+             *cs = shown(&d, "cluster_share"), *sp = shown(&d, "share_power");
+        printf("planted   rarity %s    redundancy %s    clusters %s (share %s)    share_power %s\n", r, red, cl, cs,
+               sp);
+        free(sp);
         free(r);
         free(red);
         free(cl);

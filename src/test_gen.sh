@@ -20,7 +20,7 @@ done
 [ "$(meta "$T/b" fields)" = 24 ] || fail "avazu fields: $(meta "$T/b" fields)"
 grep -q 'threads\|time' "$T/b/dataset.meta" && fail "dataset.meta mentions threads or time"
 keys=$(cut -d= -f1 "$T/b/dataset.meta" | tr '\n' ' ')
-want="version format source fields field_names cardinalities support rows_train rows_valid rows_test pos_rate_train pos_rate_valid pos_rate_test min_count id_order seed oracle_auc_train oracle_auc_valid oracle_auc_test oracle_logloss_train oracle_logloss_valid oracle_logloss_test profile vocab_scale zipf exponent rarity redundancy clusters cluster_share gen_version "
+want="version format source fields field_names cardinalities support rows_train rows_valid rows_test pos_rate_train pos_rate_valid pos_rate_test min_count id_order seed oracle_auc_train oracle_auc_valid oracle_auc_test oracle_logloss_train oracle_logloss_valid oracle_logloss_test profile vocab_scale zipf exponent rarity redundancy clusters cluster_share share_power gen_version "
 [ "$keys" = "$want" ] || fail "dataset.meta keys: $keys"
 ls "$T" | grep -q tmp && fail "a temporary directory was left behind"
 v=$($H gen --version) || fail "gen --version exits non-zero"
@@ -57,7 +57,11 @@ $H gen --profile criteo --rows 20000 --vocab-scale 0.01 --rarity 2 --out "$T/k2"
 [ "$(meta "$T/k2" rarity)" = 2 ] && meta "$T/k2" source | grep -q -- '--rarity 2 ' || fail "--rarity 2 not recorded: $(meta "$T/k2" source)"
 meta "$T/kdef" source | grep -q -- '--rarity' && fail "the default rarity should not be in the source line"
 cmp -s "$T/k2/train.bin" "$T/kdef/train.bin" && fail "--rarity 2 left the labels and probabilities as they were"
-$H info "$T/k2" | grep -q '^planted   rarity 2    redundancy 0    clusters 0 (share 0)$' || fail "info does not show the knobs"
+$H info "$T/k2" | grep -q '^planted   rarity 2    redundancy 0    clusters 0 (share 0)    share_power 1$' || fail "info does not show the knobs"
+$H gen --profile criteo --rows 20000 --vocab-scale 0.01 --share-power 0 --out "$T/ks" 2>/dev/null || fail "gen --share-power 0"
+[ "$(meta "$T/ks" share_power)" = 0 ] && meta "$T/ks" source | grep -q -- '--share-power 0 ' ||
+    fail "--share-power not recorded: $(meta "$T/ks" source)"
+cmp -s "$T/ks/train.bin" "$T/kdef/train.bin" && fail "--share-power 0 left the labels as they were"
 $H gen --profile criteo --rows 20000 --vocab-scale 0.01 --clusters 50 --out "$T/kc" 2>/dev/null || fail "gen --clusters 50"
 [ "$(meta "$T/kc" clusters),$(meta "$T/kc" cluster_share)" = 50,0.8 ] && meta "$T/kc" source | grep -q -- '--clusters 50 --cluster-share 0.8 ' ||
     fail "--clusters not recorded: $(meta "$T/kc" source)"
@@ -125,6 +129,7 @@ bad --zipf --profile tiny --rows 100 --zipf 0 --out "$T/bad"
 bad --rarity --profile tiny --rows 100 --rarity 0 --out "$T/bad"
 bad --redundancy --profile tiny --rows 100 --redundancy 1 --out "$T/bad"
 bad --cluster-share --profile tiny --rows 100 --clusters 5 --cluster-share 1.5 --out "$T/bad"
+bad --share-power --profile tiny --rows 100 --share-power 9 --out "$T/bad"
 bad --rarity --profile tiny --rows 100 --rarity x --out "$T/bad"
 bad --law --profile criteo --refit
 bad --min-count --profile criteo --law --min-count 2
