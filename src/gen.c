@@ -6,6 +6,7 @@
 #pragma GCC optimize("no-trapping-math")
 
 #include <errno.h>
+#include <stdarg.h>
 #include <getopt.h>
 #include <math.h>
 #include <omp.h>
@@ -358,13 +359,21 @@ static inline double amplitude(uint32_t r, double inv_r0) {
     return g;
 }
 
-static inline void planted_raw(uint64_t key, double inv_r0, uint32_t r, double *w, double v[GEN_K]) {
-    uint64_t h = mix64(key + r);
-    // a(r) times sqrt(12)/4096: 12-bit uniforms centred at 2047.5 then have unit variance
-    double a = amplitude(r, inv_r0) * (3.4641016151377546 / 4096);
+/* a times the 1 + GEN_K unit-variance parts in hash h (12-bit uniforms centred at 2047.5, times
+ * sqrt(12)/4096 in a) */
+static inline void unit_parts(uint64_t h, double a, double *w, double v[GEN_K]) {
     *w = a * (u52_to_f64(h & 0xfff) - 2047.5);
 #pragma GCC unroll 4
     for (int k = 0; k < GEN_K; k++) v[k] = a * (u52_to_f64((h >> (12 * (k + 1))) & 0xfff) - 2047.5);
+}
+
+/* the amplitude a(r) with unit_parts' scale */
+static inline double part_scale(uint32_t r, double inv_r0) {
+    return amplitude(r, inv_r0) * (3.4641016151377546 / 4096);
+}
+
+static inline void planted_raw(uint64_t key, double inv_r0, uint32_t r, double *w, double v[GEN_K]) {
+    unit_parts(mix64(key + r), part_scale(r, inv_r0), w, v);
 }
 
 /* rank r's position in field f's law as a share U in [0, 1) of the sampler's interval (0: the rare
@@ -386,14 +395,14 @@ uint32_t gen_parent(const GenModel *m, uint32_t f, uint32_t r) {
 /* The value's parts within its field: its own, or with clusters sqrt(1-c) its own plus sqrt(c) its
  * cluster's (unit parts from the cluster's hash, at the value's own amplitude). */
 static inline void value_parts(const GenModel *m, uint32_t f, uint32_t r, double *w, double v[GEN_K]) {
-    planted_raw(m->key[f], m->inv_rarity, r, w, v);
+    double a = part_scale(r, m->inv_rarity);
+    unit_parts(mix64(m->key[f] + r), a, w, v);
     if (!m->ckey) return;
     uint64_t c = 1 + mix64(m->ckey[f] ^ ((uint64_t)r * GOLDEN)) % m->knobs.clusters;
-    uint64_t h = mix64(m->ckey[f] + c);
-    double a = amplitude(r, m->inv_rarity) * (3.4641016151377546 / 4096);
-    *w = m->cl_own * *w + m->cl_shared * a * (u52_to_f64(h & 0xfff) - 2047.5);
-    for (int k = 0; k < GEN_K; k++)
-        v[k] = m->cl_own * v[k] + m->cl_shared * a * (u52_to_f64((h >> (12 * (k + 1))) & 0xfff) - 2047.5);
+    double wc, vc[GEN_K];
+    unit_parts(mix64(m->ckey[f] + c), a, &wc, vc);
+    *w = m->cl_own * *w + m->cl_shared * wc;
+    for (int k = 0; k < GEN_K; k++) v[k] = m->cl_own * v[k] + m->cl_shared * vc[k];
 }
 
 /* The raw parts of the value of rank r in field f: value_parts, or with redundancy for a fine field,
@@ -446,16 +455,27 @@ static inline void row_terms(const GenModel *m, uint64_t rk, uint32_t *ids, doub
         for (uint32_t f = 0; f < F; f++)
             if (m->coarse[f] >= 0) rank[m->coarse[f]] = gen_parent(m, f, rank[f]);
     memcpy(ids, rank, F * sizeof *ids); /* raw values; gen_vocab numbers them as prep would */
+    /* the raw parts: the knobs' path apart, so that the default one stays a loop GCC vectorizes */
+    if (m->coarse || m->ckey) {
+        for (uint32_t f = 0; f < F; f++) {
+            double v[GEN_K];
+            planted_parts(m, f, rank[f], m->coarse && m->coarse[f] >= 0 ? rank[m->coarse[f]] : 0, &wf[f], v);
+            for (int k = 0; k < GEN_K; k++) vf[k][f] = v[k];
+        }
+    } else {
+        for (uint32_t f = 0; f < F; f++) {
+            double v[GEN_K];
+            planted_raw(m->key[f], m->inv_rarity, rank[f], &wf[f], v);
+#pragma GCC unroll 4
+            for (int k = 0; k < GEN_K; k++) vf[k][f] = v[k];
+        }
+    }
     for (uint32_t f = 0; f < F; f++) {
-        double w, v[GEN_K], q = 0;
-        if (m->coarse || m->ckey)
-            planted_parts(m, f, rank[f], m->coarse && m->coarse[f] >= 0 ? rank[m->coarse[f]] : 0, &w, v);
-        else
-            planted_raw(m->key[f], m->inv_rarity, rank[f], &w, v);
-        wf[f] = m->sw[f] * w;
+        double q = 0;
+        wf[f] *= m->sw[f];
 #pragma GCC unroll 4
         for (int k = 0; k < GEN_K; k++) {
-            double x = m->sv[f] * v[k];
+            double x = m->sv[f] * vf[k][f];
             vf[k][f] = x;
             q += x * x;
         }
@@ -490,7 +510,7 @@ void gen_row(const GenModel *m, uint64_t row, uint32_t *ids, float *prob, uint8_
 int gen_model_init_knobs(GenModel *m, const char *profile, double vocab_scale, double zipf, GenIdOrder order,
                          uint64_t seed, const GenKnobs *knobs, Err *e) {
     memset(m, 0, sizeof *m);
-    m->knobs = knobs ? *knobs : (GenKnobs){GEN_RARITY_DEFAULT, 0, 0, GEN_CLUSTER_SHARE_DEFAULT, 1};
+    m->knobs = knobs ? *knobs : GEN_KNOBS_DEFAULT;
     CHECK(m->knobs.rarity > 0 && m->knobs.redundancy >= 0 && m->knobs.redundancy < 1);
     CHECK(m->knobs.cluster_share >= 0 && m->knobs.cluster_share <= 1);
     m->inv_rarity = 1.0 / m->knobs.rarity; // 1.0 / 30 is the constant the calibration used, bit for bit
@@ -1053,6 +1073,16 @@ static void split_metrics(const DsWriter *w, double *pos, double *auc, double *l
     *ll = metric_logloss(w->prob, w->labels, w->rows);
 }
 
+/* printf onto the end of the string in buf (cap bytes, NUL-terminated) */
+static void str_appendf(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void str_appendf(char *buf, size_t cap, const char *fmt, ...) {
+    size_t len = strlen(buf);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + len, cap - len, fmt, ap);
+    va_end(ap);
+}
+
 static void meta_num(DsMeta *meta, const char *key, double v) {
     if (isnan(v))
         ds_meta_set(meta, key, "NA");
@@ -1076,7 +1106,7 @@ int cmd_gen(int argc, char **argv) {
     const char *profile = NULL, *out = NULL, *text = NULL;
     long long rows = -1, seed = 1, threads = 0, min_count = 1;
     double scale = 1.0, zipf = 0; // 0: the fitted exponents
-    GenKnobs knobs = {GEN_RARITY_DEFAULT, 0, 0, GEN_CLUSTER_SHARE_DEFAULT, 1};
+    GenKnobs knobs = GEN_KNOBS_DEFAULT;
     int law = 0, refit = 0;
     /* hash by default: real pipelines number ids in an order unrelated to frequency (the BH and Q-R
      * papers feed hashed ids); frequency order is the ablation (id-order.sweep) */
@@ -1126,8 +1156,8 @@ int cmd_gen(int argc, char **argv) {
             break;
         case 'k': {
             long long k;
-            if (parse_i64(optarg, 0, 1ll << 32, "--clusters", &k, &e)) goto bad;
-            knobs.clusters = (uint32_t)(k > UINT32_MAX ? UINT32_MAX : k);
+            if (parse_i64(optarg, 0, UINT32_MAX, "--clusters", &k, &e)) goto bad;
+            knobs.clusters = (uint32_t)k;
             break;
         }
         case 'c':
@@ -1264,24 +1294,18 @@ int cmd_gen(int argc, char **argv) {
     for (int s = 0; s < DS_NSPLITS; s++)
         if (ds_writer_finish(&w[s], &e)) goto fail;
 
-    char zipf_flag[192] = ""; /* the flags that differ from their defaults */
-    if (zipf > 0) snprintf(zipf_flag, sizeof zipf_flag, " --zipf %g", zipf);
-    if (knobs.rarity != GEN_RARITY_DEFAULT)
-        snprintf(zipf_flag + strlen(zipf_flag), sizeof zipf_flag - strlen(zipf_flag), " --rarity %g", knobs.rarity);
-    if (knobs.redundancy > 0)
-        snprintf(zipf_flag + strlen(zipf_flag), sizeof zipf_flag - strlen(zipf_flag), " --redundancy %g",
-                 knobs.redundancy);
+    char flags[192] = ""; /* the flags that differ from their defaults */
+    if (zipf > 0) str_appendf(flags, sizeof flags, " --zipf %g", zipf);
+    if (knobs.rarity != GEN_RARITY_DEFAULT) str_appendf(flags, sizeof flags, " --rarity %g", knobs.rarity);
+    if (knobs.redundancy > 0) str_appendf(flags, sizeof flags, " --redundancy %g", knobs.redundancy);
     if (knobs.clusters > 0)
-        snprintf(zipf_flag + strlen(zipf_flag), sizeof zipf_flag - strlen(zipf_flag), " --clusters %u --cluster-share %g",
-                 knobs.clusters, knobs.cluster_share);
-    if (knobs.share_power != 1)
-        snprintf(zipf_flag + strlen(zipf_flag), sizeof zipf_flag - strlen(zipf_flag), " --share-power %g",
-                 knobs.share_power);
+        str_appendf(flags, sizeof flags, " --clusters %u --cluster-share %g", knobs.clusters, knobs.cluster_share);
+    if (knobs.share_power != 1) str_appendf(flags, sizeof flags, " --share-power %g", knobs.share_power);
     ds_meta_set(&meta, "version", "1");
     ds_meta_set(&meta, "format", "gen:%s", m.profile);
     ds_meta_set(&meta, "source",
                 "gen --profile %s --rows %llu --vocab-scale %g%s --id-order %s --min-count %lld --seed %llu",
-                m.profile, (unsigned long long)n, scale, zipf_flag, order == GEN_ORDER_HASH ? "hash" : "freq",
+                m.profile, (unsigned long long)n, scale, flags, order == GEN_ORDER_HASH ? "hash" : "freq",
                 min_count, (unsigned long long)seed);
     ds_meta_set(&meta, "fields", "%u", m.fields);
     {

@@ -74,6 +74,8 @@ typedef struct {
                           // (--share-power; 1: as before; 0: every field alike; < 0: small fields more)
 } GenKnobs;
 #define GEN_CLUSTER_SHARE_DEFAULT 0.8
+/* the defaults: the planted model of gen_version 3, byte for byte */
+#define GEN_KNOBS_DEFAULT ((GenKnobs){GEN_RARITY_DEFAULT, 0, 0, GEN_CLUSTER_SHARE_DEFAULT, 1})
 #define GEN_RARITY_DEFAULT 30.0
 
 /* A profile resolved at one vocab scale, zipf exponent, id order and seed: everything a row needs. */

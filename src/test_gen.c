@@ -249,7 +249,8 @@ static void test_rows(void) {
 static void test_redundancy(void) {
     Err e;
     GenModel m0, m;
-    GenKnobs k = {GEN_RARITY_DEFAULT, 0.9, 0, GEN_CLUSTER_SHARE_DEFAULT, 1};
+    GenKnobs k = GEN_KNOBS_DEFAULT;
+    k.redundancy = 0.9;
     T_CHECK(gen_model_init(&m0, "criteo", 0.01, 0, GEN_ORDER_FREQ, 5, &e) == 0, "init: %s", e.msg);
     T_CHECK(m0.coarse == NULL, "redundancy 0 couples fields");
     T_CHECK(gen_model_init_knobs(&m, "criteo", 0.01, 0, GEN_ORDER_FREQ, 5, &k, &e) == 0, "init: %s", e.msg);
@@ -292,7 +293,9 @@ static void test_redundancy(void) {
 static void test_clusters(void) {
     Err e;
     GenModel m;
-    GenKnobs k = {GEN_RARITY_DEFAULT, 0, 3, 1.0, 1};
+    GenKnobs k = GEN_KNOBS_DEFAULT;
+    k.clusters = 3;
+    k.cluster_share = 1.0;
     T_CHECK(gen_model_init_knobs(&m, "criteo", 0.01, 0, GEN_ORDER_FREQ, 5, &k, &e) == 0, "init: %s", e.msg);
     double seen[8];
     int n = 0, over = 0;
