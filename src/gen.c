@@ -507,13 +507,38 @@ void gen_row(const GenModel *m, uint64_t row, uint32_t *ids, float *prob, uint8_
     if (logit) *logit = z;
 }
 
+static const struct {
+    const char *name;
+    GenKnobs knobs;
+} PRESETS[] = {{"calibrated", GEN_KNOBS_CALIBRATED}, {"independent", GEN_KNOBS_INDEPENDENT}};
+
+static int knobs_equal(const GenKnobs *a, const GenKnobs *b) {
+    return a->rarity == b->rarity && a->redundancy == b->redundancy && a->clusters == b->clusters &&
+           (!a->clusters || a->cluster_share == b->cluster_share) && a->share_power == b->share_power;
+}
+
+const char *gen_knobs_preset(const GenKnobs *k) {
+    for (size_t i = 0; i < sizeof PRESETS / sizeof *PRESETS; i++)
+        if (knobs_equal(k, &PRESETS[i].knobs)) return PRESETS[i].name;
+    return NULL;
+}
+
+int gen_knobs_of_preset(const char *name, GenKnobs *k) {
+    for (size_t i = 0; i < sizeof PRESETS / sizeof *PRESETS; i++)
+        if (!strcmp(name, PRESETS[i].name)) {
+            *k = PRESETS[i].knobs;
+            return 1;
+        }
+    return 0;
+}
+
 int gen_model_init_knobs(GenModel *m, const char *profile, double vocab_scale, double zipf, GenIdOrder order,
                          uint64_t seed, const GenKnobs *knobs, Err *e) {
     memset(m, 0, sizeof *m);
     m->knobs = knobs ? *knobs : GEN_KNOBS_DEFAULT;
     CHECK(m->knobs.rarity > 0 && m->knobs.redundancy >= 0 && m->knobs.redundancy < 1);
     CHECK(m->knobs.cluster_share >= 0 && m->knobs.cluster_share <= 1);
-    m->inv_rarity = 1.0 / m->knobs.rarity; // 1.0 / 30 is the constant the calibration used, bit for bit
+    m->inv_rarity = 1.0 / m->knobs.rarity; // 1.0 / 30: gen_version 3's constant, bit for bit
     const GenProfile *pr = gen_profile(profile);
     if (!pr) return err_set(e, "--profile: unknown profile '%s' (criteo, avazu or tiny)", profile);
     uint32_t F = pr->fields;
@@ -1016,7 +1041,8 @@ static void refit_law(const GenProfile *p) {
 static const char USAGE[] =
     "usage: hashemb gen --profile criteo|avazu|tiny --rows N [--vocab-scale X] [--zipf S]\n"
     "                   [--id-order freq|hash] [--min-count N] [--seed N] [--threads N] [--text FILE]\n"
-    "                   [--rarity R0] [--redundancy L] [--clusters K [--cluster-share C]] [--share-power P]\n"
+    "                   [--planted calibrated|independent] [--rarity R0] [--redundancy L]\n"
+    "                   [--clusters K [--cluster-share C]] [--share-power P]\n"
     "                   --out DIR\n"
     "       hashemb gen --profile P --law [--rows N] [--vocab-scale X] [--zipf S] | --law --refit\n"
     "\n"
@@ -1043,21 +1069,27 @@ static const char USAGE[] =
     "  --text FILE       also write the rows as Criteo text (criteo profile; FILE.gz: gzip)\n"
     "  --out DIR         the dataset directory, written atomically; an existing hashemb dataset there\n"
     "                    is replaced, any other directory refused (checked before any work)\n"
+    "  --planted P       the planted model's preset, which the four knobs below adjust (dataset.meta\n"
+    "                    and info record the knobs): calibrated (default), about as compressible as\n"
+    "                    real Criteo (--rarity 1 --redundancy 0.9 --share-power -2: hash keeps ~99% of\n"
+    "                    the full table's AUC at 1000x on quick's data); independent, independent\n"
+    "                    effects (--rarity 30 --redundancy 0 --share-power 1: gen_version 3's data, the\n"
+    "                    same split files byte for byte), far harder to compress\n"
     "  --rarity R0       the planted model: effects shrink with rarity, value r's weight and vector\n"
     "                    having amplitude (1 + r/R0)^-1/2 (r: its rank in its field's law); a smaller\n"
-    "                    R0 puts more of the signal in the popular values; default 30 (dataset.meta\n"
-    "                    and info record it, as --redundancy)\n"
+    "                    R0 puts more of the signal in the popular values; calibrated: 1\n"
     "  --redundancy L    the planted model: one entity, two fields (criteo: its 8 largest fields, each\n"
     "                    with a small one; avazu: site_id and site_category, app_id and app_category,\n"
     "                    device_ip and device_model, device_id and device_type): the small field's value\n"
     "                    is a function of the large one's, and the large value's effect is sqrt(1-L) its\n"
-    "                    own plus sqrt(L) the small value's; 0 to 0.999, default 0 (independent fields)\n"
+    "                    own plus sqrt(L) the small value's; 0 to 0.999 (0: independent fields);\n"
+    "                    calibrated: 0.9\n"
     "  --clusters K      the planted model: each field's values fall into K clusters (by a seeded hash,\n"
     "                    unrelated to popularity) whose shared effect is --cluster-share C of every\n"
     "                    member's (default 0.8); default 0, no clusters\n"
     "  --share-power P   the planted model: each field's share of the logit variance is proportional\n"
-    "                    to (ln V_f)^P (V_f its support); 1 (default) gives the large ID-like fields the\n"
-    "                    most, 0 every field alike, below 0 the small fields the most; -4 to 4\n"
+    "                    to (ln V_f)^P (V_f its support); 1 gives the large ID-like fields the most,\n"
+    "                    0 every field alike, below 0 the small fields the most; -4 to 4; calibrated: -2\n"
     "  --law             print the laws gen draws from (support V_f and exponent per field, fitted so\n"
     "                    that the distinct values grow with the rows like real Criteo's, or as\n"
     "                    --vocab-scale and --zipf change them: datasets/README.md) and the distinct values\n"
@@ -1101,12 +1133,16 @@ int cmd_gen(int argc, char **argv) {
         {"law", no_argument, 0, 'L'},           {"refit", no_argument, 0, 'R'},
         {"rarity", required_argument, 0, 'a'},  {"redundancy", required_argument, 0, 'd'},
         {"clusters", required_argument, 0, 'k'}, {"cluster-share", required_argument, 0, 'c'},
-        {"share-power", required_argument, 0, 'w'},
+        {"share-power", required_argument, 0, 'w'}, {"planted", required_argument, 0, 'P'},
         {0, 0, 0, 0}};
     const char *profile = NULL, *out = NULL, *text = NULL;
     long long rows = -1, seed = 1, threads = 0, min_count = 1;
     double scale = 1.0, zipf = 0; // 0: the fitted exponents
-    GenKnobs knobs = GEN_KNOBS_DEFAULT;
+    /* the knobs: --planted's preset, then the knob flags given, in whatever order */
+    GenKnobs knobs = GEN_KNOBS_DEFAULT, given = knobs;
+    enum { K_RARITY = 1, K_REDUNDANCY = 2, K_CLUSTERS = 4, K_SHARE = 8, K_POWER = 16 };
+    unsigned set = 0;
+    const char *preset = "calibrated";
     int law = 0, refit = 0;
     /* hash by default: real pipelines number ids in an order unrelated to frequency (the BH and Q-R
      * papers feed hashed ids); frequency order is the ablation (id-order.sweep) */
@@ -1149,28 +1185,43 @@ int cmd_gen(int argc, char **argv) {
         case 'L': law = 1; break;
         case 'R': refit = 1; break;
         case 'a':
-            if (parse_f64(optarg, 0.01, 1e12, "--rarity", &knobs.rarity, &e)) goto bad;
+            if (parse_f64(optarg, 0.01, 1e12, "--rarity", &given.rarity, &e)) goto bad;
+            set |= K_RARITY;
             break;
         case 'd':
-            if (parse_f64(optarg, 0, 0.999, "--redundancy", &knobs.redundancy, &e)) goto bad;
+            if (parse_f64(optarg, 0, 0.999, "--redundancy", &given.redundancy, &e)) goto bad;
+            set |= K_REDUNDANCY;
             break;
         case 'k': {
             long long k;
             if (parse_i64(optarg, 0, UINT32_MAX, "--clusters", &k, &e)) goto bad;
-            knobs.clusters = (uint32_t)k;
+            given.clusters = (uint32_t)k;
+            set |= K_CLUSTERS;
             break;
         }
         case 'c':
-            if (parse_f64(optarg, 0, 1, "--cluster-share", &knobs.cluster_share, &e)) goto bad;
+            if (parse_f64(optarg, 0, 1, "--cluster-share", &given.cluster_share, &e)) goto bad;
+            set |= K_SHARE;
             break;
         case 'w':
-            if (parse_f64(optarg, -4, 4, "--share-power", &knobs.share_power, &e)) goto bad;
+            if (parse_f64(optarg, -4, 4, "--share-power", &given.share_power, &e)) goto bad;
+            set |= K_POWER;
+            break;
+        case 'P':
+            if (!gen_knobs_of_preset(optarg, &knobs))
+                return cmd_usage_error("gen", USAGE, "--planted: '%s' is not calibrated or independent", optarg);
+            preset = optarg;
             break;
         default: return cmd_bad_option("gen", USAGE);
         }
     }
     if (optind < argc) return cmd_usage_error("gen", USAGE, "unexpected argument '%s'", argv[optind]);
     if (!profile) return cmd_usage_error("gen", USAGE, "--profile is required");
+    if (set & K_RARITY) knobs.rarity = given.rarity;
+    if (set & K_REDUNDANCY) knobs.redundancy = given.redundancy;
+    if (set & K_CLUSTERS) knobs.clusters = given.clusters;
+    if (set & K_SHARE) knobs.cluster_share = given.cluster_share;
+    if (set & K_POWER) knobs.share_power = given.share_power;
     if (refit && !law) return cmd_usage_error("gen", USAGE, "--refit needs --law");
     if (law) {
         const GenProfile *p = gen_profile(profile);
@@ -1296,11 +1347,17 @@ int cmd_gen(int argc, char **argv) {
 
     char flags[192] = ""; /* the flags that differ from their defaults */
     if (zipf > 0) str_appendf(flags, sizeof flags, " --zipf %g", zipf);
-    if (knobs.rarity != GEN_RARITY_DEFAULT) str_appendf(flags, sizeof flags, " --rarity %g", knobs.rarity);
-    if (knobs.redundancy > 0) str_appendf(flags, sizeof flags, " --redundancy %g", knobs.redundancy);
-    if (knobs.clusters > 0)
+    /* the knobs as the named preset and the flags that differ from it (a preset they make is named) */
+    GenKnobs base;
+    const char *named = gen_knobs_preset(&knobs);
+    if (named) preset = named;
+    CHECK(gen_knobs_of_preset(preset, &base));
+    if (strcmp(preset, "calibrated")) str_appendf(flags, sizeof flags, " --planted %s", preset);
+    if (knobs.rarity != base.rarity) str_appendf(flags, sizeof flags, " --rarity %g", knobs.rarity);
+    if (knobs.redundancy != base.redundancy) str_appendf(flags, sizeof flags, " --redundancy %g", knobs.redundancy);
+    if (knobs.clusters != base.clusters)
         str_appendf(flags, sizeof flags, " --clusters %u --cluster-share %g", knobs.clusters, knobs.cluster_share);
-    if (knobs.share_power != 1) str_appendf(flags, sizeof flags, " --share-power %g", knobs.share_power);
+    if (knobs.share_power != base.share_power) str_appendf(flags, sizeof flags, " --share-power %g", knobs.share_power);
     ds_meta_set(&meta, "version", "1");
     ds_meta_set(&meta, "format", "gen:%s", m.profile);
     ds_meta_set(&meta, "source",

@@ -12,6 +12,7 @@
 #include "blas.h"
 #include "cmd.h"
 #include "dataset.h"
+#include "gen.h"
 #include "metrics.h"
 
 static const char USAGE[] =
@@ -113,8 +114,10 @@ int cmd_info(int argc, char **argv) {
     if (ds_meta_get(&d.meta, "rarity")) { /* synthetic data: the planted model's knobs (gen --help) */
         char *r = shown(&d, "rarity"), *red = shown(&d, "redundancy"), *cl = shown(&d, "clusters"),
              *cs = shown(&d, "cluster_share"), *sp = shown(&d, "share_power");
-        printf("planted   rarity %s    redundancy %s    clusters %s (share %s)    share_power %s\n", r, red, cl, cs,
-               sp);
+        GenKnobs k = {atof(r), atof(red), (uint32_t)strtoul(cl, NULL, 10), atof(cs), atof(sp)};
+        const char *preset = gen_knobs_preset(&k);
+        printf("planted   rarity %s    redundancy %s    clusters %s (share %s)    share_power %s%s%s\n", r, red, cl,
+               cs, sp, preset ? "    = --planted " : "", preset ? preset : "");
         free(sp);
         free(r);
         free(red);

@@ -249,9 +249,9 @@ static void test_rows(void) {
 static void test_redundancy(void) {
     Err e;
     GenModel m0, m;
-    GenKnobs k = GEN_KNOBS_DEFAULT;
+    GenKnobs k0 = GEN_KNOBS_INDEPENDENT, k = k0;
     k.redundancy = 0.9;
-    T_CHECK(gen_model_init(&m0, "criteo", 0.01, 0, GEN_ORDER_FREQ, 5, &e) == 0, "init: %s", e.msg);
+    T_CHECK(gen_model_init_knobs(&m0, "criteo", 0.01, 0, GEN_ORDER_FREQ, 5, &k0, &e) == 0, "init: %s", e.msg);
     T_CHECK(m0.coarse == NULL, "redundancy 0 couples fields");
     T_CHECK(gen_model_init_knobs(&m, "criteo", 0.01, 0, GEN_ORDER_FREQ, 5, &k, &e) == 0, "init: %s", e.msg);
     T_CHECK(m.coarse && m.coarse[15] == 37 && m.coarse[37] == -1, "C3's coarse field is C25");
@@ -293,7 +293,7 @@ static void test_redundancy(void) {
 static void test_clusters(void) {
     Err e;
     GenModel m;
-    GenKnobs k = GEN_KNOBS_DEFAULT;
+    GenKnobs k = GEN_KNOBS_INDEPENDENT; /* rarity 30 */
     k.clusters = 3;
     k.cluster_share = 1.0;
     T_CHECK(gen_model_init_knobs(&m, "criteo", 0.01, 0, GEN_ORDER_FREQ, 5, &k, &e) == 0, "init: %s", e.msg);

@@ -48,16 +48,37 @@ done
 n_c3=$(meta "$T/c" cardinalities | cut -d, -f16)
 [ "$n_c3" -gt 1 ] && [ "$n_c3" -lt 42949673 ] || fail "C3's N_f $n_c3 is not below its support"
 
-# --- the planted model's knobs: recorded, shown, and only the labels move ---
-$H gen --profile criteo --rows 20000 --vocab-scale 0.01 --rarity 30 --out "$T/k30" 2>/dev/null || fail "gen --rarity 30"
-$H gen --profile criteo --rows 20000 --vocab-scale 0.01 --out "$T/kdef" 2>/dev/null || fail "gen (default knobs)"
-[ "$(digest "$T/k30")" = "$(digest "$T/kdef")" ] || fail "--rarity 30 is not the default, byte for byte"
-[ "$(meta "$T/kdef" rarity)" = 30 ] || fail "rarity key: $(meta "$T/kdef" rarity)"
-$H gen --profile criteo --rows 20000 --vocab-scale 0.01 --rarity 2 --out "$T/k2" 2>/dev/null || fail "gen --rarity 2"
-[ "$(meta "$T/k2" rarity)" = 2 ] && meta "$T/k2" source | grep -q -- '--rarity 2 ' || fail "--rarity 2 not recorded: $(meta "$T/k2" source)"
-meta "$T/kdef" source | grep -q -- '--rarity' && fail "the default rarity should not be in the source line"
-cmp -s "$T/k2/train.bin" "$T/kdef/train.bin" && fail "--rarity 2 left the labels and probabilities as they were"
+# --- the planted model's knobs: presets, recorded, shown, and only the labels move ---
+G="$H gen --profile criteo --rows 20000 --vocab-scale 0.01"
+$G --out "$T/kdef" 2>/dev/null || fail "gen (default knobs)"
+$G --rarity 1 --redundancy 0.9 --share-power -2 --out "$T/kcal" 2>/dev/null || fail "gen with the calibrated knobs"
+[ "$(digest "$T/kcal")" = "$(digest "$T/kdef")" ] || fail "--planted calibrated's knobs are not the default, byte for byte"
+[ "$(meta "$T/kdef" rarity),$(meta "$T/kdef" redundancy),$(meta "$T/kdef" share_power)" = 1,0.9,-2 ] ||
+    fail "the default's knob keys: $(meta "$T/kdef" rarity),$(meta "$T/kdef" redundancy),$(meta "$T/kdef" share_power)"
+meta "$T/kdef" source | grep -q -- '--planted\|--rarity\|--redundancy\|--share-power' && fail "the default's source line names knobs"
+$H info "$T/kdef" | grep -q '^planted   rarity 1    redundancy 0.9    clusters 0 (share 0)    share_power -2    = --planted calibrated$' ||
+    fail "info does not show the default knobs: $($H info "$T/kdef" | grep planted)"
+# --planted independent is gen_version 3's model: its split files, byte for byte (digests made by
+# gen_version 3, commit 79d63e9), whatever the order of the flags that adjust it
+$G --planted independent --threads 1 --out "$T/kind" 2>/dev/null || fail "gen --planted independent"
+[ "$(cd "$T/kind" && sha256sum train.bin valid.bin test.bin | cut -c1-64 | tr '\n' ' ')" = "1632fd8464d86106c7099069b67e3c0adf7662b28d30869ba9f5194e5ff08075 8a5a367ae05ccdc3e45bb2d1f4bea03a8130bb64163556ec9c01cfb922acc01b 7bbe1fd987d0c4f126636897f76e5ded03b20a05c9863f30e6e9410b536f3d55 " ] ||
+    fail "--planted independent does not reproduce gen_version 3's criteo split files"
+$H gen --profile tiny --rows 3000 --planted independent --out "$T/kt" 2>/dev/null || fail "gen tiny --planted independent"
+[ "$(cd "$T/kt" && sha256sum train.bin valid.bin test.bin | cut -c1-64 | tr '\n' ' ')" = "88e8bd73d5899555e4edb3e35a99ef39ee2b91b4ee3e9f90677ee12b6fce0b2b 0065ae16b4e11001869026d5a61ad74295e81efad249b602847bfde202734d78 75f38237c43d8c20df67deb13bffd3d5dc2b46b2c9ff7272c6e189af08f9aaec " ] ||
+    fail "--planted independent does not reproduce gen_version 3's tiny split files"
+meta "$T/kind" source | grep -q -- ' --planted independent --id-order' || fail "--planted not in the source line: $(meta "$T/kind" source)"
+$G --rarity 30 --redundancy 0 --share-power 1 --out "$T/k30" 2>/dev/null || fail "gen with the independent knobs"
+[ "$(digest "$T/k30")" = "$(digest "$T/kind")" ] || fail "the independent knobs are not --planted independent, byte for byte"
+$G --rarity 2 --planted independent --out "$T/k2" 2>/dev/null || fail "gen --rarity 2 --planted independent"
+$G --planted independent --rarity 2 --out "$T/k2b" 2>/dev/null || fail "gen --planted independent --rarity 2"
+[ "$(digest "$T/k2")" = "$(digest "$T/k2b")" ] || fail "a knob flag before --planted is lost"
+[ "$(meta "$T/k2" rarity)" = 2 ] && meta "$T/k2" source | grep -q -- '--planted independent --rarity 2 ' ||
+    fail "--rarity 2 not recorded: $(meta "$T/k2" source)"
+cmp -s "$T/k2/train.bin" "$T/kind/train.bin" && fail "--rarity 2 left the labels and probabilities as they were"
 $H info "$T/k2" | grep -q '^planted   rarity 2    redundancy 0    clusters 0 (share 0)    share_power 1$' || fail "info does not show the knobs"
+# the ids do not depend on the planted model but through --redundancy (a coarse field shows its fine
+# field's entity): the same N_f
+[ "$(meta "$T/k2" cardinalities)" = "$(meta "$T/kind" cardinalities)" ] || fail "--rarity changed the vocabulary"
 $H gen --profile criteo --rows 20000 --vocab-scale 0.01 --share-power 0 --out "$T/ks" 2>/dev/null || fail "gen --share-power 0"
 [ "$(meta "$T/ks" share_power)" = 0 ] && meta "$T/ks" source | grep -q -- '--share-power 0 ' ||
     fail "--share-power not recorded: $(meta "$T/ks" source)"
@@ -70,8 +91,6 @@ cmp -s "$T/kc/train.bin" "$T/kdef/train.bin" && fail "--clusters left the labels
 $H gen --profile criteo --rows 20000 --vocab-scale 0.01 --redundancy 0.5 --out "$T/kr" 2>/dev/null || fail "gen --redundancy 0.5"
 [ "$(meta "$T/kr" redundancy)" = 0.5 ] && meta "$T/kr" source | grep -q -- '--redundancy 0.5 ' ||
     fail "--redundancy not recorded: $(meta "$T/kr" source)"
-# the ids do not depend on the planted model: the same N_f
-[ "$(meta "$T/k2" cardinalities)" = "$(meta "$T/kdef" cardinalities)" ] || fail "--rarity changed the vocabulary"
 
 # --- the laws: gen --law computes the growth exactly, and a generated set shows it ---
 $H gen --profile criteo --law >"$T/law.out" 2>"$T/e" || fail "gen --law: $(cat "$T/e")"
@@ -131,6 +150,7 @@ bad --redundancy --profile tiny --rows 100 --redundancy 1 --out "$T/bad"
 bad --cluster-share --profile tiny --rows 100 --clusters 5 --cluster-share 1.5 --out "$T/bad"
 bad --share-power --profile tiny --rows 100 --share-power 9 --out "$T/bad"
 bad --rarity --profile tiny --rows 100 --rarity x --out "$T/bad"
+bad --planted --profile tiny --rows 100 --planted legacy --out "$T/bad"
 bad --law --profile criteo --refit
 bad --min-count --profile criteo --law --min-count 2
 bad --refit --profile criteo --law --refit --zipf 1.1
