@@ -22,7 +22,7 @@ awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
     { printf "%s\t%s\t%s\t%.6f\t%.6f\t%.1f\n", $c["model"], $c["variant"], $c["ratio_target"], $c["test_auc_mean"], $c["ratio_actual_mean"], $c["emb_bytes_mean"] }' "$S/summary.tsv" | sort > "$T/theirs"
 diff "$T/mine" "$T/theirs" > /dev/null || bad "summary means differ from the result rows: $(diff "$T/mine" "$T/theirs" | head -4)"
 awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next } $c["variant"] == "full" && $c["rel_auc_mean"] != 1 { exit 1 }' "$S/summary.tsv" || bad "full's rel_auc_mean is 1"
-for fig in auc_ratio gain_ratio logloss_ratio bytes_ratio throughput_ratio bh_ablation curves; do
+for fig in auc_ratio gain_ratio logloss_ratio bytes_ratio throughput_ratio bh_ablation curves compressibility; do
     P=$T/a/plots/out/tiny/$fig
     [ "$(head -c 8 "$P.png" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || bad "$fig.png is not a PNG"
     [ "$(head -c 5 "$P.pdf" 2>/dev/null)" = "%PDF-" ] || bad "$fig.pdf is not a PDF"
