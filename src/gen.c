@@ -314,14 +314,17 @@ int gen_profile_target(const GenProfile *p, uint32_t f, GenLawTarget *t) {
 /* --- the planted model ---
  *
  * The value of rank r in field f has raw parts c_0..c_K (unit-variance uniforms from mix64(key_f + r))
- * times an amplitude a(r) = (1 + r/R0)^-1/2 (R0: --rarity, default 30): popular values carry the signal, and the tail, which no
- * model sees often enough to learn, carries little (in a 100k-value field at zipf 1.1, ranks past 100
- * hold ~4% of the field's variance, past 1000 ~0.4%). Each field is then scaled so that its share of
- * the logit variance is proportional to ln V_f, its support (weights: sw_f; vectors: sv_f), measured
- * on the field's own Zipf law: the ID-like fields with many moderately frequent values carry most of
- * the signal, as in real CTR data, so that compressing their tables costs accuracy (on criteo's
- * fitted laws, at vocab scales 0.01 to 1, the fields whose support passes 200 hold 67-74% of the
- * linear variance and take part in 89-93% of the pairwise weight). The logit is
+ * times an amplitude a(r) = (1 + r/R0)^-1/2 (R0: --rarity; 30 in the independent preset, 1 in the
+ * calibrated default): popular values carry the signal, and the tail, which no model sees often enough
+ * to learn, carries little (in a 100k-value field at zipf 1.1 and R0 = 30, ranks past 100 hold ~4% of
+ * the field's variance, past 1000 ~0.4%). Each field is then scaled so that its share of the logit
+ * variance is proportional to (ln V_f)^P, V_f its support (--share-power P; weights: sw_f; vectors:
+ * sv_f), measured on the field's own Zipf law. With P = 1 (independent) the ID-like fields with many
+ * moderately frequent values carry most of the signal, so that compressing their tables costs much
+ * accuracy (on criteo's fitted laws, at vocab scales 0.01 to 1, the fields whose support passes 200
+ * hold 67-74% of the linear variance and take part in 89-93% of the pairwise weight); with P = -2
+ * (calibrated) the small fields carry most of it (C9's three values and C20's four over a third), and
+ * --redundancy 0.9 makes the large fields' effects mostly their coarse partner's. The logit is
  *
  *   bias + ALPHA * (lin - mu_l) / sd_l + BETA * (pair - mu_p) / sd_p,
  *   lin = sum_f w_f,  pair = sum_{i<j} <v_i, v_j> = 0.5 (||sum v||^2 - sum ||v||^2)   (O(F K)),
@@ -339,7 +342,11 @@ int gen_profile_target(const GenProfile *p, uint32_t f, GenLawTarget *t) {
  * field) gave a click rate of 0.25 +- 0.005 and an oracle AUC of 0.800 +- 0.003 over seeds 1-3 and
  * vocab scales 0.01, 0.1 and 1 (logit sd ~1.36). With the fitted laws (gen_version 3; 250k rows a
  * point) criteo gives 0.250-0.255 and 0.797-0.805 over the same seeds and scales, avazu (x0.1) 0.245
- * and 0.785, tiny (x0.1) 0.249 and 0.791. */
+ * and 0.785, tiny (x0.1) 0.249 and 0.791: that is --planted independent. The calibrated default keeps
+ * the constants (the independent preset stays byte for byte) and spreads more, its signal sitting in
+ * fewer fields: criteo 0.245-0.259 and 0.775-0.809 over the same seeds and scales (0.786-0.809 at
+ * scale 1 over seeds 1-6), avazu (x0.1) 0.246-0.263 and 0.786-0.828, tiny (x0.1) 0.249-0.255 and
+ * 0.773-0.800 (gen_version 4, 2026-11-30). */
 #ifndef GEN_ALPHA /* overridable only to re-run the calibration */
 #define GEN_ALPHA 1.3
 #define GEN_BETA 0.41
