@@ -1,6 +1,9 @@
 /* optim: Adam (default), Adagrad and SGD (SPEC 5). The dense form updates every parameter; the sparse
  * ("lazy") form updates only the embedding rows a batch touched, each once, with the step count of
- * the whole run for Adam's bias correction (as TensorFlow's LazyAdam and PyTorch's SparseAdam). */
+ * the whole run for Adam's bias correction (as TensorFlow's LazyAdam and PyTorch's SparseAdam). Adam's
+ * step is torch.optim.Adam's, lr * m_hat / (sqrt(v_hat) + eps), in both forms; LazyAdam and SparseAdam
+ * add eps to sqrt(v) instead (lr sqrt(1 - beta2^k) / (1 - beta1^k) * m / (sqrt(v) + eps)), which
+ * differs only where sqrt(v_hat) is not far above eps (tests/fixtures/gen_strategy_fixture.py). */
 #ifndef HASHEMB_OPTIM_H
 #define HASHEMB_OPTIM_H
 
