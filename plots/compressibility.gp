@@ -8,7 +8,7 @@ real_ref = 0.8083 # the real curve's 2x point
 do for [t in "png pdf"] {
     if (t eq "png") { set terminal pngcairo size png_w,680 font 'Sans,15' enhanced } else { set terminal pdfcairo size (nmodels > 1 ? 11 : 7.5)in,4.6in font 'Sans,11' enhanced }
     set output sprintf('%s/compressibility.%s', outdir, t)
-    ttl = sprintf('How compressible: hash relative to the full table, sweep %s', sweep)
+    ttl = sprintf('Hash relative to the full table, sweep %s', sweep)
     if (nmodels > 1) { set multiplot layout 1,nmodels title ttl } else { set multiplot layout 1,1 }
     do for [mi = 1:nmodels] {
         m = word(models, mi)
