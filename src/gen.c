@@ -460,10 +460,11 @@ static inline void row_terms(const GenModel *m, uint64_t rk, uint32_t *ids, doub
     /* redundancy: each coarse field shows its fine field's entity at its own granularity */
     if (m->coarse)
         for (uint32_t f = 0; f < F; f++)
-            if (m->coarse[f] >= 0) rank[m->coarse[f]] = gen_parent(m, f, rank[f]);
+            if (m->coarse[f] >= 0)
+                rank[m->coarse[f]] = rank[f] <= GEN_PARENT_HEAD ? m->parent_head[f][rank[f] - 1] : gen_parent(m, f, rank[f]);
     memcpy(ids, rank, F * sizeof *ids); /* raw values; gen_vocab numbers them as prep would */
-    /* the raw parts: the knobs' path apart, so that the default one stays a loop GCC vectorizes */
-    if (m->coarse || m->ckey) {
+    /* the raw parts: with clusters a path apart, so that the others stay a loop GCC vectorizes */
+    if (m->ckey) {
         for (uint32_t f = 0; f < F; f++) {
             double v[GEN_K];
             planted_parts(m, f, rank[f], m->coarse && m->coarse[f] >= 0 ? rank[m->coarse[f]] : 0, &wf[f], v);
@@ -476,6 +477,16 @@ static inline void row_terms(const GenModel *m, uint64_t rk, uint32_t *ids, doub
 #pragma GCC unroll 4
             for (int k = 0; k < GEN_K; k++) vf[k][f] = v[k];
         }
+        /* redundancy: a fine field's parts mixed with its coarse field's, which are that field's own
+         * value parts at rank[coarse] = its parent: planted_parts' arithmetic, in the same order (no
+         * coarse field is a fine one: gen_model_init_knobs checks it) */
+        if (m->coarse)
+            for (uint32_t f = 0; f < F; f++) {
+                int32_t c = m->coarse[f];
+                if (c < 0) continue;
+                wf[f] = m->red_own * wf[f] + m->red_shared * wf[c];
+                for (int k = 0; k < GEN_K; k++) vf[k][f] = m->red_own * vf[k][f] + m->red_shared * vf[k][c];
+            }
     }
     for (uint32_t f = 0; f < F; f++) {
         double q = 0;
@@ -581,6 +592,7 @@ int gen_model_init_knobs(GenModel *m, const char *profile, double vocab_scale, d
         m->coarse = xmalloc(F * sizeof *m->coarse);
         for (uint32_t f = 0; f < F; f++) m->coarse[f] = -1;
         for (uint32_t i = 0; i < pr->npairs; i++) m->coarse[pr->pairs[i][0]] = pr->pairs[i][1];
+        for (uint32_t i = 0; i < pr->npairs; i++) CHECK(m->coarse[pr->pairs[i][1]] < 0); /* row_terms */
         m->red_own = sqrt(1 - m->knobs.redundancy);
         m->red_shared = sqrt(m->knobs.redundancy);
     }
@@ -591,6 +603,15 @@ int gen_model_init_knobs(GenModel *m, const char *profile, double vocab_scale, d
         m->ioms[f] = m->dist[f].inv_one_minus_s;
         (void)next64(&st); /* gen_version 1's id permutation key: kept, so the rows stay the same */
         m->key[f] = next64(&st);
+    }
+    if (m->coarse) { /* gen_parent of the head ranks, where most draws fall: the same values, once */
+        m->parent_head = xcalloc(F, sizeof *m->parent_head);
+        for (uint32_t f = 0; f < F; f++) {
+            if (m->coarse[f] < 0) continue;
+            uint32_t n = m->dist[f].n < GEN_PARENT_HEAD ? m->dist[f].n : GEN_PARENT_HEAD;
+            m->parent_head[f] = xmalloc(n * sizeof **m->parent_head);
+            for (uint32_t r = 1; r <= n; r++) m->parent_head[f][r - 1] = gen_parent(m, f, r);
+        }
     }
     if (m->knobs.clusters > 0) { /* keys from the fields' own, so the seed stream is as before */
         m->ckey = xmalloc(F * sizeof *m->ckey);
@@ -653,6 +674,9 @@ int gen_model_init_knobs(GenModel *m, const char *profile, double vocab_scale, d
 void gen_model_free(GenModel *m) {
     free(m->support);
     free(m->exponent);
+    if (m->parent_head)
+        for (uint32_t f = 0; f < m->fields; f++) free(m->parent_head[f]);
+    free(m->parent_head);
     free(m->coarse);
     free(m->ckey);
     free(m->dist);

@@ -39,6 +39,7 @@ typedef enum { GEN_ORDER_FREQ, GEN_ORDER_HASH } GenIdOrder;
                            * fitted to Criteo's vocabulary growth (genlaw.h); 4: the calibrated planted
                            * model by default (--planted; version 3's is --planted independent) */
 #define GEN_K 4 /* width of the planted latent vectors */
+#define GEN_PARENT_HEAD 16384u /* gen_parent's values kept per fine field (--redundancy) */
 #define GEN_MAX_FIELDS 64 /* the largest profile has 39 */
 
 /* A profile: its fields, the distinct counts real data shows (the growth targets, genlaw.h) and the law
@@ -99,6 +100,8 @@ typedef struct {
     GenKnobs knobs;
     double inv_rarity;        // 1 / knobs.rarity
     int32_t *coarse;          // (fields) with redundancy > 0: a fine field's coarse field, else -1
+    uint32_t **parent_head;   // (fields) with redundancy > 0: a fine field's gen_parent of ranks
+                              // 1..GEN_PARENT_HEAD (most draws), index r - 1; NULL for the others
     double red_own, red_shared; // sqrt(1 - lambda), sqrt(lambda)
     uint64_t *ckey;           // (fields) with clusters: the key of a field's cluster assignment and effects
     double cl_own, cl_shared; // sqrt(1 - share), sqrt(share)
