@@ -601,6 +601,41 @@ static void test_qr_degenerate(Rng *rng) {
         }
 }
 
+/* qr mult learns what tells ids apart at the table's learning rate: two ids with the same remainder
+ * row and different quotient rows, one Adam step on one of them, and the difference of their vectors
+ * moves by about lr per element. With the factor the ids share (R) started around 0 instead, it moved
+ * by lr times |R| ~ 1e-4 (the cause of qr's poor r = 10 in gen_version 3's sweeps: README). */
+static void test_qr_mult_learns_ids(void) {
+    EmbOptions o;
+    emb_options_default(&o);
+    o.kind = EMB_QR;
+    o.qr_op = QR_MULT;
+    o.compress_min = 0;
+    Emb emb;
+    const int w = 17;
+    CHECK(make_emb(&emb, &o, 1000, w, 10, OPT_ADAM, 3));
+    const uint64_t m = emb.f[0].plan.m;
+    CHECK(m >= 2 && m < 500);
+    uint32_t ab[2] = {3, (uint32_t)(3 + m)}; /* remainder 3, quotients 0 and 1 */
+    float before[2 * 17], after[2 * 17], dout[17];
+    emb_forward(&emb, before, ab, 2);
+    for (int k = 0; k < w; k++) dout[k] = 1.0f;
+    const float lr = 1e-3f;
+    Optim adam;
+    optim_init(&adam, OPT_ADAM, lr, 0.0f);
+    optim_begin_step(&adam);
+    emb_backward(&emb, dout, ab, 1);
+    emb_update(&emb, &adam);
+    emb_forward(&emb, after, ab, 2);
+    double moved = 0;
+    for (int k = 0; k < w; k++) moved += fabs((double)(after[k] - after[w + k]) - (before[k] - before[w + k]));
+    moved /= w;
+    T_CHECK(moved > 0.5 * lr && moved < 2 * lr,
+            "qr mult: one step moves the difference of two ids' vectors by %g per element, not about lr %g", moved,
+            (double)lr);
+    emb_free(&emb);
+}
+
 /* qr's division by multiplication, with ids up to 2^32 - 1 */
 static void test_qr_large_ids(Rng *rng) {
     EmbOptions o;
@@ -771,6 +806,7 @@ int main(void) {
     test_pext();
     test_mod(&rng);
     test_qr_degenerate(&rng);
+    test_qr_mult_learns_ids();
     test_qr_large_ids(&rng);
     test_budget_grid(cs, nc);
     test_variants();
