@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "emb.h"
+#include "fixture.h"
 #include "optim.h"
 #include "testing.h"
 #include "train.h"
@@ -25,104 +26,36 @@
 #define TOL_STEP 1e-5  /* forward and gradients */
 #define TOL_TRAIN 1e-4 /* the tables after 20 steps */
 
-typedef struct {
-    char name[96];
-    int n;
-    double *v;
-} Array;
-
 /* A `config NAME FLAGS...` line: the strategy flags as a user types them. */
 typedef struct {
     char name[64];
-    char *flags;
+    const char *flags;
 } Config;
 
-static Array *arrays;
-static int narrays;
+static Fixture fx;
 static Config *configs;
 static int nconfigs;
 
-static int load_fixture(const char *path) {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "  cannot open %s (run from the repository root)\n", path);
-        return -1;
+/* the configurations, from the fixture's `config` lines; -1 when one is malformed */
+static int read_configs(void) {
+    for (int i = 0; i < fx.ntexts; i++) {
+        const char *rest = fx.texts[i].rest;
+        size_t len = strcspn(rest, " ");
+        if (strcmp(fx.texts[i].key, "config") || len == 0 || len >= sizeof configs->name || rest[len] != ' ') {
+            fprintf(stderr, "  %s: expected `config NAME FLAGS...`, not `%s %s`\n", FIXTURE, fx.texts[i].key, rest);
+            return -1;
+        }
+        configs = xrealloc(configs, (size_t)(nconfigs + 1) * sizeof *configs);
+        Config *c = &configs[nconfigs++];
+        memcpy(c->name, rest, len);
+        c->name[len] = 0;
+        c->flags = rest + len + 1;
     }
-    char *line = NULL;
-    size_t cap = 0;
-    int lineno = 0, rc = 0;
-    while (rc == 0 && getline(&line, &cap, f) > 0) {
-        lineno++;
-        line[strcspn(line, "\n")] = 0;
-        if (line[0] == '#' || line[0] == 0) continue;
-        if (!strncmp(line, "config ", 7)) {
-            configs = xrealloc(configs, (size_t)(nconfigs + 1) * sizeof *configs);
-            Config *c = &configs[nconfigs];
-            const char *p = line + 7;
-            size_t len = strcspn(p, " ");
-            if (len == 0 || len >= sizeof c->name || p[len] != ' ') {
-                fprintf(stderr, "  %s:%d: expected `config NAME FLAGS...`\n", path, lineno);
-                rc = -1;
-                break;
-            }
-            memcpy(c->name, p, len);
-            c->name[len] = 0;
-            c->flags = xstrdup(p + len + 1);
-            nconfigs++;
-            continue;
-        }
-        arrays = xrealloc(arrays, (size_t)(narrays + 1) * sizeof *arrays);
-        Array *a = &arrays[narrays];
-        char *p = line, *end;
-        size_t len = strcspn(p, " ");
-        if (len == 0 || len >= sizeof a->name || p[len] != ' ') {
-            fprintf(stderr, "  %s:%d: expected `name n values`\n", path, lineno);
-            rc = -1;
-            break;
-        }
-        memcpy(a->name, p, len);
-        a->name[len] = 0;
-        p += len;
-        long n = strtol(p, &end, 10);
-        if (end == p || n < 1 || n > 1000000) {
-            fprintf(stderr, "  %s:%d: bad count\n", path, lineno);
-            rc = -1;
-            break;
-        }
-        a->n = (int)n;
-        a->v = xmalloc((size_t)n * sizeof(double));
-        narrays++;
-        p = end;
-        for (long i = 0; i < n; i++) {
-            a->v[i] = strtod(p, &end);
-            if (end == p) {
-                fprintf(stderr, "  %s:%d: %s has %ld values, expected %ld\n", path, lineno, a->name, i, n);
-                rc = -1;
-                break;
-            }
-            p = end;
-        }
-    }
-    free(line);
-    fclose(f);
-    return rc;
+    return 0;
 }
 
 /* The array `prefix.name` (or `name` when prefix is NULL), which must have n values (n < 0: any). */
-static const Array *get(const char *prefix, const char *name, int n) {
-    char full[128];
-    snprintf(full, sizeof full, "%s%s%s", prefix ? prefix : "", prefix ? "." : "", name);
-    for (int i = 0; i < narrays; i++)
-        if (!strcmp(arrays[i].name, full)) {
-            if (n >= 0 && arrays[i].n != n) {
-                fprintf(stderr, "  fixture: %s has %d values, expected %d\n", full, arrays[i].n, n);
-                return NULL;
-            }
-            return &arrays[i];
-        }
-    fprintf(stderr, "  fixture: no array %s\n", full);
-    return NULL;
-}
+static const FixArray *get(const char *prefix, const char *name, int n) { return fixture_get(&fx, prefix, name, n); }
 
 /* The largest error met per quantity over all configurations, and where: printed at the end. */
 typedef struct {
@@ -136,7 +69,7 @@ static Worst worst_fwd = {.what = "forward"}, worst_grad = {.what = "gradients"}
 
 /* |c - ref| <= tol * max(1, |ref|) for every element; a failure names the configuration, the quantity,
  * the first element outside and how many are. */
-static void compare(Worst *w, const char *cfg, const char *what, const float *c, const Array *ref,
+static void compare(Worst *w, const char *cfg, const char *what, const float *c, const FixArray *ref,
                     double tol) {
     double worst = 0.0;
     int first = -1, bad = 0;
@@ -158,7 +91,7 @@ static void compare(Worst *w, const char *cfg, const char *what, const float *c,
 }
 
 /* The layout hashemb's planner chose must be the reference's: `layout` is m S t n rows params lengths. */
-static int check_layout(const char *cfg, const EmbPlan *p, const Array *L) {
+static int check_layout(const char *cfg, const EmbPlan *p, const FixArray *L) {
     const EmbFieldPlan *fp = &p->f[0];
     T_CHECK(!p->infeasible && fp->feasible && !fp->clamped, "%s: plan infeasible or clamped: %s", cfg,
             p->reason);
@@ -198,9 +131,9 @@ static void test_config(const Config *c, int w, int B, int steps, const float *d
     free(flags);
     if (rc == 0) rc = emb_options_check(&o, &e);
     T_CHECK(rc == 0, "%s: flags `%s`: %s", name, c->flags, e.msg);
-    const Array *field = get(name, "field", 2), *layout = get(name, "layout", -1);
-    const Array *shapes = get(name, "tables", -1), *ids_a = get(name, "ids", steps * B);
-    const Array *out_a = get(name, "out", B * w);
+    const FixArray *field = get(name, "field", 2), *layout = get(name, "layout", -1);
+    const FixArray *shapes = get(name, "tables", -1), *ids_a = get(name, "ids", steps * B);
+    const FixArray *out_a = get(name, "out", B * w);
     const int complete = field && layout && layout->n >= 6 && shapes && shapes->n % 2 == 0 &&
                          shapes->n <= 2 * EMB_MAX_TABLES && ids_a && out_a;
     T_CHECK(complete, "%s: fixture incomplete", name);
@@ -229,7 +162,7 @@ static void test_config(const Config *c, int w, int B, int steps, const float *d
     for (int k = 0; shaped && k < nt; k++)
         shaped = (double)f->tables[k].rows == shapes->v[2 * k] && f->tables[k].width == shapes->v[2 * k + 1];
     T_CHECK(shaped, "%s: %d tables built, not the reference's %d (or of other shapes)", name, f->ntables, nt);
-    const Array *init[EMB_MAX_TABLES], *grad[EMB_MAX_TABLES], *final[EMB_MAX_TABLES];
+    const FixArray *init[EMB_MAX_TABLES], *grad[EMB_MAX_TABLES], *final[EMB_MAX_TABLES];
     char tn[32];
     int loaded = shaped;
     for (int k = 0; shaped && k < nt; k++) {
@@ -291,10 +224,11 @@ static void test_config(const Config *c, int w, int B, int steps, const float *d
 }
 
 int main(void) {
-    int rc = load_fixture(FIXTURE);
+    int rc = fixture_load(&fx, FIXTURE);
+    if (rc == 0) rc = read_configs();
     T_CHECK(rc == 0, "cannot load %s", FIXTURE);
-    const Array *dims = rc ? NULL : get(NULL, "dims", 3), *adam = rc ? NULL : get(NULL, "adam", 4);
-    const Array *dout_a = NULL;
+    const FixArray *dims = rc ? NULL : get(NULL, "dims", 3), *adam = rc ? NULL : get(NULL, "adam", 4);
+    const FixArray *dout_a = NULL;
     if (dims) dout_a = get(NULL, "dout", (int)(dims->v[0] * dims->v[1] * dims->v[2]));
     T_CHECK(rc || (dims && adam && dout_a && nconfigs > 0), "fixture incomplete");
     if (dims && adam && dout_a) {
@@ -320,9 +254,7 @@ int main(void) {
             fprintf(stderr, "%s %s %.3g (%s)", i ? "," : "", ws[i]->what, ws[i]->worst, ws[i]->where);
         fputc('\n', stderr);
     }
-    for (int i = 0; i < narrays; i++) free(arrays[i].v);
-    for (int c = 0; c < nconfigs; c++) free(configs[c].flags);
-    free(arrays);
     free(configs);
+    fixture_free(&fx);
     return t_report("test_strategy_parity");
 }

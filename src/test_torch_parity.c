@@ -6,92 +6,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fixture.h"
 #include "layers.h"
 #include "model.h"
 #include "testing.h"
 #include "util.h"
 
 #define FIXTURE "tests/fixtures/torch_parity.txt"
-#define MAX_ARRAYS 128
-
-typedef struct {
-    char name[64];
-    int n;
-    double *v;
-} Array;
-
-static Array arrays[MAX_ARRAYS];
-static int narrays;
-
-static int load_fixture(const char *path) {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "  cannot open %s (run from the repository root)\n", path);
-        return -1;
-    }
-    char *line = NULL;
-    size_t cap = 0;
-    int lineno = 0;
-    while (getline(&line, &cap, f) > 0) {
-        lineno++;
-        if (line[0] == '#' || line[0] == '\n') continue;
-        CHECK(narrays < MAX_ARRAYS);
-        Array *a = &arrays[narrays];
-        char *p = line, *end;
-        size_t len = strcspn(p, " ");
-        if (len == 0 || len >= sizeof a->name || p[len] != ' ') {
-            fprintf(stderr, "  %s:%d: expected `name n values`\n", path, lineno);
-            return -1;
-        }
-        memcpy(a->name, p, len);
-        a->name[len] = 0;
-        p += len;
-        long n = strtol(p, &end, 10);
-        if (end == p || n < 0 || n > 1000000) {
-            fprintf(stderr, "  %s:%d: bad count\n", path, lineno);
-            return -1;
-        }
-        a->n = (int)n;
-        a->v = xmalloc((n ? n : 1) * sizeof(double));
-        p = end;
-        for (long i = 0; i < n; i++) {
-            a->v[i] = strtod(p, &end);
-            if (end == p) {
-                fprintf(stderr, "  %s:%d: %s has %ld values, expected %ld\n", path, lineno, a->name,
-                        i, n);
-                return -1;
-            }
-            p = end;
-        }
-        narrays++;
-    }
-    free(line);
-    fclose(f);
-    return 0;
-}
+static Fixture fx;
 
 /* the array `kind.name`, which must have n values (n < 0: any) */
-static const Array *get(const char *kind, const char *name, int n) {
-    char full[64];
-    snprintf(full, sizeof full, "%s.%s", kind, name);
-    for (int i = 0; i < narrays; i++)
-        if (!strcmp(arrays[i].name, full)) {
-            if (n >= 0 && arrays[i].n != n) {
-                fprintf(stderr, "  fixture: %s has %d values, expected %d\n", full, arrays[i].n, n);
-                return NULL;
-            }
-            return &arrays[i];
-        }
-    fprintf(stderr, "  fixture: no array %s\n", full);
-    return NULL;
-}
+static const FixArray *get(const char *kind, const char *name, int n) { return fixture_get(&fx, kind, name, n); }
 
-static void to_float(float *dst, const Array *a) {
+static void to_float(float *dst, const FixArray *a) {
     for (int i = 0; i < a->n; i++) dst[i] = (float)a->v[i];
 }
 
 /* |c - t| <= 1e-5 * max(1, |t|) for every element */
-static void compare(const char *kind, const char *name, const float *c, const Array *t) {
+static void compare(const char *kind, const char *name, const float *c, const FixArray *t) {
     double worst = 0.0, tmax = 0.0;
     int at = -1;
     for (int i = 0; i < t->n; i++) {
@@ -107,7 +39,7 @@ static void compare(const char *kind, const char *name, const float *c, const Ar
 
 static void test_kind(ModelKind kind) {
     const char *k = MODEL_NAMES[kind];
-    const Array *shape = get(k, "shape", -1);
+    const FixArray *shape = get(k, "shape", -1);
     T_CHECK(shape && shape->n >= 4 && shape->n == 4 + (int)shape->v[3], "%s: bad shape array", k);
     if (!shape || shape->n < 4 || shape->n != 4 + (int)shape->v[3]) return;
     int F = (int)shape->v[0], d = (int)shape->v[1], B = (int)shape->v[2], nh = (int)shape->v[3];
@@ -123,7 +55,7 @@ static void test_kind(ModelKind kind) {
     float *emb = xmalloc(ne * 4), *demb = xmalloc(ne * 4), *logits = xmalloc(B * 4);
     float *dlogits = xmalloc(B * 4);
     unsigned char *labels = xmalloc(B);
-    const Array *a;
+    const FixArray *a;
     int ok = 1;
     if ((a = get(k, "emb", (int)ne))) to_float(emb, a);
     else ok = 0;
@@ -167,10 +99,10 @@ static void test_kind(ModelKind kind) {
 }
 
 int main(void) {
-    int rc = load_fixture(FIXTURE);
+    int rc = fixture_load(&fx, FIXTURE);
     T_CHECK(rc == 0, "cannot load %s", FIXTURE);
     if (rc == 0)
         for (int k = 0; k < MODEL_NKINDS; k++) test_kind((ModelKind)k);
-    for (int i = 0; i < narrays; i++) free(arrays[i].v);
+    fixture_free(&fx);
     return t_report("test_torch_parity");
 }
