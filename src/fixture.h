@@ -50,7 +50,7 @@ static inline int fixture_load(Fixture *fx, const char *path) {
     int lineno = 0, rc = 0;
     while (rc == 0 && getline(&line, &cap, f) > 0) {
         lineno++;
-        line[strcspn(line, "\n")] = 0;
+        line[strcspn(line, "\r\n")] = 0;
         if (line[0] == '#' || line[0] == 0) continue;
         size_t len = strcspn(line, " ");
         char *p = line + len, *end;
@@ -88,6 +88,10 @@ static inline int fixture_load(Fixture *fx, const char *path) {
                 break;
             }
             p = end;
+        }
+        if (rc == 0 && strspn(p, " ") != strlen(p)) {
+            fprintf(stderr, "  %s:%d: %s has more than %ld values\n", path, lineno, a->name, n);
+            rc = -1;
         }
     }
     free(line);

@@ -1137,6 +1137,17 @@ static void split_metrics(const DsWriter *w, double *pos, double *auc, double *l
 }
 
 /* printf onto the end of the string in buf (cap bytes, NUL-terminated) */
+/* parse_f64 for a value dataset.meta and the source line record with %g: refused when %g would not
+ * give it back exactly, so that the recorded flags make the same data again */
+static int parse_recorded(const char *s, double lo, double hi, const char *what, double *out, Err *e) {
+    if (parse_f64(s, lo, hi, what, out, e)) return -1;
+    char buf[64];
+    snprintf(buf, sizeof buf, "%g", *out);
+    if (strtod(buf, NULL) != *out)
+        return err_set(e, "%s: '%s' has more than 6 significant digits (dataset.meta records %s)", what, s, buf);
+    return 0;
+}
+
 static void str_appendf(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void str_appendf(char *buf, size_t cap, const char *fmt, ...) {
     size_t len = strlen(buf);
@@ -1187,10 +1198,10 @@ int cmd_gen(int argc, char **argv) {
             if (parse_i64(optarg, 10, 1ll << 40, "--rows", &rows, &e)) goto bad;
             break;
         case 'v':
-            if (parse_f64(optarg, 1e-9, 1e6, "--vocab-scale", &scale, &e)) goto bad;
+            if (parse_recorded(optarg, 1e-9, 1e6, "--vocab-scale", &scale, &e)) goto bad;
             break;
         case 'z':
-            if (parse_f64(optarg, 1e-3, 20, "--zipf", &zipf, &e)) goto bad;
+            if (parse_recorded(optarg, 1e-3, 20, "--zipf", &zipf, &e)) goto bad;
             break;
         case 'i':
             if (!strcmp(optarg, "freq"))
@@ -1216,11 +1227,11 @@ int cmd_gen(int argc, char **argv) {
         case 'L': law = 1; break;
         case 'R': refit = 1; break;
         case 'a':
-            if (parse_f64(optarg, 0.01, 1e12, "--rarity", &given.rarity, &e)) goto bad;
+            if (parse_recorded(optarg, 0.01, 1e12, "--rarity", &given.rarity, &e)) goto bad;
             set |= K_RARITY;
             break;
         case 'd':
-            if (parse_f64(optarg, 0, 0.999, "--redundancy", &given.redundancy, &e)) goto bad;
+            if (parse_recorded(optarg, 0, 0.999, "--redundancy", &given.redundancy, &e)) goto bad;
             set |= K_REDUNDANCY;
             break;
         case 'k': {
@@ -1231,11 +1242,11 @@ int cmd_gen(int argc, char **argv) {
             break;
         }
         case 'c':
-            if (parse_f64(optarg, 0, 1, "--cluster-share", &given.cluster_share, &e)) goto bad;
+            if (parse_recorded(optarg, 0, 1, "--cluster-share", &given.cluster_share, &e)) goto bad;
             set |= K_SHARE;
             break;
         case 'w':
-            if (parse_f64(optarg, -4, 4, "--share-power", &given.share_power, &e)) goto bad;
+            if (parse_recorded(optarg, -4, 4, "--share-power", &given.share_power, &e)) goto bad;
             set |= K_POWER;
             break;
         case 'P':
@@ -1252,6 +1263,8 @@ int cmd_gen(int argc, char **argv) {
     if (set & K_REDUNDANCY) knobs.redundancy = given.redundancy;
     if (set & K_CLUSTERS) knobs.clusters = given.clusters;
     if (set & K_SHARE) knobs.cluster_share = given.cluster_share;
+    if ((set & K_SHARE) && !knobs.clusters)
+        return cmd_usage_error("gen", USAGE, "--cluster-share: needs --clusters K (K > 0)");
     if (set & K_POWER) knobs.share_power = given.share_power;
     if (refit && !law) return cmd_usage_error("gen", USAGE, "--refit needs --law");
     if (law) {

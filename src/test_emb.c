@@ -604,9 +604,10 @@ static void test_qr_degenerate(Rng *rng) {
 /* qr mult's two tables learn alike from the start: one Adam step on one id, and the difference of its
  * vector from an id that shares its remainder row (what its quotient row adds) moves as much as the
  * difference from an id that shares its quotient row (what its remainder row adds), within 4x. With
- * one factor started around 1 and the other around 0 (SPEC 4's wording), the two differ by ~1e4: the
- * factor around 1 learns at lr times the other's |x| ~ 1e-4, the cause of qr's poor r = 10 in
- * gen_version 3's sweeps (README, "The qr question"). */
+ * one factor started around 1 and the other around 0 (SPEC 4's wording), the two differ by ~1e3: the
+ * factor around 1 moves its ids' vectors by lr times the other's |x| ~ 1e-4, so what it adds moves by
+ * about lr^2 (the product of the two steps), against lr for the other: the cause of qr's poor r = 10
+ * in gen_version 3's sweeps (README, "The qr question"). */
 static void test_qr_mult_learns_both(void) {
     EmbOptions o;
     emb_options_default(&o);

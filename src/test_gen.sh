@@ -67,6 +67,17 @@ $H gen --profile tiny --rows 3000 --planted independent --out "$T/kt" 2>/dev/nul
 [ "$(cd "$T/kt" && sha256sum train.bin valid.bin test.bin | cut -c1-64 | tr '\n' ' ')" = "88e8bd73d5899555e4edb3e35a99ef39ee2b91b4ee3e9f90677ee12b6fce0b2b 0065ae16b4e11001869026d5a61ad74295e81efad249b602847bfde202734d78 75f38237c43d8c20df67deb13bffd3d5dc2b46b2c9ff7272c6e189af08f9aaec " ] ||
     fail "--planted independent does not reproduce gen_version 3's tiny split files"
 meta "$T/kind" source | grep -q -- ' --planted independent --id-order' || fail "--planted not in the source line: $(meta "$T/kind" source)"
+# row_terms's redundancy path (mixing in the coarse field's parts computed in the vectorized loop, a
+# table of gen_parent for the head ranks) against planted_parts, the path --clusters takes: one cluster
+# with share 0 changes no value, so the probabilities and labels must be the same bytes (criteo at
+# scale 1 draws ranks past the table's 16,384)
+for args in "--profile criteo --rows 20000 --vocab-scale 0.01" "--profile criteo --rows 20000" "--profile avazu --rows 5000 --vocab-scale 0.1" "--profile tiny --rows 3000"; do
+    $H gen $args --out "$T/fast" 2>/dev/null && $H gen $args --clusters 1 --cluster-share 0 --out "$T/slow" 2>/dev/null ||
+        fail "gen $args (--clusters 1 --cluster-share 0)"
+    for f in train.bin valid.bin test.bin; do
+        cmp -s "$T/fast/$f" "$T/slow/$f" || fail "gen $args: the redundancy path's $f differs from planted_parts'"
+    done
+done
 $G --rarity 30 --redundancy 0 --share-power 1 --out "$T/k30" 2>/dev/null || fail "gen with the independent knobs"
 [ "$(digest "$T/k30")" = "$(digest "$T/kind")" ] || fail "the independent knobs are not --planted independent, byte for byte"
 $G --rarity 2 --planted independent --out "$T/k2" 2>/dev/null || fail "gen --rarity 2 --planted independent"
@@ -151,6 +162,9 @@ bad --cluster-share --profile tiny --rows 100 --clusters 5 --cluster-share 1.5 -
 bad --share-power --profile tiny --rows 100 --share-power 9 --out "$T/bad"
 bad --rarity --profile tiny --rows 100 --rarity x --out "$T/bad"
 bad --planted --profile tiny --rows 100 --planted legacy --out "$T/bad"
+bad 'significant digits' --profile tiny --rows 100 --rarity 1.0000001 --out "$T/bad"
+bad 'significant digits' --profile tiny --rows 100 --vocab-scale 0.12345678 --out "$T/bad"
+bad 'needs --clusters' --profile tiny --rows 100 --cluster-share 0.5 --out "$T/bad"
 bad --law --profile criteo --refit
 bad --min-count --profile criteo --law --min-count 2
 bad --refit --profile criteo --law --refit --zipf 1.1
