@@ -399,6 +399,11 @@ uint32_t gen_parent(const GenModel *m, uint32_t f, uint32_t r) {
     return (uint32_t)zipf_k(zg, h_integral_inverse(u, zg->s));
 }
 
+/* gen_parent, from the table of the head ranks where it holds them (built by gen_model_init_knobs) */
+static inline uint32_t parent_rank(const GenModel *m, uint32_t f, uint32_t r) {
+    return r <= GEN_PARENT_HEAD ? m->parent_head[f][r - 1] : gen_parent(m, f, r);
+}
+
 /* The value's parts within its field: its own, or with clusters sqrt(1-c) its own plus sqrt(c) its
  * cluster's (unit parts from the cluster's hash, at the value's own amplitude). */
 static inline void value_parts(const GenModel *m, uint32_t f, uint32_t r, double *w, double v[GEN_K]) {
@@ -425,7 +430,7 @@ static inline void planted_parts(const GenModel *m, uint32_t f, uint32_t r, uint
 }
 
 void gen_planted(const GenModel *m, uint32_t f, uint32_t r, double *w, double *v) {
-    planted_parts(m, f, r, m->coarse && m->coarse[f] >= 0 ? gen_parent(m, f, r) : 0, w, v);
+    planted_parts(m, f, r, m->coarse && m->coarse[f] >= 0 ? parent_rank(m, f, r) : 0, w, v);
     *w *= m->sw[f];
     for (int k = 0; k < GEN_K; k++) v[k] *= m->sv[f];
 }
@@ -461,7 +466,7 @@ static inline void row_terms(const GenModel *m, uint64_t rk, uint32_t *ids, doub
     if (m->coarse)
         for (uint32_t f = 0; f < F; f++)
             if (m->coarse[f] >= 0)
-                rank[m->coarse[f]] = rank[f] <= GEN_PARENT_HEAD ? m->parent_head[f][rank[f] - 1] : gen_parent(m, f, rank[f]);
+                rank[m->coarse[f]] = parent_rank(m, f, rank[f]);
     memcpy(ids, rank, F * sizeof *ids); /* raw values; gen_vocab numbers them as prep would */
     /* the raw parts: with clusters a path apart, so that the others stay a loop GCC vectorizes */
     if (m->ckey) {
@@ -629,7 +634,7 @@ int gen_model_init_knobs(GenModel *m, const char *profile, double vocab_scale, d
         double mw = 0, m2w = 0, m2v = 0;
         for (uint32_t r = 1; r <= k; r++) {
             double p = pow((double)r, -s) / hn, w, v[GEN_K];
-            planted_parts(m, f, r, m->coarse && m->coarse[f] >= 0 ? gen_parent(m, f, r) : 0, &w, v);
+            planted_parts(m, f, r, m->coarse && m->coarse[f] >= 0 ? parent_rank(m, f, r) : 0, &w, v);
             mw += p * w;
             m2w += p * w * w;
             for (int j = 0; j < GEN_K; j++) m2v += p * v[j] * v[j] / GEN_K;
@@ -1136,7 +1141,6 @@ static void split_metrics(const DsWriter *w, double *pos, double *auc, double *l
     *ll = metric_logloss(w->prob, w->labels, w->rows);
 }
 
-/* printf onto the end of the string in buf (cap bytes, NUL-terminated) */
 /* parse_f64 for a value dataset.meta and the source line record with %g: refused when %g would not
  * give it back exactly, so that the recorded flags make the same data again */
 static int parse_recorded(const char *s, double lo, double hi, const char *what, double *out, Err *e) {
@@ -1148,6 +1152,7 @@ static int parse_recorded(const char *s, double lo, double hi, const char *what,
     return 0;
 }
 
+/* printf onto the end of the string in buf (cap bytes, NUL-terminated) */
 static void str_appendf(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void str_appendf(char *buf, size_t cap, const char *fmt, ...) {
     size_t len = strlen(buf);

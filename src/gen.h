@@ -69,17 +69,17 @@ typedef struct {
     double redundancy; // lambda in [0, 1): in each of the profile's (fine, coarse) field pairs the coarse
                        // value is a function of the fine one (its rank at the same quantile of the two
                        // laws) and the fine value's effect is sqrt(1-lambda) its own plus sqrt(lambda)
-                       // the coarse value's (--redundancy; 0: independent fields, as before)
+                       // the coarse value's (--redundancy; 0: independent fields)
     uint32_t clusters;    // K: each field's values fall into K latent clusters by a seeded hash (--clusters;
     double cluster_share; // 0: none) whose effect is this share of every member's (--cluster-share)
     double share_power;   // P: a field's share of the logit variance is proportional to (ln V_f)^P
-                          // (--share-power; 1: as before; 0: every field alike; < 0: small fields more)
+                          // (--share-power; 1: the large fields most; 0: every field alike; < 0: small fields most)
 } GenKnobs;
 #define GEN_CLUSTER_SHARE_DEFAULT 0.8
 /* The presets of --planted. calibrated, the default since gen_version 4: on quick's data and model the
  * hashing trick keeps about 99% of the full table's test AUC at 1000x, as real Criteo does (README, "How
- * compressible is the synthetic data"); most of the signal in the small fields, the large ones half
- * redundant with a small one, effects concentrated in the popular values. independent: gen_version 3's
+ * compressible is the synthetic data"); most of the signal in the small fields, the large ones' effects
+ * 90% their small partner's, effects concentrated in the popular values. independent: gen_version 3's
  * model, byte for byte (independent fields and values, shares growing with ln V_f). */
 #define GEN_KNOBS_CALIBRATED ((GenKnobs){1.0, 0.9, 0, GEN_CLUSTER_SHARE_DEFAULT, -2.0})
 #define GEN_KNOBS_INDEPENDENT ((GenKnobs){30.0, 0, 0, GEN_CLUSTER_SHARE_DEFAULT, 1.0})
