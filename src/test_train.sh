@@ -72,6 +72,28 @@ cp -r "$T/tiny" "$T/broken"; truncate -s -8 "$T/broken/valid.bin"
 expect 1 "valid.bin" "$H" train --data "$T/broken" --quiet
 [ -f "$T/out.tsv" ] && bad "no result for a failed run"
 
+# --- --dump-init: the initial state the PyTorch peer starts from (bench/peer_torch.py --init) ---
+"$H" train --data "$T/tiny" --emb bh --ratio 10 --compress-min 10 --dim 8 --mlp 32,16 --batch 256 \
+    --epochs 2 --quiet --dump-init "$T/init" 2> "$T/err" || bad "--dump-init: exit status ($(head -1 "$T/err"))"
+I=$T/init
+[ "$(sed -n 's/^version\t//p' "$I/init.tsv")" = 1 ] || bad "--dump-init: init.tsv version 1"
+[ "$(grep -c '^order' "$I/init.tsv")" = 2 ] || bad "--dump-init: one order per epoch"
+awk -F'\t' '$1 == "field" && $4 == "bh" { n++ } END { exit !n }' "$I/init.tsv" || bad "--dump-init: bh fields"
+awk -F'\t' -v d="$I" '$1 == "table" { f = d "/" $6; c = "stat -c %s " f; c | getline sz; close(c);
+    if (sz != $4 * $5 * 4) { print "  " f ": " sz " bytes, want " $4 * $5 * 4; bad = 1 } n++ }
+    END { exit bad || !n }' "$I/init.tsv" || bad "--dump-init: each table file holds rows x width floats"
+dense=$(awk -F'\t' '$1 == "dense" { print $3 }' "$I/init.tsv")
+[ "$dense" = "$(col "$T/r1.tsv" dense_params)" ] && [ "$(stat -c %s "$I/dense.f32")" = $((dense * 4)) ] ||
+    bad "--dump-init: dense.f32 holds the backbone's $(col "$T/r1.tsv" dense_params) parameters (init.tsv: $dense)"
+ntrain=$(awk -F'\t' '$1 == "order" && $2 == 1 { print $4 }' "$I/init.tsv")
+od -An -v -tu4 -w4 "$I/order.1.u32" | sort -n | awk -v n="$ntrain" '{ if ($1 != NR - 1) bad = 1 } END { exit bad || NR != n }' ||
+    bad "--dump-init: order.1.u32 is a permutation of the $ntrain training rows"
+cmp -s "$I/order.1.u32" "$I/order.2.u32" && bad "--dump-init: the epochs' orders differ"
+expect 2 "--dump-init: '$I' exists" "$H" train --data "$T/tiny" --dump-init "$I"
+expect 1 "nothing to write" "$H" train --data "$T/tiny" --emb qr --ratio 1e9 --compress-min 10 --dump-init "$T/init2"
+[ -e "$T/init2" ] && bad "--dump-init: no directory for an infeasible run"
+ls -d "$T"/init*.tmp.* >/dev/null 2>&1 && bad "--dump-init: temporary directory left behind"
+
 # --- the real Criteo sample: valid AUC >= 0.68 with the full table ---
 if [ -f "$SHARED/data/criteo/criteo_dac_train7200.tsv.gz" ]; then
     C=$SHARED/data/criteo

@@ -41,6 +41,10 @@ static const char USAGE_TAIL[] =
     "                                     Without --out the result is printed on stdout.\n"
     "  --quiet                            no configuration table or progress on stderr\n"
     "  --profile                          print where the training time went, per phase\n"
+    "  --dump-init DIR                    write the run's initial parameters (raw float32) and each\n"
+    "                                     epoch's row order (raw u32), described by DIR/init.tsv,\n"
+    "                                     then stop without training: what bench/peer_torch.py --init\n"
+    "                                     starts from. DIR must not exist.\n"
     "Exit status: 0 for a run that ends ok, infeasible or diverged (the row says which), 1 for bad\n"
     "data or a failure while running, 2 for a bad command line.\n";
 
@@ -70,7 +74,7 @@ void train_config_default(TrainConfig *c) {
 
 int train_parse_args(TrainConfig *c, int argc, char **argv) {
     enum { O_DATA = 256, O_MODEL, O_EMB, O_RATIO, O_DIM, O_MLP, O_BATCH, O_LR, O_OPTIM, O_L2,
-           O_EPOCHS, O_PATIENCE, O_SEED, O_THREADS, O_OUT, O_QUIET, O_HELP, O_STRATEGY, O_PROFILE };
+           O_EPOCHS, O_PATIENCE, O_SEED, O_THREADS, O_OUT, O_QUIET, O_HELP, O_STRATEGY, O_PROFILE, O_DUMP };
     static const struct option opts[] = {
         {"data", required_argument, 0, O_DATA},       {"model", required_argument, 0, O_MODEL},
         {"emb", required_argument, 0, O_EMB},         {"ratio", required_argument, 0, O_RATIO},
@@ -81,6 +85,7 @@ int train_parse_args(TrainConfig *c, int argc, char **argv) {
         {"seed", required_argument, 0, O_SEED},       {"threads", required_argument, 0, O_THREADS},
         {"out", required_argument, 0, O_OUT},         {"quiet", no_argument, 0, O_QUIET},
         {"help", no_argument, 0, O_HELP},          {"profile", no_argument, 0, O_PROFILE},
+        {"dump-init", required_argument, 0, O_DUMP},
         EMB_STRATEGY_LONGOPTS(O_STRATEGY),
         {0, 0, 0, 0}};
     Err e;
@@ -97,6 +102,7 @@ int train_parse_args(TrainConfig *c, int argc, char **argv) {
         switch (k) {
         case O_DATA: c->data = optarg; break;
         case O_OUT: c->out = optarg; break;
+        case O_DUMP: c->dump_init = optarg; break;
         case O_MODEL:
             if (parse_name(optarg, MODEL_NAMES, MODEL_NKINDS, fl, &k, &e)) goto bad;
             c->model = (ModelKind)k;
@@ -191,6 +197,14 @@ int train_parse_args(TrainConfig *c, int argc, char **argv) {
         if (access(d, W_OK) != 0)
             return cmd_usage_error("train", USAGE, "--out: cannot write into directory '%s': %s", d,
                                    strerror(errno));
+    }
+    if (c->dump_init) {
+        struct stat st;
+        if (!*c->dump_init)
+            return cmd_usage_error("train", USAGE, "--dump-init: an empty directory name");
+        if (!lstat(c->dump_init, &st))
+            return cmd_usage_error("train", USAGE, "--dump-init: '%s' exists; give a new directory",
+                                   c->dump_init);
     }
     if (c->emb.kind != EMB_FULL && !ratio_given)
         return cmd_usage_error("train", USAGE, "--ratio: needed with --emb %s", EMB_NAMES[c->emb.kind]);
@@ -424,6 +438,109 @@ static const char *dataset_name(const char *dir) {
     return slash && slash[1] ? slash + 1 : buf;
 }
 
+/* --- --dump-init: the initial state, for a peer that must start where hashemb starts --- */
+
+static int dump_raw(const char *dir, const char *name, const void *p, size_t bytes, Err *e) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f) return err_set(e, "--dump-init: %s: cannot create: %s", path, strerror(errno));
+    size_t n = bytes ? fwrite(p, 1, bytes, f) : 0;
+    int bad = n != bytes, er = errno;
+    if (fclose(f) != 0 && !bad) bad = 1, er = errno;
+    if (bad) return err_set(e, "--dump-init: %s: cannot write: %s", path, strerror(er));
+    return 0;
+}
+
+/* DIR/init.tsv describes the files: `key value` lines, then one `field` line per field (its layout as
+ * the plan chose it) and one `table` line per table (rows, width, file), in emb_create's table order;
+ * dense.f32 holds the backbone's parameters in model.h's order (DeepFM's bias, then per layer W (out,
+ * in) row-major and b); order.E.u32 the rows of epoch E in training order. Little-endian, no headers.
+ * Written into a temporary sibling and renamed into place: DIR is whole or absent. */
+static int dump_init(const Run *r, const char *variant, const char *config, Err *e) {
+    const TrainConfig *c = r->c;
+    char *tmp = tmp_sibling(c->dump_init, "tmp");
+    rm_tree(tmp);
+    if (mkdir(tmp, 0755) != 0) {
+        err_set(e, "--dump-init: %s: cannot create directory: %s", tmp, strerror(errno));
+        free(tmp);
+        return -1;
+    }
+    char path[4096], name[64];
+    snprintf(path, sizeof path, "%s/init.tsv", tmp);
+    FILE *m = fopen(path, "w");
+    if (!m) {
+        err_set(e, "--dump-init: %s: cannot create: %s", path, strerror(errno));
+        goto fail;
+    }
+    const Emb *emb = &r->emb;
+    uint64_t ntrain = r->ds.split[DS_TRAIN].rows;
+    fprintf(m, "# hashemb train --dump-init: the initial parameters of this run (raw little-endian "
+               "float32) and each epoch's row order (raw u32)\n");
+    fprintf(m, "version\t1\nhashemb\t%s\nconfig\t%s\nvariant\t%s\n", HASHEMB_GIT_SHA, config, variant);
+    fprintf(m, "model\t%s\nfields\t%d\ndim\t%d\nwidth\t%d\nhidden\t", MODEL_NAMES[c->model], emb->fields,
+            c->dim, emb->w);
+    for (int i = 0; i < c->nhidden; i++) fprintf(m, "%s%d", i ? "," : "", c->hidden[i]);
+    fprintf(m, "%s\nseed\t%llu\nbatch\t%d\nlr\t%.17g\noptim\t%s\nemb_l2\t%.17g\n", c->nhidden ? "" : "none",
+            (unsigned long long)c->seed, c->batch, c->lr, OPT_NAMES[c->optim], c->emb_l2);
+    fprintf(m, "dense\tdense.f32\t%zu\n", r->model.nparams);
+    for (int ep = 1; ep <= c->epochs; ep++)
+        fprintf(m, "order\t%d\torder.%d.u32\t%llu\n", ep, ep, (unsigned long long)ntrain);
+    fprintf(m, "# field f N strategy seed_f layout (key=value, as the strategy's plan chose it)\n");
+    for (int f = 0; f < emb->fields; f++) {
+        const EmbFieldPlan *p = &emb->f[f].plan;
+        EmbKind k = p->compressed ? emb->plan.opt.kind : EMB_FULL;
+        fprintf(m, "field\t%d\t%llu\t%s\t%llu\t", f, (unsigned long long)p->N, EMB_NAMES[k],
+                (unsigned long long)p->seed_f);
+        switch (k) {
+        case EMB_FULL: fprintf(m, "-"); break;
+        case EMB_HASH: fprintf(m, "m=%llu", (unsigned long long)p->m); break;
+        case EMB_QR: fprintf(m, "m=%llu op=%s", (unsigned long long)p->m, QR_OP_NAMES[p->qr_op]); break;
+        case EMB_BH:
+            fprintf(m, "S=%d t=%d n=%d lengths=", p->S, p->t, p->n);
+            for (int j = 0; j < p->n; j++) fprintf(m, "%s%d", j ? "," : "", p->lengths[j]);
+            fprintf(m, " blocks=%s table=%s fuse=%s hashed=%d", BH_BLOCKS_NAMES[p->bh_blocks],
+                    BH_TABLE_NAMES[p->bh_table], BH_FUSE_NAMES[p->bh_fuse], p->bh_hashed);
+            break;
+        case EMB_NKINDS: CHECK(0);
+        }
+        fprintf(m, "\n");
+    }
+    fprintf(m, "# table f k rows width file\n");
+    for (int f = 0; f < emb->fields; f++)
+        for (int k = 0; k < emb->f[f].ntables; k++) {
+            const EmbTable *t = &emb->f[f].tables[k];
+            snprintf(name, sizeof name, "emb.%d.%d.f32", f, k);
+            fprintf(m, "table\t%d\t%d\t%llu\t%d\t%s\n", f, k, (unsigned long long)t->rows, t->width, name);
+            if (dump_raw(tmp, name, t->w, (size_t)t->rows * (size_t)t->width * sizeof(float), e)) {
+                fclose(m);
+                goto fail;
+            }
+        }
+    int bad = ferror(m), er = errno;
+    if (fclose(m) != 0 && !bad) bad = 1, er = errno;
+    if (bad) {
+        err_set(e, "--dump-init: %s: cannot write: %s", path, strerror(er));
+        goto fail;
+    }
+    if (dump_raw(tmp, "dense.f32", r->model.params, r->model.nparams * sizeof(float), e)) goto fail;
+    for (int ep = 1; ep <= c->epochs; ep++) {
+        train_epoch_order(r->order, ntrain, c->seed, ep);
+        snprintf(name, sizeof name, "order.%d.u32", ep);
+        if (dump_raw(tmp, name, r->order, ntrain * sizeof(uint32_t), e)) goto fail;
+    }
+    if (rename(tmp, c->dump_init) != 0) {
+        err_set(e, "--dump-init: cannot rename %s to %s: %s", tmp, c->dump_init, strerror(errno));
+        goto fail;
+    }
+    free(tmp);
+    return 0;
+fail:
+    rm_tree(tmp);
+    free(tmp);
+    return -1;
+}
+
 int cmd_train(int argc, char **argv) {
     TrainConfig c;
     train_config_default(&c);
@@ -525,6 +642,11 @@ int cmd_train(int argc, char **argv) {
     if (r.plan.infeasible) {
         /* SPEC 4: the row is written with the sizes the layout would have had, nothing is trained */
         fprintf(stderr, "hashemb train: infeasible: %s\n", r.plan.reason);
+        if (c.dump_init) {
+            fprintf(stderr, "hashemb train: --dump-init: nothing to write (no tables are built)\n");
+            rc = 1;
+            goto done;
+        }
         row.status = "infeasible";
         row.have_sizes = plan_has_sizes(&r.plan);
         if (row.have_sizes) {
@@ -569,6 +691,15 @@ int cmd_train(int argc, char **argv) {
                           emb_work_bytes(&r.emb);
     for (int s = 0; s < DS_NSPLITS; s++) row.accounted_bytes += r.ds.split[s].map_len;
 
+    if (c.dump_init) {
+        if (dump_init(&r, variant, config, &e)) {
+            fprintf(stderr, "hashemb train: %s\n", e.msg);
+            rc = 1;
+        } else if (!c.quiet)
+            fprintf(stderr, "hashemb train: wrote the initial state to %s (nothing trained)\n",
+                    c.dump_init);
+        goto done;
+    }
     if (!c.quiet) print_config(&r, variant);
     {
         const DsSplit *v = &r.ds.split[DS_VALID];
