@@ -13,7 +13,8 @@
 #   auc     seconds of metric_auc on 10M predictions
 #   memory  peak RSS of the full-table run against the bytes it accounts for
 # Every timing is the median of REPS runs (default 3), runs of different configurations interleaved,
-# each rep in another order, so drift hits them alike. AGREE=1 runs the accuracy agreement with the peer instead (agree.tsv).
+# each rep in another order, so drift hits them alike. AGREE=1 runs the accuracy agreement with the peer instead
+# (agree.tsv and agree_strategies.tsv; AGREE=full or AGREE=strategies runs one of them).
 #
 # Environment: REPS (3), THREADS ("1 2"), STRATS1 (strategies at 1 thread), STRATS2 (at the other
 # thread counts), PEER_THREADS ("2"), PEER_STEPS (40 training steps per peer run; 0 = a whole epoch),
@@ -72,13 +73,25 @@ torch_status() { # prints "ok VERSION" or "skipped: reason"
 }
 
 # =====================================================================================================
-# AGREE=1: full-table DeepFM test AUC of hashemb and the peer on the same data, seeds 1 2 3, 2 epochs
-if [ "${AGREE:-0}" = 1 ]; then
+# AGREE=1: the accuracy agreement with the peer, in three parts (AGREE=full, check or strategies runs one):
+#  full        full-table DeepFM test AUC of hashemb and the peer, each with its own init and order, seeds
+#              1 2 3, 2 epochs (SPEC 8: the means within 0.005): agree.tsv
+#  strategies  every strategy at two ratios (AGREE_STRATS), 1 epoch, the peer started from hashemb's
+#              initial values and epoch order (train --dump-init; peer_torch.py --init) with its own
+#              lookups and torch.optim.SparseAdam, and again with SparseAdam's eps placed as hashemb
+#              places it (--sparse-adam hashemb); seeds 1 2 3, the means within 0.003: agree_strategies.tsv
+#  check       (also run by strategies) the peer itself: every strategy and option on a 25,000-row set,
+#              one epoch with --sparse-adam hashemb, valid AUC and logloss equal to rounding: agree_check.tsv
+if [ "${AGREE:-0}" != 0 ]; then
     AGREE_SEEDS=${AGREE_SEEDS:-1 2 3}
     AGREE_THREADS=${AGREE_THREADS:-2}
+    AGREE_STRATS=${AGREE_STRATS:-full hash:10 hash:100 qr:10 qr:100 bh:10 bh:100}
+    case $AGREE in 1|full|strategies|check) ;; *) say "bench: AGREE=$AGREE: give 1, full, strategies or check"; exit 2 ;; esac
     ts=$(torch_status)
     case $ts in ok*) ;; *) say "bench: agreement needs the peer: $ts"; exit 1 ;; esac
     make_data
+fi
+if [ "${AGREE:-0}" = 1 ] || [ "${AGREE:-0}" = full ]; then
     f=$OUT/agree.tsv
     printf 'seed\thashemb_test_auc\tpeer_test_auc\tdiff\thashemb_best_epoch\tpeer_best_epoch\thashemb_valid_auc\tpeer_valid_auc\n' >"$f.tmp"
     for s in $AGREE_SEEDS; do
@@ -93,13 +106,92 @@ if [ "${AGREE:-0}" = 1 ]; then
             "$(col best_epoch <<<"$h")" "$(col best_epoch <<<"$p")" "$(col valid_auc <<<"$h")" "$(col valid_auc <<<"$p")" >>"$f.tmp"
     done
     awk -F'\t' 'NR > 1 { n++; h += $2; p += $3 } { print } END { d = (h - p) / n;
-        printf "mean\t%.6f\t%.6f\t%.6f\tNA\tNA\tNA\tNA\n", h / n, p / n, d > "/dev/stderr";
         printf "mean\t%.6f\t%.6f\t%.6f\tNA\tNA\tNA\tNA\n", h / n, p / n, d;
         printf "# |mean diff| %.4f: %s (SPEC: within 0.005)\n", d < 0 ? -d : d, (d < 0 ? -d : d) <= 0.005 ? "agree" : "DISAGREE" > "/dev/stderr" }' \
         "$f.tmp" >"$f.tmp2" && mv "$f.tmp2" "$f" && rm -f "$f.tmp"
     column -t -s $'\t' "$f" >&2
-    exit 0
 fi
+if [ "${AGREE:-0}" = 1 ] || [ "${AGREE:-0}" = strategies ] || [ "${AGREE:-0}" = check ]; then
+    # the peer's own check: with hashemb's eps placement, the same init and order, both compute the same
+    # thing, so after one short epoch (a 25,000-row set: 5 steps) valid AUC and logloss agree to float
+    # rounding, for every strategy and option: agree_check.tsv
+    small=$WORK/criteo25k
+    if [ ! -f "$small/dataset.meta" ] || [ "$(sed -n 's/^gen_version=//p' "$small/dataset.meta")" != "$("$HASHEMB" gen --version | cut -d' ' -f2)" ]; then
+        "$HASHEMB" gen --profile criteo --rows 25000 --vocab-scale 0.01 --seed 3 --out "$small" 2>>"$LOGS/agree.log"
+    fi
+    f=$OUT/agree_check.tsv
+    printf 'flags	hashemb_valid_auc	peer_valid_auc	hashemb_valid_logloss	peer_valid_logloss	verdict
+' >"$f.tmp"
+    bad=0
+    while IFS= read -r fl; do
+        read -ra fa <<<"$fl"
+        rm -rf "$WORK/check_init"
+        targs=(--data "$small" "${fa[@]}" --epochs 1 --seed 1 --threads "$AGREE_THREADS" --quiet)
+        "$HASHEMB" train "${targs[@]}" --dump-init "$WORK/check_init" 2>>"$LOGS/agree.log"
+        h=$("$HASHEMB" train "${targs[@]}" 2>>"$LOGS/agree.log")
+        p=$("$PY" bench/peer_torch.py --data "$small" --init "$WORK/check_init" --epochs 1 --threads "$AGREE_THREADS" \
+            --sparse-adam hashemb 2>>"$LOGS/agree.log")
+        v=$(awk -v a="$(col valid_auc <<<"$h")" -v b="$(col valid_auc <<<"$p")" -v c="$(col valid_logloss <<<"$h")" \
+            -v d="$(col valid_logloss <<<"$p")" 'BEGIN { x = a - b; y = c - d; print (x < 0 ? -x : x) <= 1e-4 && (y < 0 ? -y : y) <= 1e-5 ? "same" : "DIFFERENT" }')
+        [ "$v" = same ] || bad=$((bad + 1))
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$fl" "$(col valid_auc <<<"$h")" "$(col valid_auc <<<"$p")" \
+            "$(col valid_logloss <<<"$h")" "$(col valid_logloss <<<"$p")" "$v" >>"$f.tmp"
+    done <<'FLAGS'
+--emb full
+--emb hash --ratio 10
+--emb hash --ratio 1000
+--emb qr --ratio 10
+--emb qr --ratio 10 --qr-op add
+--emb qr --ratio 10 --qr-op concat
+--emb bh --ratio 10
+--emb bh --ratio 100 --bh-fuse mean
+--emb bh --ratio 10 --bh-table per-block
+--emb bh --ratio 30 --bh-table per-block --bh-fuse concat
+--emb bh --ratio 10 --bh-blocks skip
+--emb bh --ratio 30 --bh-blocks skip --bh-table per-block --bh-fuse concat
+--emb bh --ratio 10 --bh-bits 12
+--model mlp --emb bh --ratio 10
+FLAGS
+    rm -rf "$WORK/check_init"
+    mv "$f.tmp" "$f"
+    column -t -s $'\t' "$f" >&2
+    say "# the peer's check: $([ $bad = 0 ] && echo "every configuration the same (valid AUC within 1e-4, logloss within 1e-5)" || echo "$bad configuration(s) DIFFERENT")"
+fi
+if [ "${AGREE:-0}" = 1 ] || [ "${AGREE:-0}" = strategies ]; then
+    f=$OUT/agree_strategies.tsv
+    init=$WORK/agree_init
+    printf 'strategy\tratio\tseed\tvariant\tratio_compressed\thashemb_test_auc\tpeer_test_auc\tdiff\tpeer_heps_test_auc\tdiff_heps\n' >"$f.tmp"
+    for st in $AGREE_STRATS; do
+        emb=${st%%:*}; r=${st#*:}; [ "$emb" = "$st" ] && r=1
+        eargs=(--emb "$emb"); [ "$emb" = full ] || eargs+=(--ratio "$r")
+        for s in $AGREE_SEEDS; do
+            targs=(--data "$DATA" "${TRAIN_ARGS[@]}" "${eargs[@]}" --epochs 1 --seed "$s" --threads "$AGREE_THREADS" --quiet)
+            say "bench: agree $st seed $s: hashemb, then the peer with SparseAdam and with hashemb's eps"
+            rm -rf "$init"
+            "$HASHEMB" train "${targs[@]}" --dump-init "$init" 2>>"$LOGS/agree.log"
+            h=$("$HASHEMB" train "${targs[@]}" 2>>"$LOGS/agree.log")
+            p=$("$PY" bench/peer_torch.py --data "$DATA" --init "$init" --epochs 1 --threads "$AGREE_THREADS" 2>>"$LOGS/agree.log")
+            q=$("$PY" bench/peer_torch.py --data "$DATA" --init "$init" --epochs 1 --threads "$AGREE_THREADS" \
+                --sparse-adam hashemb 2>>"$LOGS/agree.log")
+            ha=$(col test_auc <<<"$h"); pa=$(col test_auc <<<"$p"); qa=$(col test_auc <<<"$q")
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.6f\t%s\t%.6f\n' "$emb" "$r" "$s" "$(col variant <<<"$h")" \
+                "$(col ratio_compressed <<<"$h")" "$ha" "$pa" "$(awk -v a="$ha" -v b="$pa" 'BEGIN { print a - b }')" \
+                "$qa" "$(awk -v a="$ha" -v b="$qa" 'BEGIN { print a - b }')" >>"$f.tmp"
+        done
+    done
+    rm -rf "$init"
+    # per strategy and ratio: the means over the seeds, and the verdict (|mean diff| within 0.003)
+    awk -F'\t' 'NR == 1 { print; next } { print; k = $1 "\t" $2; if (!(k in n)) order[++K] = k;
+        n[k]++; h[k] += $6; p[k] += $7; q[k] += $9; v[k] = $4; rc[k] = $5 }
+        END { bad = 0; for (i = 1; i <= K; i++) { k = order[i]; d = (h[k] - p[k]) / n[k]; e = (h[k] - q[k]) / n[k];
+            ad = d < 0 ? -d : d; if (ad > 0.003) bad++;
+            printf "%s\tmean\t%s\t%s\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\n", k, v[k], rc[k], h[k] / n[k], p[k] / n[k], d, q[k] / n[k], e;
+            printf "# %s: |mean diff| %.4f: %s (within 0.003)\n", k, ad, ad <= 0.003 ? "agree" : "DISAGREE" > "/dev/stderr" }
+            if (bad) printf "# %d strategy/ratio point(s) DISAGREE\n", bad > "/dev/stderr" }' \
+        "$f.tmp" >"$f.tmp2" && mv "$f.tmp2" "$f" && rm -f "$f.tmp"
+    grep -v '^#' "$f" | awk -F'\t' '$3 == "mean" || NR == 1' | column -t -s $'\t' >&2
+fi
+[ "${AGREE:-0}" = 0 ] || exit 0
 
 # =====================================================================================================
 # 0. environment

@@ -9,6 +9,20 @@ over train in a seeded permutation (not hashemb's block shuffle), then exact val
 (midranks) and logloss; best epoch by valid AUC, --patience as in hashemb. samples_per_sec counts the
 training steps only (hashemb's train_seconds: evaluation excluded).
 
+With --init DIR (what `hashemb train --dump-init DIR` wrote) the peer starts where hashemb starts: the
+same initial tables and dense parameters, the same epoch orders, and each field's strategy with the
+layout hashemb's planner chose (hash rows m, qr's m and op, bh's code bits, blocks, tables and fusion).
+The strategies are written here from their papers' public code, not from hashemb's C:
+- hash: the hashing trick, row = XXH64(le32(id), seed_f) mod m, XXH64 written from xxHash's spec (numpy,
+  the 4-byte path) and checked against ../shared/vectors/hash_rows.tsv when it is there;
+- qr: dlrm's QREmbeddingBag (tricks/qr_embedding_bag.py): quotient row id // m, remainder row id % m,
+  combined by mult, add or concat (quotient first);
+- bh: Yan et al.'s binary code (the TensorFlow op of QunBB/DeepLearning): the id's code (the id, or the
+  low S bits of its XXH64), cut into succession or skip blocks, each block's bits packed into a row
+  index (per-block tables offset by the blocks before), the block vectors summed, averaged or
+  concatenated; SPEC 4's departures from the op as in tests/fixtures/gen_strategy_fixture.py.
+torch.optim.SparseAdam updates every table (eps added to sqrt(v); hashemb adds it to sqrt(v_hat)).
+
 Prints one TSV row (header + row) on stdout; progress and the set-up on stderr.
 Run it with Debian's python3-torch: /usr/bin/python3 bench/peer_torch.py --data DIR --threads 2
 Optional: nothing in hashemb depends on it.
@@ -134,16 +148,164 @@ def logloss_logit(z, label):
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
+# --- XXH64 of 4 little-endian bytes (xxHash's spec: the short-input path), vectorised ---------------
+
+P1, P2, P3, P5 = (np.uint64(x) for x in (0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
+                                         0x27D4EB2F165667C5))
+
+
+def xxh64_u32(v, seed):
+    """XXH64 of le32(v) for an array of v (uint32 values) and one 64-bit seed; uint64 arithmetic wraps."""
+    v = np.asarray(v, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        h = np.full(v.shape, np.uint64((int(seed) + 0x27D4EB2F165667C5 + 4) % (1 << 64)), dtype=np.uint64)
+        h ^= v * P1
+        h = ((h << np.uint64(23)) | (h >> np.uint64(41))) * P2 + P3
+        h ^= h >> np.uint64(33)
+        h *= P2
+        h ^= h >> np.uint64(29)
+        h *= P3
+        return h ^ (h >> np.uint64(32))
+
+
+def check_hash_vectors():
+    """The hash against SPEC 4's known answers, when ../shared/vectors is there; the count checked."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "vectors",
+                        "hash_rows.tsv")
+    if not os.path.exists(path):
+        return 0
+    n = 0
+    with open(path) as fh:
+        for line in fh:
+            if line.startswith("#") or line.startswith("seed"):
+                continue
+            seed, f, sf, x, h, m, row = (int(c) for c in line.split("\t"))
+            if int(xxh64_u32([f], seed)[0]) != sf or int(xxh64_u32([x], sf)[0]) != h or h % m != row:
+                sys.exit(f"peer_torch: XXH64 disagrees with {path}: {line.strip()}")
+            n += 1
+    return n
+
+
+# --- the strategies of one field -------------------------------------------------------------------
+
+def read_init(d):
+    """DIR/init.tsv of hashemb train --dump-init: (keys, fields, tables)."""
+    keys, fields, tables = {}, [], {}
+    with open(os.path.join(d, "init.tsv")) as fh:
+        for line in fh:
+            if line.startswith("#"):
+                continue
+            c = line.rstrip("\n").split("\t")
+            if c[0] == "field":  # field f N strategy seed_f key=value ...
+                L = dict(kv.split("=", 1) for kv in c[5].split(" ") if kv != "-")
+                fields.append({"f": int(c[1]), "N": int(c[2]), "kind": c[3], "seed_f": int(c[4]),
+                               "m": int(L.get("m", 0)), "qr_op": L.get("op"), "S": int(L.get("S", 0)),
+                               "t": int(L.get("t", 0)), "n": int(L.get("n", 0)),
+                               "lengths": [int(x) for x in L["lengths"].split(",")] if "lengths" in L else [],
+                               "bh_blocks": L.get("blocks"), "bh_table": L.get("table"),
+                               "bh_fuse": L.get("fuse"), "bh_hashed": int(L.get("hashed", 0))})
+            elif c[0] == "table":
+                tables.setdefault(int(c[1]), []).append((int(c[3]), int(c[4]), c[5]))
+            elif c[0] == "order":
+                keys.setdefault("orders", []).append(c[2])
+            else:
+                keys[c[0]] = c[1:]
+    if keys.get("version") != ["1"]:
+        sys.exit(f"peer_torch: {d}/init.tsv: not version 1 of hashemb train --dump-init")
+    return keys, fields, tables
+
+
+def bh_blocks(S, t, kind, n):
+    """The code bits of each block, least significant first (SPEC 4): succession blocks of t
+    consecutive bits; skip block j the bits j, j+n, j+2n, ..."""
+    if kind == "succession":
+        return [list(range(j * t, min(S, (j + 1) * t))) for j in range(n)]
+    return [list(range(j, S, n)) for j in range(n)]
+
+
+def concat_widths(w, n):
+    return [w // n + (1 if j < w % n else 0) for j in range(n)]
+
+
+class Field(torch.nn.Module):
+    """One field's embedding: its tables (nn.Embedding, sparse gradients) and how an id reads them."""
+
+    def __init__(self, L, w, seed):
+        super().__init__()
+        self.kind, self.w, N = L["kind"], w, L["N"]
+        if L["seed_f"] != int(xxh64_u32([L["f"]], seed)[0]):
+            sys.exit(f"peer_torch: field {L['f']}: seed_f {L['seed_f']} is not XXH64(le32(f), seed)")
+        ids = np.arange(N, dtype=np.uint32)
+        if self.kind == "full":
+            shapes = [(N, w)]
+        elif self.kind == "hash":
+            m = L["m"]
+            shapes = [(m, w)]
+            self.register_buffer("rows", torch.from_numpy((xxh64_u32(ids, L["seed_f"]) % np.uint64(m))
+                                                          .astype(np.int64)))
+        elif self.kind == "qr":
+            m, self.op, self.m = L["m"], L["qr_op"], L["m"]
+            wq, wr = ((w + 1) // 2, w // 2) if self.op == "concat" else (w, w)
+            shapes = [(-(-N // m), wq), (m, wr)]
+        elif self.kind == "bh":
+            S, n, self.fuse = L["S"], L["n"], L["bh_fuse"]
+            blocks = bh_blocks(S, L["t"], L["bh_blocks"], n)
+            if [len(b) for b in blocks] != L["lengths"]:
+                sys.exit(f"peer_torch: field {L['f']}: block lengths {L['lengths']} are not those of "
+                         f"S={S} t={L['t']} {L['bh_blocks']}")
+            code = (xxh64_u32(ids, L["seed_f"]) & np.uint64((1 << S) - 1) if L["bh_hashed"]
+                    else ids.astype(np.uint64))
+            rows, start = np.zeros((N, n), dtype=np.int64), 0
+            per_block = L["bh_table"] == "per-block" and self.fuse != "concat"
+            for j, bits in enumerate(blocks):
+                idx = np.zeros(N, dtype=np.uint64)
+                for k, b in enumerate(bits):
+                    idx |= ((code >> np.uint64(b)) & np.uint64(1)) << np.uint64(k)
+                rows[:, j] = idx.astype(np.int64) + (start if per_block else 0)
+                start += 1 << len(bits)
+            self.register_buffer("rows", torch.from_numpy(rows))
+            lens = [len(b) for b in blocks]
+            if self.fuse == "concat":
+                shapes = [(1 << ln, cw) for ln, cw in zip(lens, concat_widths(w, n))]
+            elif L["bh_table"] == "shared":
+                shapes = [(1 << max(lens), w)]
+            else:
+                shapes = [(sum(1 << ln for ln in lens), w)]
+        else:
+            sys.exit(f"peer_torch: field {L['f']}: strategy '{self.kind}' is not one the peer knows")
+        self.shapes = shapes
+        self.tables = torch.nn.ModuleList(torch.nn.Embedding(r, c, sparse=True) for r, c in shapes)
+
+    def forward(self, x):  # x (B,) int64 ids -> (B, w)
+        T = self.tables
+        if self.kind == "full":
+            return T[0](x)
+        if self.kind == "hash":
+            return T[0](self.rows[x])
+        if self.kind == "qr":  # dlrm's QREmbeddingBag
+            q, r = T[0](torch.div(x, self.m, rounding_mode="floor")), T[1](torch.remainder(x, self.m))
+            return q * r if self.op == "mult" else q + r if self.op == "add" else torch.cat((q, r), 1)
+        rows = self.rows[x]  # (B, n)
+        if self.fuse == "concat":
+            return torch.cat([T[j](rows[:, j]) for j in range(len(T))], 1)
+        v = T[0](rows).sum(dim=1)
+        return v / rows.shape[1] if self.fuse == "mean" else v
+
+
 class Net(torch.nn.Module):
     """hashemb's backbones (src/model.h): DeepFM rows are d+1 wide, column 0 the first-order weight."""
 
-    def __init__(self, kind, cards, dim, hidden):
+    def __init__(self, kind, cards, dim, hidden, layouts=None, seed=1):
         super().__init__()
         self.kind, self.dim = kind, dim
         w = dim + 1 if kind == "deepfm" else dim
-        self.embs = torch.nn.ModuleList(torch.nn.Embedding(n, w, sparse=True) for n in cards)
+        if layouts is None:
+            layouts = [{"f": f, "N": n, "kind": "full", "seed_f": int(xxh64_u32([f], seed)[0])}
+                       for f, n in enumerate(cards)]
+        self.embs = torch.nn.ModuleList(Field(L, w, seed) for L in layouts)
         for e in self.embs:
-            torch.nn.init.normal_(e.weight, 0.0, 1e-4)
+            for t in e.tables:
+                torch.nn.init.normal_(t.weight, 0.0, 1e-4)
         layers, inp = [], len(cards) * dim
         for h in hidden:
             layers += [torch.nn.Linear(inp, h), torch.nn.ReLU()]
@@ -170,6 +332,56 @@ class Net(torch.nn.Module):
     def dense_parameters(self):
         return [p for n, p in self.named_parameters() if not n.startswith("embs.")]
 
+    def load_init(self, d, tables, nparams):
+        """hashemb's initial values: each table from its file, the dense parameters from dense.f32
+        (DeepFM's bias, then per layer W (out, in) row-major and b: nn.Linear's own layout)."""
+        with torch.no_grad():
+            for f, e in enumerate(self.embs):
+                got = [(r, c) for r, c, _ in tables.get(f, [])]
+                if got != e.shapes:
+                    sys.exit(f"peer_torch: field {f}: hashemb's tables {got}, the peer's {e.shapes}")
+                for t, (r, c, name) in zip(e.tables, tables[f]):
+                    t.weight.copy_(torch.from_numpy(np.fromfile(os.path.join(d, name), dtype="<f4")
+                                                    .reshape(r, c)))
+            flat = np.fromfile(os.path.join(d, "dense.f32"), dtype="<f4")
+            params = ([self.bias] if self.bias is not None else []) + [
+                p for m in self.mlp if isinstance(m, torch.nn.Linear) for p in (m.weight, m.bias)]
+            if flat.size != nparams or sum(p.numel() for p in params) != nparams:
+                sys.exit(f"peer_torch: dense.f32 holds {flat.size} values, init.tsv says {nparams}, the "
+                         f"peer's backbone has {sum(p.numel() for p in params)}")
+            off = 0
+            for p in params:
+                p.copy_(torch.from_numpy(flat[off:off + p.numel()].reshape(p.shape)))
+                off += p.numel()
+
+
+class LazyAdamHashemb(torch.optim.Optimizer):
+    """hashemb's lazy Adam (src/optim.c), for --sparse-adam hashemb: SparseAdam's update of the rows a
+    batch reads, with eps added to sqrt(v / (1 - beta2^k)) (torch.optim.Adam's form) instead of sqrt(v).
+    A diagnostic: it shows how much of a difference from hashemb is that placement."""
+
+    def __init__(self, params, lr, betas, eps):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps))
+
+    @torch.no_grad()
+    def step(self):
+        for g in self.param_groups:
+            b1, b2 = g["betas"]
+            for p in g["params"]:
+                if p.grad is None:
+                    continue
+                st = self.state[p]
+                if not st:
+                    st["step"], st["m"], st["v"] = 0, torch.zeros_like(p), torch.zeros_like(p)
+                st["step"] += 1
+                grad = p.grad.coalesce()
+                i, gv = grad.indices()[0], grad.values()
+                m = st["m"][i].mul_(b1).add_(gv, alpha=1 - b1)
+                v = st["v"][i].mul_(b2).addcmul_(gv, gv, value=1 - b2)
+                st["m"][i], st["v"][i] = m, v
+                bc1, bc2 = 1 - b1 ** st["step"], 1 - b2 ** st["step"]
+                p[i] -= g["lr"] * (m / bc1) / ((v / bc2).sqrt() + g["eps"])
+
 
 def predict(net, ids, batch):
     out = np.empty(ids.shape[0], dtype=np.float32)
@@ -194,7 +406,25 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--max-steps", type=int, default=0, help="stop each epoch after this many steps (0: all)")
     ap.add_argument("--no-header", action="store_true", help="print the row only")
+    ap.add_argument("--sparse-adam", choices=["torch", "hashemb"], default="torch",
+                    help="the tables' optimizer: torch.optim.SparseAdam (default), or its update with "
+                    "eps placed as hashemb places it (a diagnostic)")
+    ap.add_argument("--init", metavar="DIR", help="start from what `hashemb train --dump-init DIR` wrote: "
+                    "its strategy, layout, initial values and epoch orders (--model, --dim, --mlp, "
+                    "--batch, --lr and --seed are then taken from it)")
     a = ap.parse_args()
+    init = None
+    if a.init:
+        keys, layouts, tables = read_init(a.init)
+        if keys["optim"] != ["adam"] or float(keys["emb_l2"][0]) != 0:
+            sys.exit(f"peer_torch: {a.init}: optim {keys['optim'][0]}, emb_l2 {keys['emb_l2'][0]}: the "
+                     "peer runs adam without L2")
+        a.model, a.dim, a.mlp = keys["model"][0], int(keys["dim"][0]), keys["hidden"][0]
+        a.batch, a.lr, a.seed = int(keys["batch"][0]), float(keys["lr"][0]), int(keys["seed"][0])
+        orders = keys.get("orders", [])
+        if a.epochs > len(orders):
+            sys.exit(f"peer_torch: --epochs {a.epochs}: {a.init} holds the orders of {len(orders)} epoch(s)")
+        init = (keys, layouts, tables, orders)
     if a.dim < 1 or a.batch < 1 or a.epochs < 1 or a.threads < 1 or a.patience < 1:
         ap.error("--dim, --batch, --epochs, --patience and --threads must be >= 1")
     try:
@@ -213,9 +443,21 @@ def main():
           f"({CORE_SOURCE}), parallel={par}; {a.model} d={a.dim} mlp={a.mlp} batch {a.batch}; "
           f"train {splits['train'][0].shape[0]} rows", file=sys.stderr)
 
-    net = Net(a.model, cards, a.dim, hidden)
+    if init:
+        keys, layouts, tables, orders = init
+        if [L["N"] for L in layouts] != cards:
+            sys.exit(f"peer_torch: {a.init} was made for other cardinalities than {a.data}'s")
+        nvec = check_hash_vectors()
+        kinds = sorted({L["kind"] for L in layouts})
+        print(f"# peer_torch: init from {a.init} ({keys['variant'][0]}; fields {', '.join(kinds)}); XXH64 "
+              f"checked on {nvec} known answers", file=sys.stderr)
+        net = Net(a.model, cards, a.dim, hidden, layouts, a.seed)
+        net.load_init(a.init, tables, int(keys["dense"][1]))
+    else:
+        net = Net(a.model, cards, a.dim, hidden, None, a.seed)
     dense = torch.optim.Adam(net.dense_parameters(), lr=a.lr, betas=(0.9, 0.999), eps=1e-8)
-    sparse = torch.optim.SparseAdam(list(net.embs.parameters()), lr=a.lr, betas=(0.9, 0.999), eps=1e-8)
+    sparse = (torch.optim.SparseAdam if a.sparse_adam == "torch" else LazyAdamHashemb)(
+        list(net.embs.parameters()), lr=a.lr, betas=(0.9, 0.999), eps=1e-8)
     lossf = torch.nn.BCEWithLogitsLoss()
 
     ytr, xtr = splits["train"]
@@ -225,14 +467,21 @@ def main():
     best = None  # (valid_auc, valid_logloss, test_auc, test_logloss, epoch)
     since_best, epochs_run = 0, 0
     for epoch in range(1, a.epochs + 1):
-        perm = rng.permutation(ntrain)
+        if init:  # hashemb's block-shuffled order of this epoch
+            perm = np.fromfile(os.path.join(a.init, init[3][epoch - 1]), dtype="<u4").astype(np.int64)
+            if perm.size != ntrain:
+                sys.exit(f"peer_torch: {init[3][epoch - 1]}: {perm.size} rows, train has {ntrain}")
+        else:
+            perm = rng.permutation(ntrain)
         net.train()
         loss_sum, steps, epoch_samples = 0.0, 0, 0
         t_epoch = 0.0
         for b0 in range(0, ntrain, a.batch):
             if a.max_steps and steps >= a.max_steps:
                 break
-            rows = np.sort(perm[b0:b0 + a.batch])  # sorted: reads the map forward; order within a batch is irrelevant
+            rows = perm[b0:b0 + a.batch]
+            if not init:
+                rows = np.sort(rows)  # reads the map forward; the order within a batch is irrelevant
             t0 = time.perf_counter()
             x = torch.from_numpy(xtr[rows].astype(np.int64))
             y = torch.from_numpy(ytr[rows].astype(np.float32))
@@ -270,10 +519,10 @@ def main():
                 break
 
     cols = ["model", "seed", "epochs", "best_epoch", "valid_auc", "valid_logloss", "test_auc",
-            "test_logloss", "train_seconds", "samples_per_sec", "threads", "blas_core", "torch"]
+            "test_logloss", "train_seconds", "samples_per_sec", "threads", "blas_core", "torch", "variant"]
     vals = [a.model, a.seed, epochs_run, best[4], f"{best[0]:.6f}", f"{best[1]:.6f}", f"{best[2]:.6f}",
             f"{best[3]:.6f}", f"{train_seconds:.3f}", f"{samples / train_seconds:.1f}", a.threads, core,
-            torch.__version__]
+            torch.__version__, init[0]["variant"][0] if init else "full"]
     if not a.no_header:
         print("\t".join(cols))
     print("\t".join(str(v) for v in vals))
