@@ -7,21 +7,17 @@
 #include <string.h>
 #include <xxhash.h>
 
-const char *const EMB_NAMES[EMB_NKINDS] = {"full", "hash", "qr", "bh"};
-const char *const QR_OP_NAMES[QR_NOPS] = {"mult", "add", "concat"};
-const char *const BH_BLOCKS_NAMES[2] = {"succession", "skip"};
-const char *const BH_TABLE_NAMES[2] = {"shared", "per-block"};
-const char *const BH_FUSE_NAMES[3] = {"sum", "mean", "concat"};
+const char *const EMB_NAMES[EMB_NKINDS] = {
+#define EMB_NAME_(kind, name, strategy) [kind] = name,
+    EMB_STRATEGY_LIST(EMB_NAME_)
+#undef EMB_NAME_
+};
 
 const EmbStrategy *const EMB_STRATEGIES[EMB_NKINDS] = {
-    [EMB_FULL] = &EMB_FULL_STRATEGY,
-    [EMB_HASH] = &EMB_HASH_STRATEGY,
-    [EMB_QR] = &EMB_QR_STRATEGY,
-    [EMB_BH] = &EMB_BH_STRATEGY,
+#define EMB_ENTRY_(kind, name, strategy) [kind] = &strategy,
+    EMB_STRATEGY_LIST(EMB_ENTRY_)
+#undef EMB_ENTRY_
 };
-_Static_assert(sizeof EMB_STRATEGIES / sizeof EMB_STRATEGIES[0] == EMB_NKINDS,
-               "one strategy per EmbKind");
-_Static_assert(sizeof EMB_NAMES / sizeof EMB_NAMES[0] == EMB_NKINDS, "one name per EmbKind");
 
 void emb_options_default(EmbOptions *o) {
     memset(o, 0, sizeof *o);
@@ -29,35 +25,42 @@ void emb_options_default(EmbOptions *o) {
     o->ratio = 1.0;
     o->compress_min = 200;
     o->seed = 1;
-    o->qr_op = QR_MULT;
-    o->bh_blocks = BH_SUCCESSION;
-    o->bh_table = BH_SHARED;
-    o->bh_fuse = BH_SUM;
+    for (int k = 0; k < EMB_NKINDS; k++) {
+        CHECK(EMB_STRATEGIES[k]->opt_size <= EMB_SOPT_BYTES);
+        if (EMB_STRATEGIES[k]->opt_default) EMB_STRATEGIES[k]->opt_default(o->sopt[k]);
+    }
 }
 
 void emb_variant(const EmbOptions *o, char *buf, size_t n) {
-    switch (o->kind) {
-    case EMB_FULL:
-        snprintf(buf, n, "full");
-        break;
-    case EMB_HASH:
-        snprintf(buf, n, "hash:cm%ld", o->compress_min);
-        break;
-    case EMB_QR:
-        snprintf(buf, n, "qr:%s:cm%ld", QR_OP_NAMES[o->qr_op], o->compress_min);
-        break;
-    case EMB_BH: {
-        char bits[16], t[16] = "";
-        if (o->bh_bits) snprintf(bits, sizeof bits, "S%d", o->bh_bits);
-        else snprintf(bits, sizeof bits, "Sauto");
-        if (o->bh_t) snprintf(t, sizeof t, ":t%d", o->bh_t);
-        snprintf(buf, n, "bh:%s:%s:%s:%s%s:cm%ld", BH_BLOCKS_NAMES[o->bh_blocks],
-                 BH_TABLE_NAMES[o->bh_table], BH_FUSE_NAMES[o->bh_fuse], bits, t, o->compress_min);
-        break;
-    }
-    default:
-        CHECK(0);
-    }
+    EMB_STRATEGIES[o->kind]->variant(o->sopt[o->kind], o->compress_min, buf, n);
+}
+
+const EmbStrategy *emb_field_strategy(const EmbPlan *p, const EmbFieldPlan *fp) {
+    return EMB_STRATEGIES[emb_field_kind(p, fp)];
+}
+
+EmbKind emb_field_kind(const EmbPlan *p, const EmbFieldPlan *fp) {
+    return fp->compressed ? p->opt.kind : EMB_FULL;
+}
+
+void emb_plan_cols(const EmbPlan *p, const EmbFieldPlan *fp, EmbPlanCols *c) {
+    strcpy(c->m, "NA");
+    strcpy(c->S, "NA");
+    strcpy(c->t, "NA");
+    strcpy(c->n, "NA");
+    strcpy(c->lengths, "NA");
+    const EmbStrategy *s = emb_field_strategy(p, fp);
+    if (s->plan_cols) s->plan_cols(fp, c);
+}
+
+void emb_describe(const EmbPlan *p, const EmbFieldPlan *fp, char *buf, size_t n) {
+    const EmbStrategy *s = emb_field_strategy(p, fp);
+    if (s->describe) s->describe(fp, buf, n);
+    else snprintf(buf, n, "-");
+}
+
+int emb_flag_choice(const char *value, const char *const *names, int n, const char *flag, int *out, Err *e) {
+    return parse_name(value, names, n, flag, out, e);
 }
 
 static uint64_t h4(uint32_t v, uint64_t seed) {
@@ -76,14 +79,13 @@ int emb_plan_make(EmbPlan *p, const uint64_t *cards, int fields, int w, const Em
     if (o->kind != EMB_FULL && !(o->ratio >= 1.0))
         return err_set(e, "--ratio: %g is below 1 (a ratio is full size / compressed size)", o->ratio);
     if (o->compress_min < 0) return err_set(e, "--compress-min: %ld is negative", o->compress_min);
-    if (o->bh_bits < 0 || o->bh_bits > 63) return err_set(e, "--bh-bits: %d is out of range [1, 63]", o->bh_bits);
-    if (o->bh_t < 0 || o->bh_t > 63) return err_set(e, "--bh-t: %d is out of range [1, 63]", o->bh_t);
+    const EmbStrategy *s = EMB_STRATEGIES[o->kind];
+    if (s->opt_check && s->opt_check(o->sopt[o->kind], e)) return -1;
     p->opt = *o;
     if (o->kind == EMB_FULL) p->opt.ratio = 1.0;
     p->fields = fields;
     p->w = w;
     p->f = xcalloc((size_t)fields, sizeof *p->f);
-    const EmbStrategy *s = EMB_STRATEGIES[o->kind];
     for (int i = 0; i < fields; i++) {
         EmbFieldPlan *fp = &p->f[i];
         fp->N = cards[i];
@@ -91,8 +93,8 @@ int emb_plan_make(EmbPlan *p, const uint64_t *cards, int fields, int w, const Em
         fp->budget = (double)cards[i] * w / p->opt.ratio;
         fp->seed_f = emb_field_seed((uint32_t)i, o->seed);
         fp->compressed = o->kind != EMB_FULL && (long long)cards[i] > o->compress_min;
-        if (fp->compressed) s->plan(fp, &p->opt, w);
-        else EMB_FULL_STRATEGY.plan(fp, &p->opt, w);
+        if (fp->compressed) s->plan(fp, &p->opt, p->opt.sopt[o->kind], w);
+        else EMB_FULL_STRATEGY.plan(fp, &p->opt, p->opt.sopt[EMB_FULL], w);
         if (fp->rows > EMB_MAX_ROWS) {
             err_set(e, "field %d (N=%llu): %llu rows over its tables; a table holds at most 2^31-1 = "
                        "%llu rows (its sparse gradient is indexed by int32): use a compressing --emb "
@@ -138,7 +140,7 @@ uint64_t emb_plan_bytes(const EmbPlan *p, OptKind opt, int max_batch) {
         const EmbFieldPlan *fp = &p->f[i];
         /* a batch touches at most one row per id and table (bh: per block; qr: two tables), and
          * never more than the field's rows */
-        uint64_t touch = (uint64_t)max_batch * (uint64_t)(fp->n > 1 ? fp->n : 2);
+        uint64_t touch = (uint64_t)max_batch * (uint64_t)(fp->reads > 1 ? fp->reads : 2);
         if (touch > fp->rows) touch = fp->rows;
         n += fp->params * sizeof(float) * (1 + per) + fp->rows * sizeof(int32_t) +
              touch * (sizeof(uint32_t) + (uint64_t)p->w * sizeof(float));
@@ -311,16 +313,21 @@ void emb_backward(Emb *emb, const float *dout, const uint32_t *ids, int B) {
     }
 }
 
+void emb_field_update(EmbField *f, const Optim *o) {
+    if (f->s->update) f->s->update(f, o);
+    else emb_tables_update(f, o);
+}
+
 void emb_update(Emb *emb, const Optim *o) {
 #pragma omp parallel for schedule(dynamic, 1)
-    for (int i = 0; i < emb->fields; i++) emb->f[i].s->update(&emb->f[i], o);
+    for (int i = 0; i < emb->fields; i++) emb_field_update(&emb->f[i], o);
 }
 
 void emb_bytes(const Emb *emb, uint64_t *param_bytes, uint64_t *opt_bytes) {
     uint64_t p = 0, s = 0;
     for (int i = 0; i < emb->fields; i++) {
         uint64_t a, b;
-        emb->f[i].s->bytes(&emb->f[i], &a, &b);
+        emb_tables_bytes(&emb->f[i], &a, &b);
         p += a;
         s += b;
     }

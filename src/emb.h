@@ -16,22 +16,32 @@
 #include "rng.h"
 #include "util.h"
 
-#define EMB_MAX_BLOCKS 64
 #define EMB_MAX_TABLES 64
 #define EMB_INIT_STD 1e-4 /* the full table's element-wise std (FuxiCTR) */
 #define EMB_MAX_ROWS 2147483647ull /* 2^31 - 1: EmbTable.slot holds a row's place as int32 */
 
-typedef enum { EMB_FULL, EMB_HASH, EMB_QR, EMB_BH, EMB_NKINDS } EmbKind;
-typedef enum { QR_MULT, QR_ADD, QR_CONCAT, QR_NOPS } QrOp;
-typedef enum { BH_SUCCESSION, BH_SKIP } BhBlocks;
-typedef enum { BH_SHARED, BH_PER_BLOCK } BhTable;
-typedef enum { BH_SUM, BH_MEAN, BH_CONCAT } BhFuse;
+/* The strategies, one line each: X(kind, name, the strategy's instance in its file). Adding a strategy
+ * is its file and its line here: the kind, its name for --emb and its table entry all come from this
+ * list, so none can be missing. */
+#define EMB_STRATEGY_LIST(X)                                                                       \
+    X(EMB_FULL, "full", EMB_FULL_STRATEGY)                                                         \
+    X(EMB_HASH, "hash", EMB_HASH_STRATEGY)                                                         \
+    X(EMB_QR, "qr", EMB_QR_STRATEGY)                                                               \
+    X(EMB_BH, "bh", EMB_BH_STRATEGY)
 
-extern const char *const EMB_NAMES[EMB_NKINDS];  /* "full", "hash", "qr", "bh" */
-extern const char *const QR_OP_NAMES[QR_NOPS];   /* "mult", "add", "concat" */
-extern const char *const BH_BLOCKS_NAMES[2];     /* "succession", "skip" */
-extern const char *const BH_TABLE_NAMES[2];      /* "shared", "per-block" */
-extern const char *const BH_FUSE_NAMES[3];       /* "sum", "mean", "concat" */
+typedef enum {
+#define EMB_KIND_(kind, name, strategy) kind,
+    EMB_STRATEGY_LIST(EMB_KIND_)
+#undef EMB_KIND_
+    EMB_NKINDS
+} EmbKind;
+
+extern const char *const EMB_NAMES[EMB_NKINDS]; /* "full", "hash", ... from EMB_STRATEGY_LIST */
+
+/* A strategy's own options and layout live in fixed-size blobs of the shared structs, each strategy's
+ * file casting them to a struct of its own (checked against these sizes where it is defined). */
+#define EMB_SOPT_BYTES 32
+#define EMB_LAYOUT_BYTES 320
 
 /* Everything that chooses a strategy and its layout (the strategy options of SPEC 2). */
 typedef struct {
@@ -39,32 +49,31 @@ typedef struct {
     double ratio;        /* target r; 1 for full */
     long compress_min;   /* fields with N_f <= this stay full (default 200) */
     uint64_t seed;       /* the run's --seed: seeds the hashing (seed_f) and the init */
-    QrOp qr_op;
-    BhBlocks bh_blocks;
-    BhTable bh_table;
-    BhFuse bh_fuse;
-    int bh_bits;         /* 0 = auto: ceil(log2 N_f) */
-    int bh_t;            /* 0 = derive t from the budget; else t = min(bh_t, S) */
+    /* each strategy's own options (its flags), whichever --emb is chosen: a flag may come before
+     * --emb, and emb_options_check refuses one of another strategy than the chosen one */
+    _Alignas(16) unsigned char sopt[EMB_NKINDS][EMB_SOPT_BYTES];
 } EmbOptions;
 
 void emb_options_default(EmbOptions *o);
-/* The strategy flags of SPEC 2, shared by `plan` and `train` (embopt.c): flag is the long
- * option's name with or without its dashes ("qr-op", "--bh-t"); "emb" and "ratio" are accepted too.
- * 0 when value was stored in o; -1 with an Err naming the flag when it is not a strategy flag or the
- * value is bad. emb_options_check then refuses options of another strategy than o->kind (e.g.
- * --qr-op with --emb bh), which would otherwise be silently ignored. */
-/* The getopt_long entries of the strategy flags (besides --emb and --ratio), each returning `code`:
- * `plan` and `train` list them with EMB_STRATEGY_LONGOPTS(code) and hand them to
- * emb_options_parse_flag with the option's name. */
-#define EMB_STRATEGY_LONGOPTS(code)                                                                \
-    {"compress-min", required_argument, 0, (code)}, {"qr-op", required_argument, 0, (code)},      \
-        {"bh-blocks", required_argument, 0, (code)}, {"bh-table", required_argument, 0, (code)},  \
-        {"bh-fuse", required_argument, 0, (code)}, {"bh-bits", required_argument, 0, (code)},     \
-        {"bh-t", required_argument, 0, (code)}
+/* The strategy flags of SPEC 2, shared by `plan` and `train` (embopt.c): flag is the long option's
+ * name with or without its dashes ("qr-op", "--bh-t"); "emb", "ratio" and "compress-min" are the
+ * common ones, the rest come from each strategy's flag table. 0 when value was stored in o; -1 with an
+ * Err naming the flag when it is not a strategy flag or the value is bad. emb_options_check then
+ * refuses options of another strategy than o->kind (e.g. --qr-op with --emb bh), which would otherwise
+ * be silently ignored. */
 int emb_options_parse_flag(EmbOptions *o, const char *flag, const char *value, Err *e);
 int emb_options_check(const EmbOptions *o, Err *e);
+/* Space-separated flags as typed ("--emb bh --bh-fuse mean"): tests and fixtures describe
+ * configurations this way. */
+int emb_options_parse_string(EmbOptions *o, const char *flags, Err *e);
+/* The getopt_long entries of every strategy flag (--emb, --ratio and the strategies' own), each
+ * returning `code`, appended at opts[*n]; room for EMB_MAX_LONGOPTS. Commands hand what getopt returns
+ * to emb_options_parse_flag with the option's name. */
+#define EMB_MAX_LONGOPTS 48
+struct option;
+void emb_longopts(struct option *opts, int *n, int code);
 /* The usage lines of those flags, for a command's --help. */
-extern const char EMB_OPTIONS_USAGE[];
+const char *emb_options_usage(void);
 /* The `variant` column of SPEC 6: "full", "hash:cm200", "qr:mult:cm200",
  * "bh:succession:shared:sum:Sauto:cm200", "bh:skip:per-block:concat:S24:t8:cm200". */
 void emb_variant(const EmbOptions *o, char *buf, size_t n);
@@ -76,20 +85,14 @@ typedef struct {
     int feasible;        /* 0: the layout cannot be built (reason says why) */
     int clamped;         /* the strategy could not fit the budget and uses its smallest layout */
     double budget;       /* N * w / r parameters */
-    uint64_t m;          /* hash: rows; qr: the remainder table's rows (0 otherwise) */
-    int S, t, n;         /* bh: code bits, block length (skip: its longest block), blocks */
-    int lengths[EMB_MAX_BLOCKS]; /* bh: bits per block */
     uint64_t rows;       /* rows over all its tables */
     uint64_t params;     /* parameters over all its tables */
+    int reads;           /* table rows one id reads (bounds the rows a batch touches) */
     uint64_t seed_f;     /* XXH64(le32(f), seed) */
     char reason[160];    /* why infeasible */
-    /* The options that shape the field's tables, copied by the strategy's plan: create and the
-     * plan printer read the layout from here alone. */
-    QrOp qr_op;
-    BhBlocks bh_blocks;
-    BhTable bh_table;
-    BhFuse bh_fuse;
-    int bh_hashed;       /* bh: 1 = the code is the low S bits of XXH64(id, seed_f) (--bh-bits S) */
+    /* the strategy's own layout, as its plan chose it (m, S, t, ...; the options that shape the
+     * tables copied in): create, forward and the plan printer read it from here alone */
+    _Alignas(16) unsigned char layout[EMB_LAYOUT_BYTES];
 } EmbFieldPlan;
 
 typedef struct {
@@ -191,14 +194,54 @@ static inline uint64_t emb_mod(EmbMod d, uint64_t h) {
 
 typedef struct EmbField EmbField;
 
-/* A strategy: one const instance per file, no state of its own. */
+/* A flag of a strategy: `--NAME VALUE` stored into the strategy's options by parse. */
 typedef struct {
-    const char *name;
-    /* Fill fp's layout (m / S, t, n, lengths, rows, params, clamped, feasible) for a compressed field;
-     * fp->N, fp->budget and fp->seed_f are set. */
-    void (*plan)(EmbFieldPlan *fp, const EmbOptions *o, int w);
+    const char *name;    /* the long option without dashes: "qr-op" */
+    const char *usage;   /* its lines of --help, each ending in a newline */
+    int (*parse)(void *sopt, const char *value, const char *flag, Err *e);
+    /* where parse stores the value in the options struct: emb_options_check compares it with the
+     * default to refuse a flag given with another strategy */
+    size_t offset, size;
+} EmbFlag;
+
+/* What `plan` shows of a field: SPEC 4's strategy columns ("NA" where one does not apply; the
+ * strategy fills those it has). */
+typedef struct {
+    char m[24], S[8], t[8], n[8], lengths[256];
+} EmbPlanCols;
+enum { EMB_COL_M = 1, EMB_COL_BH = 2 }; /* which the human table shows: m; S, t, n and lengths */
+
+/* A strategy: one const instance per file, no state of its own. Hooks marked "may be NULL" have a
+ * default; the others are required. */
+typedef struct {
+    /* --- options --- */
+    size_t opt_size;                         /* its options struct (<= EMB_SOPT_BYTES); 0: none */
+    void (*opt_default)(void *sopt);         /* may be NULL: all zero */
+    const EmbFlag *flags;                    /* its flags (may be NULL), nflags of them */
+    int nflags;
+    /* The options' checks beyond each flag's own (whole-options consistency); may be NULL. */
+    int (*opt_check)(const void *sopt, Err *e);
+    /* The `variant` column (SPEC 6) of these options; compress_min is the run's. */
+    void (*variant)(const void *sopt, long compress_min, char *buf, size_t n);
+    /* --- layout --- */
+    /* Fill fp's layout (fp->layout, rows, params, reads, clamped, feasible) for a compressed field;
+     * fp->N, fp->budget and fp->seed_f are set; o holds the common options (ratio, seed), sopt the
+     * strategy's own. */
+    void (*plan)(EmbFieldPlan *fp, const EmbOptions *o, const void *sopt, int w);
+    /* `plan`'s columns of a field (may be NULL: all NA) and which the human table shows (EMB_COL_*) */
+    void (*plan_cols)(const EmbFieldPlan *fp, EmbPlanCols *c);
+    int plan_shown;
+    /* A note on a feasible compressed field for `plan`'s human table (may be NULL), and the header
+     * of the notes column (may be NULL: "notes"). */
+    void (*plan_note)(const EmbFieldPlan *fp, char *buf, size_t n);
+    const char *plan_notes_head;
+    /* The layout as space-separated key=value pairs (train --dump-init; tests' references); may be
+     * NULL: "-". */
+    void (*describe)(const EmbFieldPlan *fp, char *buf, size_t n);
+    /* --- the tables --- */
     /* Allocate f->tables from f->plan (emb_table_alloc) and initialise them so that the composed
-     * vectors have std EMB_INIT_STD element-wise (SPEC 4 Init); max_batch bounds the touched rows. */
+     * vectors have std EMB_INIT_STD element-wise (SPEC 4 Init); max_batch bounds the touched rows.
+     * Every parameter of a strategy lives in f->tables: they are what a checkpoint saves. */
     void (*create)(EmbField *f, int max_batch, OptKind opt, Rng *rng);
     /* out[b*out_stride + 0..w) = vector of ids[b*id_stride]   out (B, w) strided, ids (B) strided */
     void (*forward)(const EmbField *f, float *out, size_t out_stride, const uint32_t *ids,
@@ -206,12 +249,16 @@ typedef struct {
     /* Adds the gradients of dout (B, w) into the tables' sparse gradients; right with repeated ids. */
     void (*backward)(EmbField *f, const float *dout, size_t dout_stride, const uint32_t *ids,
                      size_t id_stride, int B);
-    /* Applies the optimizer to the touched rows, each once, and clears the sparse gradient. */
+    /* Applies the optimizer to the touched rows, each once, and clears the sparse gradient; may be
+     * NULL: emb_tables_update. */
     void (*update)(EmbField *f, const Optim *o);
-    /* Bytes of parameters and of optimizer state, from what was allocated. */
-    void (*bytes)(const EmbField *f, uint64_t *param_bytes, uint64_t *opt_bytes);
-    /* Frees strategy-private state (tables are freed by emb_field_free). */
+    /* Frees strategy-private state (tables are freed by emb_field_free); may be NULL. */
     void (*free_priv)(EmbField *f);
+    /* --- tests --- */
+    /* Option combinations test_emb runs every generic check on, as flags after --emb NAME; {a,b}
+     * expands to each alternative ("--bh-fuse {sum,mean}"), {,x} to without and with x. NULL-ended;
+     * may be NULL: the defaults only. */
+    const char *const *test_configs;
 } EmbStrategy;
 
 struct EmbField {
@@ -224,41 +271,27 @@ struct EmbField {
     void *priv;          /* strategy-private (e.g. precomputed block offsets) */
 };
 
-/* bh (emb_bh.c): what the hot loop needs per field, from the plan alone: the code of an id and the
- * table row each block reads (per-block rows offset by the rows of the blocks before, as SPEC 4
- * stores them). The strategy's forward and backward use the same functions. */
-typedef struct {
-    int S, n, skip, hashed;
-    uint64_t seed_f;
-    uint64_t code_mask;                /* the low S bits */
-    uint64_t mask[EMB_MAX_BLOCKS];     /* succession: (1 << len) - 1, after the shift; skip: the
-                                        * block's bits j, j+n, ... in the code, for pext */
-    int shift[EMB_MAX_BLOCKS];         /* succession: j * t */
-    uint64_t offset[EMB_MAX_BLOCKS];   /* per-block: rows of the blocks before; shared: 0 */
-} EmbBhLayout;
-
-void emb_bh_layout(EmbBhLayout *L, const EmbFieldPlan *fp);
-uint64_t emb_bh_code(const EmbBhLayout *L, uint32_t id);
-void emb_bh_rows(const EmbBhLayout *L, uint32_t id, uint64_t *rows); /* rows (L->n) */
-/* Gathers the bits of x under mask into the low bits (BMI2's pext): the fast one uses the instruction
- * where the build has it (__BMI2__), the _ref one a loop; both are tested against each other. */
-uint64_t emb_bh_pext(uint64_t x, uint64_t mask);
-uint64_t emb_bh_pext_ref(uint64_t x, uint64_t mask);
-/* How many of the field's ids share their vector with another id: with a shared table and sum or
- * mean fusion, ids whose block rows are a permutation of each other's; in any layout, ids with the
- * same code (only possible with hashed codes). Exact; UINT64_MAX when N > max_ids (not counted: it
- * needs 16 bytes per id). */
-uint64_t emb_bh_sharing(const EmbFieldPlan *fp, uint64_t max_ids);
-
-extern const EmbStrategy EMB_FULL_STRATEGY, EMB_HASH_STRATEGY, EMB_QR_STRATEGY, EMB_BH_STRATEGY;
+#define EMB_DECLARE_(kind, name, strategy) extern const EmbStrategy strategy;
+EMB_STRATEGY_LIST(EMB_DECLARE_)
+#undef EMB_DECLARE_
 extern const EmbStrategy *const EMB_STRATEGIES[EMB_NKINDS];
+
+/* A field's strategy: its plan's when compressed, else the full table's. */
+const EmbStrategy *emb_field_strategy(const EmbPlan *p, const EmbFieldPlan *fp);
+EmbKind emb_field_kind(const EmbPlan *p, const EmbFieldPlan *fp);
+/* `plan`'s columns and the key=value description of a field, through its strategy's hooks. */
+void emb_plan_cols(const EmbPlan *p, const EmbFieldPlan *fp, EmbPlanCols *c);
+void emb_describe(const EmbPlan *p, const EmbFieldPlan *fp, char *buf, size_t n);
+
+/* Helpers for strategies' flags: a name out of a list, a whole number in [lo, hi]. */
+int emb_flag_choice(const char *value, const char *const *names, int n, const char *flag, int *out, Err *e);
 
 /* Shared building blocks for strategies. */
 void emb_table_alloc(EmbTable *t, uint64_t rows, int width, uint32_t max_touch, OptKind opt);
 void emb_table_init_normal(EmbTable *t, double mean, double std, Rng *rng);
 void emb_table_free(EmbTable *t);
 void emb_tables_update(EmbField *f, const Optim *o);              /* generic `update` */
-void emb_tables_bytes(const EmbField *f, uint64_t *param_bytes, uint64_t *opt_bytes); /* generic */
+void emb_tables_bytes(const EmbField *f, uint64_t *param_bytes, uint64_t *opt_bytes);
 
 /* All fields of a model. */
 typedef struct {
@@ -273,6 +306,7 @@ void emb_free(Emb *emb);
 void emb_forward(const Emb *emb, float *out, const uint32_t *ids, int B);  // out (B,F,w), ids (B,F)
 void emb_backward(Emb *emb, const float *dout, const uint32_t *ids, int B); // dout (B,F,w)
 void emb_update(Emb *emb, const Optim *o);
+void emb_field_update(EmbField *f, const Optim *o); /* one field's: its strategy's update or the generic */
 void emb_bytes(const Emb *emb, uint64_t *param_bytes, uint64_t *opt_bytes);
 /* Bytes of the sparse-gradient work buffers (slot maps, touched lists, gradient rows). */
 uint64_t emb_work_bytes(const Emb *emb);

@@ -1,10 +1,18 @@
 /* emb_full: the uncompressed N_f x w table; also what every strategy uses for fields with
  * N_f <= --compress-min. */
+#include <stdio.h>
+
 #include "emb.h"
 
-static void full_plan(EmbFieldPlan *fp, const EmbOptions *o, int w) {
-    (void)o;
+static void full_variant(const void *sopt, long compress_min, char *buf, size_t n) {
+    (void)sopt, (void)compress_min;
+    snprintf(buf, n, "full");
+}
+
+static void full_plan(EmbFieldPlan *fp, const EmbOptions *o, const void *sopt, int w) {
+    (void)o, (void)sopt;
     fp->compressed = 0;
+    fp->reads = 1;
     fp->rows = fp->N;
     fp->params = fp->N * (uint64_t)w;
 }
@@ -39,12 +47,9 @@ static void full_backward(EmbField *f, const float *dout, size_t dout_stride, co
 }
 
 const EmbStrategy EMB_FULL_STRATEGY = {
-    .name = "full",
+    .variant = full_variant,
     .plan = full_plan,
     .create = full_create,
     .forward = full_forward,
     .backward = full_backward,
-    .update = emb_tables_update,
-    .bytes = emb_tables_bytes,
-    .free_priv = NULL,
 };

@@ -2,20 +2,44 @@
  * Ids are hashed once per lookup; the row index is not cached, as a table of them would cost as much
  * memory as the compression saves. */
 #include <math.h>
+#include <stdio.h>
 
 #include "emb.h"
 
-static void hash_plan(EmbFieldPlan *fp, const EmbOptions *o, int w) {
+typedef struct {
+    uint64_t m; /* rows */
+} HashLayout;
+_Static_assert(sizeof(HashLayout) <= EMB_LAYOUT_BYTES, "hash's layout fits EmbFieldPlan.layout");
+
+static inline const HashLayout *layout(const EmbFieldPlan *fp) { return (const HashLayout *)fp->layout; }
+
+static void hash_variant(const void *sopt, long compress_min, char *buf, size_t n) {
+    (void)sopt;
+    snprintf(buf, n, "hash:cm%ld", compress_min);
+}
+
+static void hash_plan(EmbFieldPlan *fp, const EmbOptions *o, const void *sopt, int w) {
+    (void)sopt;
+    HashLayout *L = (HashLayout *)fp->layout;
     uint64_t m = (uint64_t)floor((double)fp->N / o->ratio);
-    fp->m = m < 1 ? 1 : m;
-    fp->rows = fp->m;
-    fp->params = fp->m * (uint64_t)w;
+    L->m = m < 1 ? 1 : m;
+    fp->reads = 1;
+    fp->rows = L->m;
+    fp->params = L->m * (uint64_t)w;
     fp->clamped = (double)fp->params > fp->budget;
+}
+
+static void hash_plan_cols(const EmbFieldPlan *fp, EmbPlanCols *c) {
+    snprintf(c->m, sizeof c->m, "%llu", (unsigned long long)layout(fp)->m);
+}
+
+static void hash_describe(const EmbFieldPlan *fp, char *buf, size_t n) {
+    snprintf(buf, n, "m=%llu", (unsigned long long)layout(fp)->m);
 }
 
 static void hash_create(EmbField *f, int max_batch, OptKind opt, Rng *rng) {
     f->ntables = 1;
-    emb_table_alloc(&f->tables[0], f->plan.m, f->w, (uint32_t)max_batch, opt);
+    emb_table_alloc(&f->tables[0], layout(&f->plan)->m, f->w, (uint32_t)max_batch, opt);
     emb_table_init_normal(&f->tables[0], 0.0, EMB_INIT_STD, rng);
 }
 
@@ -29,7 +53,7 @@ static void hash_forward(const EmbField *f, float *out, size_t out_stride, const
                          size_t id_stride, int B) {
     const EmbTable *t = &f->tables[0];
     const int w = f->w;
-    const EmbMod mod = emb_mod_init(f->plan.m);
+    const EmbMod mod = emb_mod_init(layout(&f->plan)->m);
     for (int b0 = 0; b0 < B; b0 += EMB_GROUP) {
         const int n = B - b0 < EMB_GROUP ? B - b0 : EMB_GROUP;
         const float *row[EMB_GROUP];
@@ -45,19 +69,19 @@ static void hash_backward(EmbField *f, const float *dout, size_t dout_stride, co
                           size_t id_stride, int B) {
     EmbTable *t = &f->tables[0];
     const int w = f->w;
-    const EmbMod mod = emb_mod_init(f->plan.m);
+    const EmbMod mod = emb_mod_init(layout(&f->plan)->m);
     for (int b = 0; b < B; b++)
         emb_row_add(emb_grad_row(t, hash_row(f, mod, ids[(size_t)b * id_stride])),
                     dout + (size_t)b * dout_stride, w);
 }
 
 const EmbStrategy EMB_HASH_STRATEGY = {
-    .name = "hash",
+    .variant = hash_variant,
     .plan = hash_plan,
+    .plan_cols = hash_plan_cols,
+    .plan_shown = EMB_COL_M,
+    .describe = hash_describe,
     .create = hash_create,
     .forward = hash_forward,
     .backward = hash_backward,
-    .update = emb_tables_update,
-    .bytes = emb_tables_bytes,
-    .free_priv = NULL,
 };

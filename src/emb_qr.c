@@ -4,10 +4,32 @@
  * columns (column 0, DeepFM's first-order weight, among them), R the other floor(w/2).
  * The division by the field's constant m is a multiply by a precomputed reciprocal (Lemire's fastdiv). */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "emb.h"
+#include "emb_qr.h"
+
+const char *const QR_OP_NAMES[QR_NOPS] = {"mult", "add", "concat"};
+
+static inline const QrLayout *layout(const EmbFieldPlan *fp) { return (const QrLayout *)fp->layout; }
+
+/* --- options --- */
+
+static int parse_op(void *sopt, const char *value, const char *flag, Err *e) {
+    return emb_flag_choice(value, QR_OP_NAMES, QR_NOPS, flag, &((QrOptions *)sopt)->op, e);
+}
+
+static const EmbFlag QR_FLAGS[] = {
+    {"qr-op", "  --qr-op mult|add|concat            qr: how quotient and remainder vectors combine (default mult)\n",
+     parse_op, offsetof(QrOptions, op), sizeof(int)},
+};
+
+static void qr_variant(const void *sopt, long compress_min, char *buf, size_t n) {
+    snprintf(buf, n, "qr:%s:cm%ld", QR_OP_NAMES[((const QrOptions *)sopt)->op], compress_min);
+}
+
+/* --- layout --- */
 
 /* Parameters of the layout with m remainder rows and q = ceil(N/m) quotient rows. */
 static uint64_t qr_params(uint64_t q, uint64_t m, QrOp op, int w) {
@@ -37,38 +59,52 @@ static uint64_t qr_smallest_m(uint64_t N, QrOp op, int w, double budget) {
     return 0;
 }
 
-static void qr_plan(EmbFieldPlan *fp, const EmbOptions *o, int w) {
-    fp->qr_op = o->qr_op;
-    if (o->qr_op == QR_CONCAT && w < 2) {
+static void qr_plan(EmbFieldPlan *fp, const EmbOptions *common, const void *sopt, int w) {
+    (void)common;
+    const QrOptions *o = sopt;
+    QrLayout *L = (QrLayout *)fp->layout;
+    L->op = o->op;
+    fp->reads = 2;
+    if (o->op == QR_CONCAT && w < 2) {
         fp->feasible = 0;
         snprintf(fp->reason, sizeof fp->reason, "qr concat needs a row width of at least 2 (w = %d)", w);
         return;
     }
-    uint64_t m = qr_smallest_m(fp->N, o->qr_op, w, fp->budget);
+    uint64_t m = qr_smallest_m(fp->N, (QrOp)o->op, w, fp->budget);
     if (!m) {
         m = isqrt_ceil(fp->N);
         fp->clamped = 1;
     }
     uint64_t q = ceil_div(fp->N, m);
-    fp->m = m;
+    L->m = m;
     fp->rows = q + m;
-    fp->params = qr_params(q, m, o->qr_op, w);
+    fp->params = qr_params(q, m, (QrOp)o->op, w);
     if (q >= (1ull << 31) || m >= (1ull << 31)) {
         fp->feasible = 0;
         snprintf(fp->reason, sizeof fp->reason, "a qr table of 2^31 rows or more cannot be built");
     }
 }
 
+static void qr_plan_cols(const EmbFieldPlan *fp, EmbPlanCols *c) {
+    snprintf(c->m, sizeof c->m, "%llu", (unsigned long long)layout(fp)->m);
+}
+
+static void qr_describe(const EmbFieldPlan *fp, char *buf, size_t n) {
+    snprintf(buf, n, "m=%llu op=%s", (unsigned long long)layout(fp)->m, QR_OP_NAMES[layout(fp)->op]);
+}
+
+/* --- the tables --- */
+
 static void qr_create(EmbField *f, int max_batch, OptKind opt, Rng *rng) {
-    const EmbFieldPlan *p = &f->plan;
-    const uint64_t q = ceil_div(p->N, p->m);
-    const int wq = p->qr_op == QR_CONCAT ? (f->w + 1) / 2 : f->w;
-    const int wr = p->qr_op == QR_CONCAT ? f->w / 2 : f->w;
+    const QrLayout *L = layout(&f->plan);
+    const uint64_t q = ceil_div(f->plan.N, L->m);
+    const int wq = L->op == QR_CONCAT ? (f->w + 1) / 2 : f->w;
+    const int wr = L->op == QR_CONCAT ? f->w / 2 : f->w;
     f->ntables = 2;
     emb_table_alloc(&f->tables[0], q, wq, (uint32_t)max_batch, opt);
-    emb_table_alloc(&f->tables[1], p->m, wr, (uint32_t)max_batch, opt);
+    emb_table_alloc(&f->tables[1], L->m, wr, (uint32_t)max_batch, opt);
     const double s = EMB_INIT_STD;
-    switch (p->qr_op) {
+    switch ((QrOp)L->op) {
     case QR_MULT: {
         /* Q, R ~ N(0, sqrt(s)): Var(QR) = s^2. SPEC 4 says one part around 1 and the other around 0;
          * then a step of the table around 1 moves the ids' vectors by lr times the other's |x| ~ 1e-4,
@@ -88,8 +124,7 @@ static void qr_create(EmbField *f, int max_batch, OptKind opt, Rng *rng) {
         emb_table_init_normal(&f->tables[0], 0.0, s, rng);
         emb_table_init_normal(&f->tables[1], 0.0, s, rng);
         break;
-    default:
-        CHECK(0);
+    case QR_NOPS: CHECK(0);
     }
 }
 
@@ -118,10 +153,10 @@ static inline void qr_split(QrDiv d, uint32_t id, uint32_t *q, uint32_t *r) {
 static void qr_forward(const EmbField *f, float *out, size_t out_stride, const uint32_t *ids,
                        size_t id_stride, int B) {
     const EmbTable *tq = &f->tables[0], *tr = &f->tables[1];
-    const QrDiv d = qr_div_init(f->plan.m);
+    const QrDiv d = qr_div_init(layout(&f->plan)->m);
     const int w = f->w, wq = tq->width, wr = tr->width;
     uint32_t q, r;
-    switch (f->plan.qr_op) {
+    switch ((QrOp)layout(&f->plan)->op) {
     case QR_MULT:
         for (int b = 0; b < B; b++) {
             qr_split(d, ids[(size_t)b * id_stride], &q, &r);
@@ -146,17 +181,16 @@ static void qr_forward(const EmbField *f, float *out, size_t out_stride, const u
             memcpy(o + wq, tr->w + (size_t)r * wr, (size_t)wr * sizeof(float));
         }
         break;
-    default:
-        CHECK(0);
+    case QR_NOPS: CHECK(0);
     }
 }
 
 static void qr_backward(EmbField *f, const float *dout, size_t dout_stride, const uint32_t *ids,
                         size_t id_stride, int B) {
     EmbTable *tq = &f->tables[0], *tr = &f->tables[1];
-    const QrDiv d = qr_div_init(f->plan.m);
+    const QrDiv d = qr_div_init(layout(&f->plan)->m);
     const int w = f->w, wq = tq->width, wr = tr->width;
-    const QrOp op = f->plan.qr_op;
+    const QrOp op = (QrOp)layout(&f->plan)->op;
     uint32_t q, r;
     for (int b = 0; b < B; b++) {
         qr_split(d, ids[(size_t)b * id_stride], &q, &r);
@@ -180,13 +214,19 @@ static void qr_backward(EmbField *f, const float *dout, size_t dout_stride, cons
     }
 }
 
+static const char *const QR_TESTS[] = {"--qr-op {mult,add,concat}", NULL};
+
 const EmbStrategy EMB_QR_STRATEGY = {
-    .name = "qr",
+    .opt_size = sizeof(QrOptions),
+    .flags = QR_FLAGS,
+    .nflags = sizeof QR_FLAGS / sizeof QR_FLAGS[0],
+    .variant = qr_variant,
     .plan = qr_plan,
+    .plan_cols = qr_plan_cols,
+    .plan_shown = EMB_COL_M,
+    .describe = qr_describe,
     .create = qr_create,
     .forward = qr_forward,
     .backward = qr_backward,
-    .update = emb_tables_update,
-    .bytes = emb_tables_bytes,
-    .free_priv = NULL,
+    .test_configs = QR_TESTS,
 };

@@ -12,7 +12,11 @@
 #include "layers.h"
 #include "rng.h"
 
-const char *const MODEL_NAMES[MODEL_NKINDS] = {"deepfm", "mlp"};
+const char *const MODEL_NAMES[MODEL_NKINDS] = {
+#define MODEL_NAME_(kind, name) [kind] = name,
+    MODEL_LIST(MODEL_NAME_)
+#undef MODEL_NAME_
+};
 
 typedef struct {
     float *x0;                   // (B, F*d)  DeepFM: the MLP input, concat_f e_f[1..d]; else NULL

@@ -16,7 +16,17 @@
 
 #define MODEL_MAX_HIDDEN 8
 
-typedef enum { MODEL_DEEPFM, MODEL_MLP, MODEL_NKINDS } ModelKind;
+/* The backbones, one line each: X(kind, its --model name). */
+#define MODEL_LIST(X)                                                                              \
+    X(MODEL_DEEPFM, "deepfm")                                                                      \
+    X(MODEL_MLP, "mlp")
+
+typedef enum {
+#define MODEL_KIND_(kind, name) kind,
+    MODEL_LIST(MODEL_KIND_)
+#undef MODEL_KIND_
+    MODEL_NKINDS
+} ModelKind;
 extern const char *const MODEL_NAMES[MODEL_NKINDS]; /* "deepfm", "mlp" */
 
 typedef struct {

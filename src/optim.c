@@ -7,7 +7,11 @@
 
 #include "util.h"
 
-const char *const OPT_NAMES[OPT_NKINDS] = {"adam", "adagrad", "sgd"};
+const char *const OPT_NAMES[OPT_NKINDS] = {
+#define OPT_NAME_(kind, name, state) [kind] = name,
+    OPT_LIST(OPT_NAME_)
+#undef OPT_NAME_
+};
 
 void optim_init(Optim *o, OptKind kind, float lr, float emb_l2) {
     o->kind = kind;
@@ -21,8 +25,11 @@ void optim_init(Optim *o, OptKind kind, float lr, float emb_l2) {
 }
 
 int optim_state_per_param(OptKind kind) {
-    static const int per[OPT_NKINDS] = {2, 1, 0};
-    _Static_assert(sizeof per / sizeof per[0] == OPT_NKINDS, "one entry per optimizer");
+    static const int per[OPT_NKINDS] = {
+#define OPT_STATE_(k, name, state) [k] = state,
+        OPT_LIST(OPT_STATE_)
+#undef OPT_STATE_
+    };
     return per[kind];
 }
 
@@ -49,7 +56,7 @@ static inline void step_one(const Optim *o, float *w, float g, float *m, float *
     case OPT_SGD:
         *w -= o->lr * g;
         break;
-    default:
+    case OPT_NKINDS:
         CHECK(0);
     }
 }
@@ -144,7 +151,7 @@ static void optim_span(const Optim *o, float *w, const float *g, float *m, float
     case OPT_SGD:
         sgd_span(o, w, g, n, l2);
         break;
-    default:
+    case OPT_NKINDS:
         CHECK(0);
     }
 }

@@ -10,7 +10,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { OPT_ADAM, OPT_ADAGRAD, OPT_SGD, OPT_NKINDS } OptKind;
+/* The optimizers, one line each: X(kind, its --optim name, floats of state per parameter). The enum,
+ * the names and the state counts come from this list, so none can be missing; the switches on OptKind
+ * have no default, so -Wswitch names a kind without its case. */
+#define OPT_LIST(X)                                                                                \
+    X(OPT_ADAM, "adam", 2)                                                                         \
+    X(OPT_ADAGRAD, "adagrad", 1)                                                                   \
+    X(OPT_SGD, "sgd", 0)
+
+typedef enum {
+#define OPT_KIND_(kind, name, state) kind,
+    OPT_LIST(OPT_KIND_)
+#undef OPT_KIND_
+    OPT_NKINDS
+} OptKind;
 extern const char *const OPT_NAMES[OPT_NKINDS]; /* "adam", "adagrad", "sgd" */
 
 typedef struct {

@@ -31,12 +31,9 @@ static const char USAGE[] =
     "  --tsv                              one tab-separated row per field, then a total row\n"
     "  --help                             this text\n";
 
-/* ids sharing their vector are counted up to this field size (16 bytes per id) */
-#define PLAN_SHARING_MAX_IDS (1ull << 25)
-
 static char *usage_text(void) {
-    static char buf[4096];
-    snprintf(buf, sizeof buf, USAGE, EMB_OPTIONS_USAGE);
+    static char buf[8192];
+    snprintf(buf, sizeof buf, USAGE, emb_options_usage());
     return buf;
 }
 
@@ -44,36 +41,14 @@ static int usage_error(const char *fmt, const char *msg) {
     return cmd_usage_error("plan", usage_text(), fmt, msg);
 }
 
-static void lengths_str(const EmbFieldPlan *fp, char *buf, size_t n) {
-    buf[0] = 0;
-    for (int j = 0; j < fp->n; j++) {
-        char x[16];
-        snprintf(x, sizeof x, "%s%d", j ? "/" : "", fp->lengths[j]);
-        strncat(buf, x, n - strlen(buf) - 1);
-    }
-}
-
-/* The strategy columns of a field (m S t n lengths), "NA" where one does not apply. */
+/* A field's columns: the strategy's (m S t n lengths, "NA" where one does not apply) and the sizes. */
 typedef struct {
-    char m[24], S[8], t[8], n[8], lengths[256], rows[24], params[24], bytes[24], ratio[24];
+    EmbPlanCols s;
+    char rows[24], params[24], bytes[24], ratio[24];
 } FieldCols;
 
 static void field_cols(const EmbPlan *p, const EmbFieldPlan *fp, FieldCols *c) {
-    EmbKind k = fp->compressed ? p->opt.kind : EMB_FULL;
-    strcpy(c->m, "NA");
-    strcpy(c->S, "NA");
-    strcpy(c->t, "NA");
-    strcpy(c->n, "NA");
-    strcpy(c->lengths, "NA");
-    if (k == EMB_HASH || k == EMB_QR) snprintf(c->m, sizeof c->m, "%llu", (unsigned long long)fp->m);
-    if (k == EMB_BH) {
-        snprintf(c->S, sizeof c->S, "%d", fp->S);
-        if (fp->n) {
-            snprintf(c->t, sizeof c->t, "%d", fp->t);
-            snprintf(c->n, sizeof c->n, "%d", fp->n);
-            lengths_str(fp, c->lengths, sizeof c->lengths);
-        }
-    }
+    emb_plan_cols(p, fp, &c->s);
     if (fp->params) {
         snprintf(c->rows, sizeof c->rows, "%llu", (unsigned long long)fp->rows);
         snprintf(c->params, sizeof c->params, "%llu", (unsigned long long)fp->params);
@@ -106,7 +81,7 @@ static void print_tsv(const EmbPlan *p, char **names) {
         FieldCols c;
         field_cols(p, fp, &c);
         printf("%s\t%llu\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", names[i], (unsigned long long)fp->N,
-               c.m, c.S, c.t, c.n, c.lengths, c.rows, c.params, c.bytes, c.ratio, fp->clamped);
+               c.s.m, c.s.S, c.s.t, c.s.n, c.s.lengths, c.rows, c.params, c.bytes, c.ratio, fp->clamped);
         N += fp->N;
         rows += fp->rows;
     }
@@ -124,14 +99,15 @@ static void print_human(const EmbPlan *p, char **names, const char *model, int d
     emb_variant(o, variant, sizeof variant);
     printf("plan: %s, ratio %g, %s with d = %d (w = %d), compress-min %ld, seed %llu\n", variant,
            o->ratio, model, dim, p->w, o->compress_min, (unsigned long long)o->seed);
-    const int sharing = o->kind == EMB_BH;
+    const EmbStrategy *st = EMB_STRATEGIES[o->kind];
+    const int shown = st->plan_shown;
     int nw = 5;
     for (int i = 0; i < p->fields; i++) nw = (int)strlen(names[i]) > nw ? (int)strlen(names[i]) : nw;
     printf("%-*s %11s", nw, "field", "N");
-    if (o->kind == EMB_HASH || o->kind == EMB_QR) printf(" %11s", "m");
-    if (o->kind == EMB_BH) printf(" %3s %3s %3s %-16s", "S", "t", "n", "lengths");
+    if (shown & EMB_COL_M) printf(" %11s", "m");
+    if (shown & EMB_COL_BH) printf(" %3s %3s %3s %-16s", "S", "t", "n", "lengths");
     printf(" %11s %12s %10s %9s  %s\n", "rows", "params", "bytes", "ratio",
-           sharing ? "notes (sharing: ids that share their vector with another)" : "notes");
+           st->plan_notes_head ? st->plan_notes_head : "notes");
     uint64_t N = 0;
     for (int i = 0; i < p->fields; i++) {
         const EmbFieldPlan *fp = &p->f[i];
@@ -140,19 +116,19 @@ static void print_human(const EmbPlan *p, char **names, const char *model, int d
         char hb[32] = "NA";
         if (fp->params) human_bytes(fp->params * sizeof(float), hb, sizeof hb);
         printf("%-*s %11llu", nw, names[i], (unsigned long long)fp->N);
-        if (o->kind == EMB_HASH || o->kind == EMB_QR) printf(" %11s", fp->compressed ? c.m : "-");
-        if (o->kind == EMB_BH) {
-            if (fp->compressed) printf(" %3s %3s %3s %-16s", c.S, c.t, c.n, c.lengths);
+        if (shown & EMB_COL_M) printf(" %11s", fp->compressed ? c.s.m : "-");
+        if (shown & EMB_COL_BH) {
+            if (fp->compressed) printf(" %3s %3s %3s %-16s", c.s.S, c.s.t, c.s.n, c.s.lengths);
             else printf(" %3s %3s %3s %-16s", "-", "-", "-", "-");
         }
         printf(" %11s %12s %10s %9s ", c.rows, c.params, hb, c.ratio);
         if (!fp->compressed && o->kind != EMB_FULL) printf(" full (N <= compress-min)");
         if (fp->clamped) printf(" CLAMPED (over its budget of %.0f)", fp->budget);
         if (!fp->feasible) printf(" INFEASIBLE: %s", fp->reason);
-        if (sharing && fp->compressed && fp->feasible) {
-            uint64_t s = emb_bh_sharing(fp, PLAN_SHARING_MAX_IDS);
-            if (s == UINT64_MAX) printf(" sharing: not counted (N > %llu)", PLAN_SHARING_MAX_IDS);
-            else printf(" sharing: %llu (%.3g%%)", (unsigned long long)s, 100.0 * (double)s / (double)fp->N);
+        if (st->plan_note && fp->compressed && fp->feasible) {
+            char note[256];
+            st->plan_note(fp, note, sizeof note);
+            printf("%s", note);
         }
         printf("\n");
         N += fp->N;
@@ -208,14 +184,16 @@ static int read_meta(const char *dir, uint64_t **cards, char ***names, int *fiel
 enum { P_DATA = 256, P_CARDS, P_MODEL, P_DIM, P_SEED, P_TSV, P_HELP, P_STRATEGY };
 
 int cmd_plan(int argc, char **argv) {
-    static const struct option opts[] = {
+    static const struct option base[] = {
         {"data", required_argument, 0, P_DATA},   {"cards", required_argument, 0, P_CARDS},
         {"model", required_argument, 0, P_MODEL}, {"dim", required_argument, 0, P_DIM},
         {"seed", required_argument, 0, P_SEED},   {"tsv", no_argument, 0, P_TSV},
-        {"help", no_argument, 0, P_HELP},
-        {"emb", required_argument, 0, P_STRATEGY}, {"ratio", required_argument, 0, P_STRATEGY},
-        EMB_STRATEGY_LONGOPTS(P_STRATEGY),
-        {0, 0, 0, 0}};
+        {"help", no_argument, 0, P_HELP}};
+    struct option opts[sizeof base / sizeof base[0] + EMB_MAX_LONGOPTS + 1];
+    int nopts = (int)(sizeof base / sizeof base[0]);
+    memcpy(opts, base, sizeof base);
+    emb_longopts(opts, &nopts, P_STRATEGY);
+    opts[nopts] = (struct option){0, 0, 0, 0};
     EmbOptions o;
     emb_options_default(&o);
     const char *data = NULL, *cards_s = NULL;

@@ -11,6 +11,8 @@
 #include <xxhash.h>
 
 #include "emb.h"
+#include "emb_bh.h"
+#include "emb_qr.h"
 #include "testing.h"
 
 #define MAXB 64
@@ -24,31 +26,57 @@ typedef struct {
     char name[96];
 } Config;
 
-static int make_configs(Config *c) {
+/* Options from flags as typed, on the defaults. */
+static EmbOptions opts_of(const char *flags) {
+    EmbOptions o;
+    Err e;
+    emb_options_default(&o);
+    if (emb_options_parse_string(&o, flags, &e)) {
+        fprintf(stderr, "test_emb: '%s': %s\n", flags, e.msg);
+        exit(2);
+    }
+    return o;
+}
+
+/* Brace expansion of a test configuration: "a {x,y} b" gives "a x b" and "a y b"; "{,x}" gives "" and
+ * "x". Appends to out[*n]. */
+static void expand(const char *pat, char (*out)[256], int *n, int max) {
+    const char *open = strchr(pat, '{');
+    if (!open) {
+        CHECK(*n < max);
+        snprintf(out[(*n)++], 256, "%s", pat);
+        return;
+    }
+    const char *close = strchr(open, '}');
+    CHECK(close);
+    for (const char *alt = open + 1; alt <= close;) {
+        const char *end = alt;
+        while (end < close && *end != ',') end++;
+        char next[512];
+        snprintf(next, sizeof next, "%.*s%.*s%s", (int)(open - pat), pat, (int)(end - alt), alt, close + 1);
+        expand(next, out, n, max);
+        alt = end + 1;
+    }
+}
+
+/* Every strategy with each of its test configurations (EmbStrategy.test_configs). */
+static int make_configs(Config *c, int max) {
     int n = 0;
-    EmbOptions d;
-    emb_options_default(&d);
-    d.compress_min = 0;
-    c[n].o = d, c[n].o.kind = EMB_FULL, n++;
-    c[n].o = d, c[n].o.kind = EMB_HASH, n++;
-    for (int op = 0; op < QR_NOPS; op++) c[n].o = d, c[n].o.kind = EMB_QR, c[n].o.qr_op = (QrOp)op, n++;
-    const int bits[] = {0, 20, 12}, ts[] = {0, 3};
-    for (int bl = 0; bl < 2; bl++)
-        for (int tb = 0; tb < 2; tb++)
-            for (int fu = 0; fu < 3; fu++)
-                for (int bi = 0; bi < 3; bi++)
-                    for (int ti = 0; ti < 2; ti++) {
-                        if (fu == BH_CONCAT && tb == BH_SHARED) continue;
-                        EmbOptions o = d;
-                        o.kind = EMB_BH;
-                        o.bh_blocks = (BhBlocks)bl;
-                        o.bh_table = (BhTable)tb;
-                        o.bh_fuse = (BhFuse)fu;
-                        o.bh_bits = bits[bi];
-                        o.bh_t = ts[ti];
-                        c[n++].o = o;
-                    }
-    for (int i = 0; i < n; i++) emb_variant(&c[i].o, c[i].name, sizeof c[i].name);
+    static char flags[256][256];
+    char all[320];
+    for (int k = 0; k < EMB_NKINDS; k++) {
+        const char *const *tc = EMB_STRATEGIES[k]->test_configs;
+        int nf = 0;
+        if (!tc) snprintf(flags[nf++], 256, "%s", "");
+        for (; tc && *tc; tc++) expand(*tc, flags, &nf, 256);
+        for (int i = 0; i < nf; i++) {
+            snprintf(all, sizeof all, "--emb %s --compress-min 0 %.255s", EMB_NAMES[k], flags[i]);
+            CHECK(n < max);
+            c[n].o = opts_of(all);
+            emb_variant(&c[n].o, c[n].name, sizeof c[n].name);
+            n++;
+        }
+    }
     return n;
 }
 
@@ -97,26 +125,49 @@ static uint64_t ref_hash(uint32_t id, uint64_t seed) {
     return XXH64(b, 4, seed);
 }
 
+/* A number or a word of the field's layout as its strategy describes it ("m=12 op=mult"): the
+ * reference reads the layout the way the PyTorch peer does, not through the strategies' structs. */
+static long long dnum(const char *desc, const char *key) {
+    char k[32];
+    snprintf(k, sizeof k, "%s=", key);
+    for (const char *p = desc; (p = strstr(p, k)); p++)
+        if (p == desc || p[-1] == ' ') return strtoll(p + strlen(k), NULL, 10);
+    fprintf(stderr, "test_emb: no %s in '%s'\n", key, desc);
+    exit(2);
+}
+static int dis(const char *desc, const char *key, const char *word) {
+    char k[64];
+    snprintf(k, sizeof k, "%s=%s", key, word);
+    size_t n = strlen(k);
+    for (const char *p = desc; (p = strstr(p, k)); p++)
+        if ((p == desc || p[-1] == ' ') && (p[n] == ' ' || !p[n])) return 1;
+    return 0;
+}
+
 static void ref_vector(const EmbField *f, EmbKind kind, uint32_t id, double *v) {
     const EmbFieldPlan *p = &f->plan;
     const int w = f->w;
     if (!p->compressed) kind = EMB_FULL;
+    char d[512] = "-";
+    if (f->s->describe) f->s->describe(p, d, sizeof d);
     switch (kind) {
     case EMB_FULL:
         for (int k = 0; k < w; k++) v[k] = f->tables[0].w[(size_t)id * w + k];
         return;
     case EMB_HASH: {
-        uint64_t row = ref_hash(id, ref_hash(f->index, ref_seed)) % p->m;
+        uint64_t row = ref_hash(id, ref_hash(f->index, ref_seed)) % (uint64_t)dnum(d, "m");
         for (int k = 0; k < w; k++) v[k] = f->tables[0].w[row * w + k];
         return;
     }
     case EMB_QR: {
-        uint64_t q = id / p->m, r = id % p->m;
+        const uint64_t m = (uint64_t)dnum(d, "m");
+        uint64_t q = id / m, r = id % m;
         const EmbTable *Q = &f->tables[0], *R = &f->tables[1];
         for (int k = 0; k < w; k++) {
-            if (p->qr_op == QR_MULT) v[k] = (double)(Q->w[q * w + k] * R->w[r * w + k]);
-            else if (p->qr_op == QR_ADD) v[k] = (double)(Q->w[q * w + k] + R->w[r * w + k]);
+            if (dis(d, "op", "mult")) v[k] = (double)(Q->w[q * w + k] * R->w[r * w + k]);
+            else if (dis(d, "op", "add")) v[k] = (double)(Q->w[q * w + k] + R->w[r * w + k]);
             else {
+                CHECK(dis(d, "op", "concat"));
                 int a = (w + 1) / 2;
                 v[k] = k < a ? Q->w[q * a + k] : R->w[r * (w / 2) + (k - a)];
             }
@@ -124,43 +175,41 @@ static void ref_vector(const EmbField *f, EmbKind kind, uint32_t id, double *v) 
         return;
     }
     case EMB_BH: {
-        const int S = p->S, n = p->n;
-        uint64_t code = p->bh_hashed ? ref_hash(id, ref_hash(f->index, ref_seed)) : id;
+        const int S = (int)dnum(d, "S"), n = (int)dnum(d, "n"), t = (int)dnum(d, "t");
+        uint64_t code = dnum(d, "hashed") ? ref_hash(id, ref_hash(f->index, ref_seed)) : id;
         if (S < 64) code &= (1ull << S) - 1;
         /* block j's bits, least significant first */
-        uint64_t idx[EMB_MAX_BLOCKS], off[EMB_MAX_BLOCKS];
-        int len[EMB_MAX_BLOCKS];
+        uint64_t idx[64], off[64];
         uint64_t o = 0;
+        CHECK(n >= 1 && n <= 64);
         for (int j = 0; j < n; j++) {
             int bitpos[64], nb = 0;
-            if (p->bh_blocks == BH_SUCCESSION)
-                for (int b = j * p->t; b < (j + 1) * p->t && b < S; b++) bitpos[nb++] = b;
+            if (dis(d, "blocks", "succession"))
+                for (int b = j * t; b < (j + 1) * t && b < S; b++) bitpos[nb++] = b;
             else
                 for (int b = j; b < S; b += n) bitpos[nb++] = b;
             idx[j] = 0;
             for (int m = 0; m < nb; m++) idx[j] |= ((code >> bitpos[m]) & 1) << m;
-            len[j] = nb;
-            off[j] = p->bh_table == BH_PER_BLOCK ? o : 0;
+            off[j] = dis(d, "table", "per-block") ? o : 0;
             o += 1ull << nb;
         }
-        if (p->bh_fuse == BH_CONCAT) {
+        if (dis(d, "fuse", "concat")) {
             int c = 0;
             for (int j = 0; j < n; j++) {
                 int cw = w / n + (j < w % n);
                 for (int k = 0; k < cw; k++) v[c + k] = f->tables[j].w[idx[j] * cw + k];
                 c += cw;
             }
-            (void)len;
             return;
         }
         for (int k = 0; k < w; k++) {
             float s = 0;
             for (int j = 0; j < n; j++) s += f->tables[0].w[(idx[j] + off[j]) * w + k];
-            v[k] = p->bh_fuse == BH_MEAN ? (double)s / n : (double)s;
+            v[k] = dis(d, "fuse", "mean") ? (double)s / n : (double)s;
         }
         return;
     }
-    default:
+    case EMB_NKINDS:
         CHECK(0);
     }
 }
@@ -505,19 +554,15 @@ static void test_bh_distinct(void) {
         for (int t = 1; t <= 13; t++)
             for (int bl = 0; bl < 2; bl++)
                 for (int tb = 0; tb < 2; tb++) {
-                    EmbOptions o;
-                    emb_options_default(&o);
-                    o.kind = EMB_BH;
-                    o.ratio = 1;
-                    o.compress_min = 0;
-                    o.bh_t = t;
-                    o.bh_blocks = (BhBlocks)bl;
-                    o.bh_table = (BhTable)tb;
+                    char fl[128];
+                    snprintf(fl, sizeof fl, "--emb bh --ratio 1 --compress-min 0 --bh-t %d --bh-blocks %s --bh-table %s",
+                             t, BH_BLOCKS_NAMES[bl], BH_TABLE_NAMES[tb]);
+                    EmbOptions o = opts_of(fl);
                     EmbPlan p;
                     Err e;
                     CHECK(emb_plan_make(&p, &N, 1, 17, &o, &e) == 0);
                     const EmbFieldPlan *fp = &p.f[0];
-                    if (t > fp->S) {
+                    if (t > BHP(fp)->S) {
                         emb_plan_free(&p);
                         continue;
                     }
@@ -569,17 +614,14 @@ static void test_qr_degenerate(Rng *rng) {
     const uint64_t N = 300;
     for (int op = QR_MULT; op <= QR_ADD; op++)
         for (uint64_t extra = 0; extra <= 5; extra += 5) {
-            EmbOptions o;
-            emb_options_default(&o);
-            o.kind = EMB_QR;
-            o.qr_op = (QrOp)op;
-            o.ratio = 2;
-            o.compress_min = 0;
+            char fl[96];
+            snprintf(fl, sizeof fl, "--emb qr --qr-op %s --ratio 2 --compress-min 0", QR_OP_NAMES[op]);
+            EmbOptions o = opts_of(fl);
             EmbPlan p;
             Err e;
             uint64_t n = N;
             CHECK(emb_plan_make(&p, &n, 1, 16, &o, &e) == 0);
-            p.f[0].m = N + extra;
+            QRL(&p.f[0])->m = N + extra;
             p.f[0].rows = 1 + N + extra;
             p.f[0].params = (1 + N + extra) * 16;
             p.infeasible = 0;
@@ -609,15 +651,11 @@ static void test_qr_degenerate(Rng *rng) {
  * about lr^2 (the product of the two steps), against lr for the other: the cause of qr's poor r = 10
  * in gen_version 3's sweeps (README, "The qr question"). */
 static void test_qr_mult_learns_both(void) {
-    EmbOptions o;
-    emb_options_default(&o);
-    o.kind = EMB_QR;
-    o.qr_op = QR_MULT;
-    o.compress_min = 0;
+    EmbOptions o = opts_of("--emb qr --qr-op mult --compress-min 0");
     Emb emb;
     const int w = 17;
     CHECK(make_emb(&emb, &o, 1000, w, 10, OPT_ADAM, 3));
-    const uint32_t m = (uint32_t)emb.f[0].plan.m;
+    const uint32_t m = (uint32_t)QRL(&emb.f[0].plan)->m;
     CHECK(m >= 3 && m < 500);
     /* a = (q 1, r 1); b shares its remainder row (q 0), c its quotient row (r 2) */
     uint32_t abc[3] = {m + 1, 1, m + 2};
@@ -643,11 +681,7 @@ static void test_qr_mult_learns_both(void) {
 
 /* qr's division by multiplication, with ids up to 2^32 - 1 */
 static void test_qr_large_ids(Rng *rng) {
-    EmbOptions o;
-    emb_options_default(&o);
-    o.kind = EMB_QR;
-    o.ratio = 1e6;
-    o.compress_min = 0;
+    EmbOptions o = opts_of("--emb qr --ratio 1e6 --compress-min 0");
     const uint64_t Ns[] = {4294967296ull, 3000000019ull};
     for (int i = 0; i < 2; i++) {
         EmbPlan p;
@@ -666,7 +700,7 @@ static void test_qr_large_ids(Rng *rng) {
             ref_vector(&emb.f[0], EMB_QR, id, ref);
             for (int c = 0; c < 4; c++) bad += v[c] != (float)ref[c];
         }
-        T_CHECK(bad == 0, "qr N=%" PRIu64 " m=%" PRIu64 ": %d large-id elements wrong", Ns[i], p.f[0].m, bad);
+        T_CHECK(bad == 0, "qr N=%" PRIu64 " m=%" PRIu64 ": %d large-id elements wrong", Ns[i], QRL(&p.f[0])->m, bad);
         emb_free(&emb);
         emb_plan_free(&p);
     }
@@ -693,7 +727,7 @@ static void test_budget_grid(const Config *cs, int nc) {
                     if (fp->feasible && fp->clamped && (double)fp->params <= fp->budget) bad++;
                     if (o.kind == EMB_QR && fp->feasible && fp->clamped) {
                         uint64_t m = (uint64_t)ceil(sqrt((double)fp->N));
-                        badq += fp->m != m;
+                        badq += QRL(fp)->m != m;
                     }
                     emb_plan_free(&p);
                 }
@@ -703,31 +737,22 @@ static void test_budget_grid(const Config *cs, int nc) {
 
 /* (i) SPEC 6's variant strings */
 static void test_variants(void) {
-    EmbOptions o;
-    char b[128];
-    emb_options_default(&o);
-    emb_variant(&o, b, sizeof b);
-    T_CHECK(!strcmp(b, "full"), "%s", b);
-    o.kind = EMB_HASH;
-    emb_variant(&o, b, sizeof b);
-    T_CHECK(!strcmp(b, "hash:cm200"), "%s", b);
-    o.kind = EMB_QR;
-    emb_variant(&o, b, sizeof b);
-    T_CHECK(!strcmp(b, "qr:mult:cm200"), "%s", b);
-    o.kind = EMB_BH;
-    emb_variant(&o, b, sizeof b);
-    T_CHECK(!strcmp(b, "bh:succession:shared:sum:Sauto:cm200"), "%s", b);
-    o.bh_blocks = BH_SKIP;
-    o.bh_table = BH_PER_BLOCK;
-    o.bh_fuse = BH_CONCAT;
-    o.bh_bits = 24;
-    o.bh_t = 8;
-    emb_variant(&o, b, sizeof b);
-    T_CHECK(!strcmp(b, "bh:skip:per-block:concat:S24:t8:cm200"), "%s", b);
-    o.compress_min = 0;
-    o.bh_t = 0;
-    emb_variant(&o, b, sizeof b);
-    T_CHECK(!strcmp(b, "bh:skip:per-block:concat:S24:cm0"), "%s", b);
+    static const char *const want[][2] = {
+        {"", "full"},
+        {"--emb hash", "hash:cm200"},
+        {"--emb qr", "qr:mult:cm200"},
+        {"--emb bh", "bh:succession:shared:sum:Sauto:cm200"},
+        {"--emb bh --bh-blocks skip --bh-table per-block --bh-fuse concat --bh-bits 24 --bh-t 8",
+         "bh:skip:per-block:concat:S24:t8:cm200"},
+        {"--emb bh --bh-blocks skip --bh-table per-block --bh-fuse concat --bh-bits 24 --compress-min 0",
+         "bh:skip:per-block:concat:S24:cm0"},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        EmbOptions o = opts_of(want[i][0]);
+        char b[128];
+        emb_variant(&o, b, sizeof b);
+        T_CHECK(!strcmp(b, want[i][1]), "'%s': variant %s, want %s", want[i][0], b, want[i][1]);
+    }
 }
 
 /* the strategy flags shared by plan and train */
@@ -736,19 +761,20 @@ static void test_flags(void) {
     Err e;
     emb_options_default(&o);
     emb_options_default(&d);
+    const BhOptions *bo = (const BhOptions *)o.sopt[EMB_BH];
     T_CHECK(emb_options_parse_flag(&o, "emb", "bh", &e) == 0 && o.kind == EMB_BH, "--emb bh");
     T_CHECK(emb_options_parse_flag(&o, "--ratio", "250", &e) == 0 && o.ratio == 250, "--ratio");
-    T_CHECK(emb_options_parse_flag(&o, "bh-blocks", "skip", &e) == 0 && o.bh_blocks == BH_SKIP, "--bh-blocks");
-    T_CHECK(emb_options_parse_flag(&o, "bh-table", "per-block", &e) == 0 && o.bh_table == BH_PER_BLOCK, "--bh-table");
-    T_CHECK(emb_options_parse_flag(&o, "bh-fuse", "mean", &e) == 0 && o.bh_fuse == BH_MEAN, "--bh-fuse");
-    T_CHECK(emb_options_parse_flag(&o, "bh-bits", "24", &e) == 0 && o.bh_bits == 24, "--bh-bits 24");
-    T_CHECK(emb_options_parse_flag(&o, "bh-t", "8", &e) == 0 && o.bh_t == 8, "--bh-t");
+    T_CHECK(emb_options_parse_flag(&o, "bh-blocks", "skip", &e) == 0 && bo->blocks == BH_SKIP, "--bh-blocks");
+    T_CHECK(emb_options_parse_flag(&o, "bh-table", "per-block", &e) == 0 && bo->table == BH_PER_BLOCK, "--bh-table");
+    T_CHECK(emb_options_parse_flag(&o, "bh-fuse", "mean", &e) == 0 && bo->fuse == BH_MEAN, "--bh-fuse");
+    T_CHECK(emb_options_parse_flag(&o, "bh-bits", "24", &e) == 0 && bo->bits == 24, "--bh-bits 24");
+    T_CHECK(emb_options_parse_flag(&o, "bh-t", "8", &e) == 0 && bo->t == 8, "--bh-t");
     T_CHECK(emb_options_parse_flag(&o, "compress-min", "0", &e) == 0 && o.compress_min == 0, "--compress-min");
     T_CHECK(emb_options_check(&o, &e) == 0, "check: %s", e.msg);
     char b[128];
     emb_variant(&o, b, sizeof b);
     T_CHECK(!strcmp(b, "bh:skip:per-block:mean:S24:t8:cm0"), "%s", b);
-    T_CHECK(emb_options_parse_flag(&o, "bh-bits", "auto", &e) == 0 && o.bh_bits == 0, "--bh-bits auto");
+    T_CHECK(emb_options_parse_flag(&o, "bh-bits", "auto", &e) == 0 && bo->bits == 0, "--bh-bits auto");
     const char *bad[][2] = {{"emb", "lsh"},      {"ratio", "0.5"},      {"ratio", "2x"},
                             {"qr-op", "sub"},    {"bh-blocks", "rand"}, {"bh-table", "own"},
                             {"bh-fuse", "max"},  {"bh-bits", "0"},      {"bh-bits", "64"},
@@ -760,32 +786,28 @@ static void test_flags(void) {
         int rc = emb_options_parse_flag(&x, bad[i][0], bad[i][1], &e);
         T_CHECK(rc == -1 && strstr(e.msg, bad[i][0]), "--%s %s: rc %d, '%s'", bad[i][0], bad[i][1], rc, e.msg);
     }
-    EmbOptions x = d;
-    x.kind = EMB_HASH;
-    x.qr_op = QR_ADD;
+    /* a flag of another strategy than the chosen one, in either order */
+    EmbOptions x = opts_of("--qr-op add --emb hash");
     T_CHECK(emb_options_check(&x, &e) == -1 && strstr(e.msg, "--qr-op"), "--qr-op with hash: %s", e.msg);
-    x = d;
-    x.kind = EMB_QR;
-    x.bh_t = 4;
+    x = opts_of("--emb qr --bh-t 4");
     T_CHECK(emb_options_check(&x, &e) == -1 && strstr(e.msg, "--bh-t"), "--bh-t with qr: %s", e.msg);
-    x = d;
-    x.kind = EMB_BH;
-    x.bh_bits = 8;
-    x.bh_t = 9; /* SPEC 4: t = min(T, S) */
+    x = opts_of("--emb hash --qr-op mult"); /* the default value: nothing to refuse */
+    T_CHECK(emb_options_check(&x, &e) == 0, "--qr-op mult with hash: %s", e.msg);
+    x = opts_of("--emb bh --bh-bits 8 --bh-t 9"); /* SPEC 4: t = min(T, S) */
     T_CHECK(emb_options_check(&x, &e) == 0, "--bh-t over --bh-bits: %s", e.msg);
     EmbPlan p;
     uint64_t N = 5000;
     x.ratio = 2;
     x.compress_min = 0;
     CHECK(emb_plan_make(&p, &N, 1, 17, &x, &e) == 0);
-    T_CHECK(p.f[0].S == 8 && p.f[0].t == 8 && p.f[0].n == 1, "--bh-t 9 --bh-bits 8: S %d t %d n %d", p.f[0].S,
-            p.f[0].t, p.f[0].n);
+    const BhPlan *P = BHP(&p.f[0]);
+    T_CHECK(P->S == 8 && P->t == 8 && P->n == 1, "--bh-t 9 --bh-bits 8: S %d t %d n %d", P->S, P->t, P->n);
     emb_plan_free(&p);
 }
 
 int main(void) {
     static Config cs[128];
-    const int nc = make_configs(cs);
+    const int nc = make_configs(cs, 128);
     Rng rng;
     rng_seed(&rng, 2021);
     const uint64_t Ns[] = {37, 300, 1000, 5000};

@@ -96,12 +96,17 @@ static int check_layout(const char *cfg, const EmbPlan *p, const FixArray *L) {
     T_CHECK(!p->infeasible && fp->feasible && !fp->clamped, "%s: plan infeasible or clamped: %s", cfg,
             p->reason);
     /* both written out the same way, so a mismatch prints both whole */
-    char mine[256], ref[256];
-    int a = snprintf(mine, sizeof mine, "m=%llu S=%d t=%d n=%d rows=%llu params=%llu lengths",
-                     (unsigned long long)fp->m, fp->S, fp->t, fp->n, (unsigned long long)fp->rows,
-                     (unsigned long long)fp->params);
-    for (int j = 0; j < fp->n && a < (int)sizeof mine; j++)
-        a += snprintf(mine + a, sizeof mine - (size_t)a, " %d", fp->lengths[j]);
+    char mine[512], ref[256], len[256];
+    EmbPlanCols c; /* the layout as `plan` shows it; 0 where a column does not apply */
+    emb_plan_cols(p, fp, &c);
+#define NA0(x) (strcmp((x), "NA") ? (x) : "0")
+    snprintf(len, sizeof len, "%s", strcmp(c.lengths, "NA") ? c.lengths : "");
+    for (char *q = len; *q; q++)
+        if (*q == '/') *q = ' ';
+    snprintf(mine, sizeof mine, "m=%s S=%s t=%s n=%s rows=%llu params=%llu lengths%s%s", NA0(c.m), NA0(c.S),
+             NA0(c.t), NA0(c.n), (unsigned long long)fp->rows, (unsigned long long)fp->params,
+             len[0] ? " " : "", len);
+#undef NA0
     int b = snprintf(ref, sizeof ref, "m=%g S=%g t=%g n=%g rows=%g params=%g lengths", L->v[0], L->v[1],
                      L->v[2], L->v[3], L->v[4], L->v[5]);
     for (int j = 6; j < L->n && b < (int)sizeof ref; j++)
@@ -207,7 +212,7 @@ static void test_config(const Config *c, int w, int B, int steps, const float *d
     for (int s = 0; s < steps; s++) {
         if (s > 0) f->s->backward(f, dout + (size_t)s * B * w, (size_t)w, ids + (size_t)s * B, 1, B);
         optim_begin_step(&opt);
-        f->s->update(f, &opt);
+        emb_field_update(f, &opt);
     }
     for (int k = 0; k < nt; k++) {
         snprintf(tn, sizeof tn, "T%d after %d steps", k, steps);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "emb.h"
+#include "emb_bh.h"
 #include "testing.h"
 
 #define MAXCOLS 16
@@ -70,12 +71,6 @@ static int vec_next(VecFile *v, char **c) {
     return 0;
 }
 
-static int pick_name(const char *v, const char *const *names, int n) {
-    for (int i = 0; i < n; i++)
-        if (!strcmp(v, names[i])) return i;
-    return -1;
-}
-
 /* One field's plan under o with compress-min 0. */
 static void plan1(EmbPlan *p, uint64_t N, int w, EmbOptions *o) {
     o->compress_min = 0;
@@ -99,27 +94,32 @@ static int test_plan_tsv(const char *shared) {
         o.ratio = r;
         char what[256];
         snprintf(what, sizeof what, "%.16s %.48s w=%d N=%" PRIu64 " r=%g", c[0], c[1], w, N, r);
+        /* the configuration as flags: "bh" "succession:shared:sum" gives --emb bh --bh-blocks
+         * succession --bh-table shared --bh-fuse sum ("sum stands for sum and mean") */
+        char flags[2][256];
         int nvariants = 1;
-        if (!strcmp(c[0], "hash")) {
-            o.kind = EMB_HASH;
-        } else if (!strcmp(c[0], "qr")) {
-            o.kind = EMB_QR;
-            o.qr_op = (QrOp)pick_name(c[1], QR_OP_NAMES, QR_NOPS);
-        } else {
-            o.kind = EMB_BH;
+        if (!strcmp(c[0], "bh")) {
             char opts[64];
             snprintf(opts, sizeof opts, "%s", c[1]);
             char *fuse = strrchr(opts, ':');
             *fuse++ = 0;
             char *table = strchr(opts, ':');
             *table++ = 0;
-            o.bh_blocks = (BhBlocks)pick_name(opts, BH_BLOCKS_NAMES, 2);
-            o.bh_table = (BhTable)pick_name(table, BH_TABLE_NAMES, 2);
-            o.bh_fuse = (BhFuse)pick_name(fuse, BH_FUSE_NAMES, 3);
-            if (o.bh_fuse == BH_SUM) nvariants = 2; /* "sum stands for sum and mean" */
+            snprintf(flags[0], sizeof flags[0], "--emb bh --bh-blocks %s --bh-table %s --bh-fuse %s", opts,
+                     table, fuse);
+            if (!strcmp(fuse, "sum")) {
+                nvariants = 2;
+                snprintf(flags[1], sizeof flags[1], "--emb bh --bh-blocks %s --bh-table %s --bh-fuse mean",
+                         opts, table);
+            }
+        } else if (!strcmp(c[0], "qr")) {
+            snprintf(flags[0], sizeof flags[0], "--emb qr --qr-op %s", c[1]);
+        } else {
+            snprintf(flags[0], sizeof flags[0], "--emb %s", c[0]);
         }
         for (int var = 0; var < nvariants; var++) {
-            if (var == 1) o.bh_fuse = BH_MEAN;
+            Err e;
+            CHECK(emb_options_parse_string(&o, flags[var], &e) == 0);
             EmbPlan p;
             plan1(&p, N, w, &o);
             const EmbFieldPlan *fp = &p.f[0];
@@ -130,15 +130,12 @@ static int test_plan_tsv(const char *shared) {
                 continue;
             }
             T_CHECK(fp->feasible, "%s: infeasible: %s", what, fp->reason);
-            char desc[256];
-            if (o.kind == EMB_BH) {
-                char len[200] = "";
-                for (int j = 0; j < fp->n; j++)
-                    snprintf(len + strlen(len), sizeof len - strlen(len), "%s%d", j ? "/" : "", fp->lengths[j]);
-                snprintf(desc, sizeof desc, "S=%d,t=%d,n=%d,lengths=%s", fp->S, fp->t, fp->n, len);
-            } else {
-                snprintf(desc, sizeof desc, "m=%" PRIu64, fp->m);
-            }
+            /* the layout as `plan` shows it */
+            char desc[512];
+            EmbPlanCols pc;
+            emb_plan_cols(&p, fp, &pc);
+            if (strcmp(pc.m, "NA")) snprintf(desc, sizeof desc, "m=%s", pc.m);
+            else snprintf(desc, sizeof desc, "S=%s,t=%s,n=%s,lengths=%s", pc.S, pc.t, pc.n, pc.lengths);
             T_CHECK(!strcmp(desc, c[5]), "%s: %s, expected %s", what, desc, c[5]);
             T_CHECK(fp->rows == strtoull(c[6], NULL, 10), "%s: rows %" PRIu64 ", expected %s", what,
                     fp->rows, c[6]);
@@ -155,20 +152,28 @@ static int test_plan_tsv(const char *shared) {
     return rows;
 }
 
-/* The row the hash strategy's forward reads for id, found by filling row r with the value r. */
+/* The row the hash strategy's forward reads for id, found by filling row r with the value r. The
+ * layout of m rows is the planner's: N = m K ids at ratio K give m = floor(N / K) exactly. */
 static uint32_t hash_forward_row(uint32_t field, uint64_t seed, uint32_t id, uint64_t m) {
+    const uint64_t K = ((uint64_t)id + 1 + m - 1) / m;
+    EmbOptions o;
+    Err e;
+    emb_options_default(&o);
+    CHECK(emb_options_parse_string(&o, "--emb hash", &e) == 0);
+    o.ratio = (double)K;
+    EmbPlan p;
+    plan1(&p, m * K, 1, &o);
+    char d[64];
+    emb_describe(&p, &p.f[0], d, sizeof d);
+    CHECK(strtoull(d + 2, NULL, 10) == m); /* "m=..." */
     EmbField f;
     memset(&f, 0, sizeof f);
     f.s = &EMB_HASH_STRATEGY;
     f.w = 1;
     f.index = field;
-    f.plan.N = (uint64_t)id + 1;
-    f.plan.compressed = 1;
-    f.plan.feasible = 1;
-    f.plan.m = m;
-    f.plan.rows = m;
-    f.plan.params = m;
+    f.plan = p.f[0];
     f.plan.seed_f = emb_field_seed(field, seed);
+    emb_plan_free(&p);
     Rng rng;
     rng_seed(&rng, 1);
     f.s->create(&f, 4, OPT_SGD, &rng);
@@ -195,8 +200,9 @@ static int test_hash_rows(const char *shared) {
         /* the same seed_f through the plan */
         if (field == 0) {
             EmbOptions o;
+            Err e;
             emb_options_default(&o);
-            o.kind = EMB_HASH;
+            CHECK(emb_options_parse_string(&o, "--emb hash", &e) == 0);
             o.seed = seed;
             o.ratio = 2;
             EmbPlan p;
@@ -213,14 +219,13 @@ static int test_hash_rows(const char *shared) {
 }
 
 /* A bh plan of one field with a fixed block length. */
-static void bh_plan_t(EmbPlan *p, uint64_t N, int t, BhBlocks blocks, BhTable table) {
+static void bh_plan_t(EmbPlan *p, uint64_t N, int t, const char *blocks, const char *table) {
     EmbOptions o;
+    Err e;
+    char fl[128];
     emb_options_default(&o);
-    o.kind = EMB_BH;
-    o.ratio = 1;
-    o.bh_t = t;
-    o.bh_blocks = blocks;
-    o.bh_table = table;
+    snprintf(fl, sizeof fl, "--emb bh --ratio 1 --bh-t %d --bh-blocks %s --bh-table %s", t, blocks, table);
+    CHECK(emb_options_parse_string(&o, fl, &e) == 0);
     plan1(p, N, 17, &o);
 }
 
@@ -234,10 +239,9 @@ static int test_bh_index(const char *shared) {
         int S = atoi(c[1]), t = atoi(c[2]);
         uint32_t id = (uint32_t)strtoul(c[5], NULL, 10);
         EmbPlan p;
-        bh_plan_t(&p, N, t, (BhBlocks)pick_name(c[3], BH_BLOCKS_NAMES, 2),
-                  (BhTable)pick_name(c[4], BH_TABLE_NAMES, 2));
+        bh_plan_t(&p, N, t, c[3], c[4]);
         const EmbFieldPlan *fp = &p.f[0];
-        T_CHECK(fp->S == S, "bh S %d, expected %d", fp->S, S);
+        T_CHECK(BHP(fp)->S == S, "bh S %d, expected %d", BHP(fp)->S, S);
         EmbBhLayout L;
         emb_bh_layout(&L, fp);
         uint64_t r[EMB_MAX_BLOCKS];
@@ -264,18 +268,18 @@ static int test_bh_sharing(const char *shared) {
     while (vec_next(&v, c)) {
         uint64_t N = strtoull(c[0], NULL, 10), want = strtoull(c[4], NULL, 10);
         int t = atoi(c[2]);
-        BhBlocks blocks = (BhBlocks)pick_name(c[3], BH_BLOCKS_NAMES, 2);
+        const char *blocks = c[3];
         EmbPlan p;
-        bh_plan_t(&p, N, t, blocks, BH_SHARED);
-        T_CHECK(p.f[0].S == atoi(c[1]), "S");
+        bh_plan_t(&p, N, t, blocks, "shared");
+        T_CHECK(BHP(&p.f[0])->S == atoi(c[1]), "S");
         uint64_t got = emb_bh_sharing(&p.f[0], UINT64_MAX);
         T_CHECK(got == want, "sharing N %" PRIu64 " t %d %s: %" PRIu64 ", expected %" PRIu64, N, t, c[3],
                 got, want);
-        p.f[0].bh_fuse = BH_MEAN;
+        ((BhPlan *)p.f[0].layout)->fuse = BH_MEAN;
         T_CHECK(emb_bh_sharing(&p.f[0], UINT64_MAX) == want, "sharing with mean");
         emb_plan_free(&p);
         /* per-block tables: no id shares */
-        bh_plan_t(&p, N, t, blocks, BH_PER_BLOCK);
+        bh_plan_t(&p, N, t, blocks, "per-block");
         T_CHECK(emb_bh_sharing(&p.f[0], UINT64_MAX) == 0, "per-block sharing");
         emb_plan_free(&p);
         rows++;

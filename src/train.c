@@ -49,8 +49,8 @@ static const char USAGE_TAIL[] =
     "data or a failure while running, 2 for a bad command line.\n";
 
 static const char *usage(void) {
-    static char buf[sizeof USAGE_HEAD + 4096 + sizeof USAGE_TAIL];
-    if (!buf[0]) snprintf(buf, sizeof buf, "%s%s%s", USAGE_HEAD, EMB_OPTIONS_USAGE, USAGE_TAIL);
+    static char buf[sizeof USAGE_HEAD + 8192 + sizeof USAGE_TAIL];
+    if (!buf[0]) snprintf(buf, sizeof buf, "%s%s%s", USAGE_HEAD, emb_options_usage(), USAGE_TAIL);
     return buf;
 }
 #define USAGE usage()
@@ -73,21 +73,23 @@ void train_config_default(TrainConfig *c) {
 
 
 int train_parse_args(TrainConfig *c, int argc, char **argv) {
-    enum { O_DATA = 256, O_MODEL, O_EMB, O_RATIO, O_DIM, O_MLP, O_BATCH, O_LR, O_OPTIM, O_L2,
-           O_EPOCHS, O_PATIENCE, O_SEED, O_THREADS, O_OUT, O_QUIET, O_HELP, O_STRATEGY, O_PROFILE, O_DUMP };
-    static const struct option opts[] = {
+    enum { O_DATA = 256, O_MODEL, O_DIM, O_MLP, O_BATCH, O_LR, O_OPTIM, O_L2, O_EPOCHS, O_PATIENCE,
+           O_SEED, O_THREADS, O_OUT, O_QUIET, O_HELP, O_STRATEGY, O_PROFILE, O_DUMP };
+    static const struct option base[] = {
         {"data", required_argument, 0, O_DATA},       {"model", required_argument, 0, O_MODEL},
-        {"emb", required_argument, 0, O_EMB},         {"ratio", required_argument, 0, O_RATIO},
         {"dim", required_argument, 0, O_DIM},         {"mlp", required_argument, 0, O_MLP},
         {"batch", required_argument, 0, O_BATCH},     {"lr", required_argument, 0, O_LR},
         {"optim", required_argument, 0, O_OPTIM},     {"emb-l2", required_argument, 0, O_L2},
         {"epochs", required_argument, 0, O_EPOCHS},   {"patience", required_argument, 0, O_PATIENCE},
         {"seed", required_argument, 0, O_SEED},       {"threads", required_argument, 0, O_THREADS},
         {"out", required_argument, 0, O_OUT},         {"quiet", no_argument, 0, O_QUIET},
-        {"help", no_argument, 0, O_HELP},          {"profile", no_argument, 0, O_PROFILE},
-        {"dump-init", required_argument, 0, O_DUMP},
-        EMB_STRATEGY_LONGOPTS(O_STRATEGY),
-        {0, 0, 0, 0}};
+        {"help", no_argument, 0, O_HELP},             {"profile", no_argument, 0, O_PROFILE},
+        {"dump-init", required_argument, 0, O_DUMP}};
+    struct option opts[sizeof base / sizeof base[0] + EMB_MAX_LONGOPTS + 1];
+    int nopts = (int)(sizeof base / sizeof base[0]);
+    memcpy(opts, base, sizeof base);
+    emb_longopts(opts, &nopts, O_STRATEGY);
+    opts[nopts] = (struct option){0, 0, 0, 0};
     Err e;
     long long v;
     double x;
@@ -106,14 +108,6 @@ int train_parse_args(TrainConfig *c, int argc, char **argv) {
         case O_MODEL:
             if (parse_name(optarg, MODEL_NAMES, MODEL_NKINDS, fl, &k, &e)) goto bad;
             c->model = (ModelKind)k;
-            break;
-        case O_EMB:
-            if (parse_name(optarg, EMB_NAMES, EMB_NKINDS, fl, &k, &e)) goto bad;
-            c->emb.kind = (EmbKind)k;
-            break;
-        case O_RATIO:
-            if (parse_f64(optarg, 1.0, 1e12, fl, &c->emb.ratio, &e)) goto bad;
-            ratio_given = 1;
             break;
         case O_DIM:
             if (parse_i64(optarg, 1, 4096, fl, &v, &e)) goto bad;
@@ -169,6 +163,7 @@ int train_parse_args(TrainConfig *c, int argc, char **argv) {
         case O_HELP: fputs(USAGE, stdout); return 1;
         case O_STRATEGY:
             if (emb_options_parse_flag(&c->emb, flag, optarg, &e)) goto bad;
+            ratio_given |= !strcmp(flag, "ratio");
             break;
         default: return cmd_bad_option("train", USAGE);
         }
@@ -489,22 +484,10 @@ static int dump_init(const Run *r, const char *variant, const char *config, Err 
     fprintf(m, "# field f N strategy seed_f layout (key=value, as the strategy's plan chose it)\n");
     for (int f = 0; f < emb->fields; f++) {
         const EmbFieldPlan *p = &emb->f[f].plan;
-        EmbKind k = p->compressed ? emb->plan.opt.kind : EMB_FULL;
-        fprintf(m, "field\t%d\t%llu\t%s\t%llu\t", f, (unsigned long long)p->N, EMB_NAMES[k],
-                (unsigned long long)p->seed_f);
-        switch (k) {
-        case EMB_FULL: fprintf(m, "-"); break;
-        case EMB_HASH: fprintf(m, "m=%llu", (unsigned long long)p->m); break;
-        case EMB_QR: fprintf(m, "m=%llu op=%s", (unsigned long long)p->m, QR_OP_NAMES[p->qr_op]); break;
-        case EMB_BH:
-            fprintf(m, "S=%d t=%d n=%d lengths=", p->S, p->t, p->n);
-            for (int j = 0; j < p->n; j++) fprintf(m, "%s%d", j ? "," : "", p->lengths[j]);
-            fprintf(m, " blocks=%s table=%s fuse=%s hashed=%d", BH_BLOCKS_NAMES[p->bh_blocks],
-                    BH_TABLE_NAMES[p->bh_table], BH_FUSE_NAMES[p->bh_fuse], p->bh_hashed);
-            break;
-        case EMB_NKINDS: CHECK(0);
-        }
-        fprintf(m, "\n");
+        char desc[512];
+        emb_describe(&emb->plan, p, desc, sizeof desc);
+        fprintf(m, "field\t%d\t%llu\t%s\t%llu\t%s\n", f, (unsigned long long)p->N,
+                EMB_NAMES[emb_field_kind(&emb->plan, p)], (unsigned long long)p->seed_f, desc);
     }
     fprintf(m, "# table f k rows width file\n");
     for (int f = 0; f < emb->fields; f++)
