@@ -76,9 +76,12 @@ $(BUILD)/.flags: FORCE
 	@echo '$(CC) $(CFLAGS) $(LDFLAGS) $(LDLIBS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LDFLAGS) $(LDLIBS)' > $@
 FORCE:
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) $(BUILD)/.flags
+# Each object depends on the headers it includes (-MMD writes them to a .d beside it; -MP keeps a
+# removed header from breaking the build).
+$(BUILD)/obj/%.o: src/%.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+-include $(wildcard $(BUILD)/obj/*.d)
 
 # Only cmd.o carries the commit, so a new commit rebuilds one file.
 $(BUILD)/.sha: FORCE

@@ -14,11 +14,13 @@
 #   memory  peak RSS of the full-table run against the bytes it accounts for
 # Every timing is the median of REPS runs (default 3), runs of different configurations interleaved,
 # each rep in another order, so drift hits them alike. AGREE=1 runs the accuracy agreement with the peer instead
-# (agree.tsv and agree_strategies.tsv; AGREE=full or AGREE=strategies runs one of them).
+# (agree.tsv, agree_check.tsv and agree_strategies.tsv; AGREE=full, check or strategies runs one part;
+# exit 1 when a part disagrees).
 #
 # Environment: REPS (3), THREADS ("1 2"), STRATS1 (strategies at 1 thread), STRATS2 (at the other
 # thread counts), PEER_THREADS ("2"), PEER_STEPS (40 training steps per peer run; 0 = a whole epoch),
-# OUT (results/bench), HASHEMB (build/hashemb), PY (/usr/bin/python3), AGREE_SEEDS ("1 2 3").
+# OUT (results/bench), HASHEMB (build/hashemb), PY (/usr/bin/python3), AGREE_SEEDS ("1 2 3"),
+# AGREE_THREADS (2), AGREE_STRATS ("full hash:10 hash:100 qr:10 qr:100 bh:10 bh:100").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -111,31 +113,34 @@ if [ "${AGREE:-0}" = 1 ] || [ "${AGREE:-0}" = full ]; then
         "$f.tmp" >"$f.tmp2" && mv "$f.tmp2" "$f" && rm -f "$f.tmp"
     column -t -s $'\t' "$f" >&2
 fi
+AGREE_FAILED=0
 if [ "${AGREE:-0}" = 1 ] || [ "${AGREE:-0}" = strategies ] || [ "${AGREE:-0}" = check ]; then
     # the peer's own check: with hashemb's eps placement, the same init and order, both compute the same
     # thing, so after one short epoch (a 25,000-row set: 5 steps) valid AUC and logloss agree to float
-    # rounding, for every strategy and option: agree_check.tsv
+    # rounding, for every strategy and option. The peer with torch's own SparseAdam beside it shows
+    # that the check can tell the two optimizers apart: agree_check.tsv
     small=$WORK/criteo25k
     if [ ! -f "$small/dataset.meta" ] || [ "$(sed -n 's/^gen_version=//p' "$small/dataset.meta")" != "$("$HASHEMB" gen --version | cut -d' ' -f2)" ]; then
-        "$HASHEMB" gen --profile criteo --rows 25000 --vocab-scale 0.01 --seed 3 --out "$small" 2>>"$LOGS/agree.log"
+        "$HASHEMB" gen --profile criteo --rows 25000 --vocab-scale 0.01 --seed 3 --out "$small" 2>>"$LOGS/agree.log" </dev/null
     fi
     f=$OUT/agree_check.tsv
-    printf 'flags	hashemb_valid_auc	peer_valid_auc	hashemb_valid_logloss	peer_valid_logloss	verdict
-' >"$f.tmp"
+    printf 'flags\thashemb_valid_auc\tpeer_valid_auc\thashemb_valid_logloss\tpeer_valid_logloss\tverdict\tpeer_sparseadam_valid_auc\n' >"$f.tmp"
     bad=0
     while IFS= read -r fl; do
         read -ra fa <<<"$fl"
         rm -rf "$WORK/check_init"
         targs=(--data "$small" "${fa[@]}" --epochs 1 --seed 1 --threads "$AGREE_THREADS" --quiet)
-        "$HASHEMB" train "${targs[@]}" --dump-init "$WORK/check_init" 2>>"$LOGS/agree.log"
-        h=$("$HASHEMB" train "${targs[@]}" 2>>"$LOGS/agree.log")
+        "$HASHEMB" train "${targs[@]}" --dump-init "$WORK/check_init" 2>>"$LOGS/agree.log" </dev/null
+        h=$("$HASHEMB" train "${targs[@]}" 2>>"$LOGS/agree.log" </dev/null)
         p=$("$PY" bench/peer_torch.py --data "$small" --init "$WORK/check_init" --epochs 1 --threads "$AGREE_THREADS" \
-            --sparse-adam hashemb 2>>"$LOGS/agree.log")
+            --sparse-adam hashemb 2>>"$LOGS/agree.log" </dev/null)
+        q=$("$PY" bench/peer_torch.py --data "$small" --init "$WORK/check_init" --epochs 1 --threads "$AGREE_THREADS" \
+            2>>"$LOGS/agree.log" </dev/null)
         v=$(awk -v a="$(col valid_auc <<<"$h")" -v b="$(col valid_auc <<<"$p")" -v c="$(col valid_logloss <<<"$h")" \
             -v d="$(col valid_logloss <<<"$p")" 'BEGIN { x = a - b; y = c - d; print (x < 0 ? -x : x) <= 1e-4 && (y < 0 ? -y : y) <= 1e-5 ? "same" : "DIFFERENT" }')
         [ "$v" = same ] || bad=$((bad + 1))
-        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$fl" "$(col valid_auc <<<"$h")" "$(col valid_auc <<<"$p")" \
-            "$(col valid_logloss <<<"$h")" "$(col valid_logloss <<<"$p")" "$v" >>"$f.tmp"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$fl" "$(col valid_auc <<<"$h")" "$(col valid_auc <<<"$p")" \
+            "$(col valid_logloss <<<"$h")" "$(col valid_logloss <<<"$p")" "$v" "$(col valid_auc <<<"$q")" >>"$f.tmp"
     done <<'FLAGS'
 --emb full
 --emb hash --ratio 10
@@ -155,9 +160,14 @@ FLAGS
     rm -rf "$WORK/check_init"
     mv "$f.tmp" "$f"
     column -t -s $'\t' "$f" >&2
-    say "# the peer's check: $([ $bad = 0 ] && echo "every configuration the same (valid AUC within 1e-4, logloss within 1e-5)" || echo "$bad configuration(s) DIFFERENT")"
+    if [ "$bad" = 0 ]; then
+        say "# the peer's check: every configuration the same (valid AUC within 1e-4, logloss within 1e-5)"
+    else
+        say "# the peer's check: $bad configuration(s) DIFFERENT: the peer is not a reference; no strategies run"
+        AGREE_FAILED=1
+    fi
 fi
-if [ "${AGREE:-0}" = 1 ] || [ "${AGREE:-0}" = strategies ]; then
+if { [ "${AGREE:-0}" = 1 ] || [ "${AGREE:-0}" = strategies ]; } && [ "$AGREE_FAILED" = 0 ]; then
     f=$OUT/agree_strategies.tsv
     init=$WORK/agree_init
     printf 'strategy\tratio\tseed\tvariant\tratio_compressed\thashemb_test_auc\tpeer_test_auc\tdiff\tpeer_heps_test_auc\tdiff_heps\n' >"$f.tmp"
@@ -168,11 +178,17 @@ if [ "${AGREE:-0}" = 1 ] || [ "${AGREE:-0}" = strategies ]; then
             targs=(--data "$DATA" "${TRAIN_ARGS[@]}" "${eargs[@]}" --epochs 1 --seed "$s" --threads "$AGREE_THREADS" --quiet)
             say "bench: agree $st seed $s: hashemb, then the peer with SparseAdam and with hashemb's eps"
             rm -rf "$init"
-            "$HASHEMB" train "${targs[@]}" --dump-init "$init" 2>>"$LOGS/agree.log"
-            h=$("$HASHEMB" train "${targs[@]}" 2>>"$LOGS/agree.log")
-            p=$("$PY" bench/peer_torch.py --data "$DATA" --init "$init" --epochs 1 --threads "$AGREE_THREADS" 2>>"$LOGS/agree.log")
+            if ! "$HASHEMB" train "${targs[@]}" --dump-init "$init" 2>>"$LOGS/agree.log" </dev/null; then
+                # an infeasible layout (or a failure): no init to start from; the row says NA
+                h=$("$HASHEMB" train "${targs[@]}" 2>>"$LOGS/agree.log" </dev/null || true)
+                printf '%s\t%s\t%s\t%s\t%s\tNA\tNA\tNA\tNA\tNA\n' "$emb" "$r" "$s" "$(col variant <<<"$h")" \
+                    "$(col ratio_compressed <<<"$h")" >>"$f.tmp"
+                continue
+            fi
+            h=$("$HASHEMB" train "${targs[@]}" 2>>"$LOGS/agree.log" </dev/null)
+            p=$("$PY" bench/peer_torch.py --data "$DATA" --init "$init" --epochs 1 --threads "$AGREE_THREADS" 2>>"$LOGS/agree.log" </dev/null)
             q=$("$PY" bench/peer_torch.py --data "$DATA" --init "$init" --epochs 1 --threads "$AGREE_THREADS" \
-                --sparse-adam hashemb 2>>"$LOGS/agree.log")
+                --sparse-adam hashemb 2>>"$LOGS/agree.log" </dev/null)
             ha=$(col test_auc <<<"$h"); pa=$(col test_auc <<<"$p"); qa=$(col test_auc <<<"$q")
             printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.6f\t%s\t%.6f\n' "$emb" "$r" "$s" "$(col variant <<<"$h")" \
                 "$(col ratio_compressed <<<"$h")" "$ha" "$pa" "$(awk -v a="$ha" -v b="$pa" 'BEGIN { print a - b }')" \
@@ -180,18 +196,22 @@ if [ "${AGREE:-0}" = 1 ] || [ "${AGREE:-0}" = strategies ]; then
         done
     done
     rm -rf "$init"
-    # per strategy and ratio: the means over the seeds, and the verdict (|mean diff| within 0.003)
+    # per strategy and ratio: the means over the seeds, and the verdict (|mean diff| within 0.003); a
+    # point with an NA (infeasible) row gets no mean
     awk -F'\t' 'NR == 1 { print; next } { print; k = $1 "\t" $2; if (!(k in n)) order[++K] = k;
-        n[k]++; h[k] += $6; p[k] += $7; q[k] += $9; v[k] = $4; rc[k] = $5 }
-        END { bad = 0; for (i = 1; i <= K; i++) { k = order[i]; d = (h[k] - p[k]) / n[k]; e = (h[k] - q[k]) / n[k];
+        n[k]++; if ($6 == "NA") na[k] = 1; h[k] += $6; p[k] += $7; q[k] += $9; v[k] = $4; rc[k] = $5 }
+        END { bad = 0; for (i = 1; i <= K; i++) { k = order[i];
+            if (na[k]) { printf "# %s: NA (no initial state: infeasible, or a failure in agree.log)\n", k > "/dev/stderr"; continue }
+            d = (h[k] - p[k]) / n[k]; e = (h[k] - q[k]) / n[k];
             ad = d < 0 ? -d : d; if (ad > 0.003) bad++;
             printf "%s\tmean\t%s\t%s\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\n", k, v[k], rc[k], h[k] / n[k], p[k] / n[k], d, q[k] / n[k], e;
             printf "# %s: |mean diff| %.4f: %s (within 0.003)\n", k, ad, ad <= 0.003 ? "agree" : "DISAGREE" > "/dev/stderr" }
-            if (bad) printf "# %d strategy/ratio point(s) DISAGREE\n", bad > "/dev/stderr" }' \
-        "$f.tmp" >"$f.tmp2" && mv "$f.tmp2" "$f" && rm -f "$f.tmp"
+            if (bad) { printf "# %d strategy/ratio point(s) DISAGREE\n", bad > "/dev/stderr"; exit 1 } }' \
+        "$f.tmp" >"$f.tmp2" || AGREE_FAILED=1
+    mv "$f.tmp2" "$f" && rm -f "$f.tmp"
     grep -v '^#' "$f" | awk -F'\t' '$3 == "mean" || NR == 1' | column -t -s $'\t' >&2
 fi
-[ "${AGREE:-0}" = 0 ] || exit 0
+[ "${AGREE:-0}" = 0 ] || exit "$AGREE_FAILED"
 
 # =====================================================================================================
 # 0. environment

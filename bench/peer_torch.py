@@ -249,6 +249,8 @@ class Field(torch.nn.Module):
             shapes = [(-(-N // m), wq), (m, wr)]
         elif self.kind == "bh":
             S, n, self.fuse = L["S"], L["n"], L["bh_fuse"]
+            if not L["bh_hashed"] and N > 1 << S:  # the id as its code needs ceil(log2 N) bits
+                sys.exit(f"peer_torch: field {L['f']}: {N} ids do not fit an unhashed code of {S} bits")
             blocks = bh_blocks(S, L["t"], L["bh_blocks"], n)
             if [len(b) for b in blocks] != L["lengths"]:
                 sys.exit(f"peer_torch: field {L['f']}: block lengths {L['lengths']} are not those of "
@@ -447,6 +449,9 @@ def main():
         keys, layouts, tables, orders = init
         if [L["N"] for L in layouts] != cards:
             sys.exit(f"peer_torch: {a.init} was made for other cardinalities than {a.data}'s")
+        if "dataset_source" in keys and keys["dataset_source"][0] != meta.get("source", ""):
+            sys.exit(f"peer_torch: {a.init} was made from data by '{keys['dataset_source'][0]}', {a.data} is "
+                     f"'{meta.get('source', '')}'")
         nvec = check_hash_vectors()
         kinds = sorted({L["kind"] for L in layouts})
         print(f"# peer_torch: init from {a.init} ({keys['variant'][0]}; fields {', '.join(kinds)}); XXH64 "

@@ -129,7 +129,7 @@ static double call_flops(const Call *k) { return 2.0 * k->M * k->N * k->K; }
  * embedding gradient). Fills calls (room for 3 * (nhidden + 1)) over buffers it allocates into bufs. */
 static int make_calls(const BenchConfig *c, Call *calls, float ***bufs_out, int *nbufs_out, Rng *rng) {
     const int B = c->batch, L = c->nhidden;
-    const int width = c->model == MODEL_DEEPFM ? c->dim + 1 : c->dim;
+    const int width = model_width(c->model, c->dim);
     int in_dim[MODEL_MAX_HIDDEN + 1], out_dim[MODEL_MAX_HIDDEN + 1];
     int in = c->model == MODEL_DEEPFM ? c->fields * c->dim : c->fields * width;
     for (int l = 0; l <= L; l++) {
@@ -332,15 +332,12 @@ int cmd_bench(int argc, char **argv) {
         char fl[32];
         if (k >= 256) snprintf(fl, sizeof fl, "--%s", opts[idx].name);
         switch (k) {
-        case O_MODEL:
-            c.model = MODEL_NKINDS;
-            for (int i = 0; i < MODEL_NKINDS; i++)
-                if (!strcmp(optarg, MODEL_NAMES[i])) c.model = (ModelKind)i;
-            if (c.model == MODEL_NKINDS) {
-                err_set(&e, "--model: '%s' is not one of deepfm|mlp", optarg);
-                goto bad;
-            }
+        case O_MODEL: {
+            int m;
+            if (parse_name(optarg, MODEL_NAMES, MODEL_NKINDS, fl, &m, &e)) goto bad;
+            c.model = (ModelKind)m;
             break;
+        }
         case O_BATCH:
             if (parse_i64(optarg, 1, 1 << 20, fl, &v, &e)) goto bad;
             c.batch = (int)v;

@@ -66,12 +66,13 @@ int emb_options_check(const EmbOptions *o, Err *e);
 /* Space-separated flags as typed ("--emb bh --bh-fuse mean"): tests and fixtures describe
  * configurations this way. */
 int emb_options_parse_string(EmbOptions *o, const char *flags, Err *e);
-/* The getopt_long entries of every strategy flag (--emb, --ratio and the strategies' own), each
- * returning `code`, appended at opts[*n]; room for EMB_MAX_LONGOPTS. Commands hand what getopt returns
- * to emb_options_parse_flag with the option's name. */
+/* A command's getopt_long table: its own nbase entries (base), then every strategy flag (--emb, --ratio
+ * and the strategies' own), each returning `code`, then the terminating zero entry; opts has room for
+ * nbase + EMB_MAX_LONGOPTS + 1. Commands hand what getopt returns for `code` to
+ * emb_options_parse_flag with the option's name. */
 #define EMB_MAX_LONGOPTS 48
 struct option;
-void emb_longopts(struct option *opts, int *n, int code);
+void emb_longopts(struct option *opts, const struct option *base, int nbase, int code);
 /* The usage lines of those flags, for a command's --help. */
 const char *emb_options_usage(void);
 /* The `variant` column of SPEC 6: "full", "hash:cm200", "qr:mult:cm200",

@@ -36,14 +36,17 @@ const char *emb_options_usage(void) {
     return buf;
 }
 
-void emb_longopts(struct option *opts, int *n, int code) {
+void emb_longopts(struct option *opts, const struct option *base, int nbase, int code) {
     static const char *const common[] = {"emb", "ratio", "compress-min"};
-    for (int i = 0; i < 3; i++) opts[(*n)++] = (struct option){common[i], required_argument, 0, code};
+    int n = nbase;
+    memcpy(opts, base, (size_t)nbase * sizeof *opts);
+    for (int i = 0; i < 3; i++) opts[n++] = (struct option){common[i], required_argument, 0, code};
     for (int k = 0; k < EMB_NKINDS; k++)
         for (int i = 0; i < EMB_STRATEGIES[k]->nflags; i++) {
-            CHECK(*n < EMB_MAX_LONGOPTS);
-            opts[(*n)++] = (struct option){EMB_STRATEGIES[k]->flags[i].name, required_argument, 0, code};
+            CHECK(n - nbase < EMB_MAX_LONGOPTS);
+            opts[n++] = (struct option){EMB_STRATEGIES[k]->flags[i].name, required_argument, 0, code};
         }
+    opts[n] = (struct option){0, 0, 0, 0};
 }
 
 int emb_options_parse_flag(EmbOptions *o, const char *flag, const char *value, Err *e) {

@@ -22,6 +22,16 @@ const char *const MODEL_NAMES[MODEL_NKINDS] = {
 #undef MODEL_NAME_
 };
 
+int model_width(ModelKind kind, int dim) {
+    switch (kind) {
+    case MODEL_DEEPFM: return dim + 1;
+    case MODEL_MLP: return dim;
+    case MODEL_NKINDS: break;
+    }
+    CHECK(0);
+    return 0;
+}
+
 typedef struct {
     float *x0;                   // (B, F*d)  DeepFM: the MLP input, concat_f e_f[1..d]; else NULL
     float *dx0;                  // (B, F*d)  DeepFM: gradient wrt x0; else NULL
@@ -50,7 +60,7 @@ static int model_check(ModelKind kind, int fields, int dim, const int *hidden, i
             return err_set(e, "--mlp: layer %d has size %d (must be 1 to %d)", l + 1, hidden[l],
                            1 << 20);
     if (max_batch < 1) return err_set(e, "--batch: %d (must be >= 1)", max_batch);
-    int width = kind == MODEL_DEEPFM ? dim + 1 : dim;
+    int width = model_width(kind, dim);
     if ((long long)fields * width > INT_MAX / 2)
         return err_set(e, "model: %d fields of width %d is too wide an input", fields, width);
     return 0;
@@ -92,7 +102,7 @@ int model_init(Model *m, ModelKind kind, int fields, int dim, const int *hidden,
                int max_batch, uint64_t seed, Err *e) {
     memset(m, 0, sizeof *m);
     if (model_check(kind, fields, dim, hidden, nhidden, max_batch, e)) return -1;
-    int width = kind == MODEL_DEEPFM ? dim + 1 : dim;
+    int width = model_width(kind, dim);
 
     m->kind = kind;
     m->fields = fields;

@@ -72,6 +72,9 @@ const float *model_hidden(const Model *m, int l);
 
 /* Without building it: the checks of model_init, its dense parameter count and the bytes model_bytes
  * will report (either pointer may be NULL). */
+/* The embedding row width a backbone reads: DeepFM d + 1 (column 0 the first-order weight), the MLP
+ * d. The one place this rule lives. */
+int model_width(ModelKind kind, int dim);
 int model_size(ModelKind kind, int fields, int dim, const int *hidden, int nhidden, int max_batch,
                size_t *nparams, uint64_t *bytes, Err *e);
 

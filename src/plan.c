@@ -12,6 +12,7 @@
 #include "dataset.h"
 #include "emb.h"
 #include "limits.h"
+#include "model.h"
 
 /* --- the command --- */
 
@@ -190,14 +191,12 @@ int cmd_plan(int argc, char **argv) {
         {"seed", required_argument, 0, P_SEED},   {"tsv", no_argument, 0, P_TSV},
         {"help", no_argument, 0, P_HELP}};
     struct option opts[sizeof base / sizeof base[0] + EMB_MAX_LONGOPTS + 1];
-    int nopts = (int)(sizeof base / sizeof base[0]);
-    memcpy(opts, base, sizeof base);
-    emb_longopts(opts, &nopts, P_STRATEGY);
-    opts[nopts] = (struct option){0, 0, 0, 0};
+    emb_longopts(opts, base, (int)(sizeof base / sizeof base[0]), P_STRATEGY);
     EmbOptions o;
     emb_options_default(&o);
     const char *data = NULL, *cards_s = NULL;
-    int mlp = 0, dim = 16, tsv = 0, emb_given = 0, ratio_given = 0;
+    ModelKind model = MODEL_DEEPFM;
+    int dim = 16, tsv = 0, emb_given = 0, ratio_given = 0;
     Err e;
     long long v;
     int k, idx;
@@ -208,9 +207,8 @@ int cmd_plan(int argc, char **argv) {
         case P_DATA: data = optarg; break;
         case P_CARDS: cards_s = optarg; break;
         case P_MODEL:
-            if (!strcmp(optarg, "deepfm")) mlp = 0;
-            else if (!strcmp(optarg, "mlp")) mlp = 1;
-            else return usage_error("--model: '%s' is not one of deepfm, mlp", optarg);
+            if (parse_name(optarg, MODEL_NAMES, MODEL_NKINDS, "--model", &k, &e)) return usage_error("%s", e.msg);
+            model = (ModelKind)k;
             break;
         case P_DIM:
             if (parse_i64(optarg, 1, 4096, "--dim", &v, &e)) return usage_error("%s", e.msg);
@@ -258,14 +256,14 @@ int cmd_plan(int argc, char **argv) {
         fprintf(stderr, "hashemb plan: %s\n", e.msg);
         return 1;
     }
-    const int w = mlp ? dim : dim + 1;
+    const int w = model_width(model, dim);
     EmbPlan p;
     int rc = 0;
     if (emb_plan_make(&p, cards, fields, w, &o, &e)) {
         rc = usage_error("%s", e.msg);
     } else {
         if (tsv) print_tsv(&p, names);
-        else print_human(&p, names, mlp ? "mlp" : "deepfm", dim);
+        else print_human(&p, names, MODEL_NAMES[model], dim);
         /* a layout is the same on every machine (sweeps plan on a login node for a cluster): what
          * this machine's memory allows is a note beside it, and train is the one that refuses */
         if (!tsv && !p.infeasible && plan_check_memory(&p, names, &e))

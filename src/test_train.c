@@ -1,5 +1,5 @@
-/* Unit tests of the training loop's pieces: the block-shuffled order, the config string and run_id
- * inputs, the result row's columns and NA spelling. */
+/* Unit tests of the training loop's pieces: early stopping and the best epoch, the block-shuffled
+ * order, the config string and run_id inputs, the result row's columns and NA spelling. */
 #include <string.h>
 
 #include "results.h"
@@ -106,7 +106,40 @@ static void test_config_string(void) {
     T_CHECK(strchr(sa, '\t') == NULL, "no tab in the config column");
 }
 
+/* SPEC 5's best epoch and early stopping: the highest valid AUC, ties to the earlier epoch; stop after
+ * --patience epochs without a gain; NaN never a gain. */
+static int run_es(const double *auc, int n, int patience, int *stopped_at) {
+    EarlyStop es = {0, -INFINITY, 0};
+    *stopped_at = 0;
+    for (int e = 1; e <= n; e++) {
+        int stop;
+        train_early_stop(&es, e, auc[e - 1], patience, &stop);
+        if (stop) {
+            *stopped_at = e;
+            break;
+        }
+    }
+    return es.best;
+}
+
+static void test_early_stop(void) {
+    int at;
+    const double rise[] = {0.70, 0.72, 0.74};
+    T_CHECK(run_es(rise, 3, 1, &at) == 3 && at == 0, "rising: best 3, no stop");
+    const double tie[] = {0.70, 0.75, 0.75, 0.74};
+    T_CHECK(run_es(tie, 4, 5, &at) == 2, "a tie goes to the earlier epoch (> not >=)");
+    T_CHECK(run_es(tie, 4, 1, &at) == 2 && at == 3, "patience 1: stops at the tie");
+    T_CHECK(run_es(tie, 4, 2, &at) == 2 && at == 4, "patience 2: stops after two epochs without a gain");
+    const double dip[] = {0.70, 0.69, 0.71, 0.70};
+    T_CHECK(run_es(dip, 4, 2, &at) == 3 && at == 0, "a gain resets the count");
+    const double nan_first[] = {NAN, 0.70, 0.71};
+    T_CHECK(run_es(nan_first, 3, 5, &at) == 1, "NaN first: no number beats it (valid AUC NA throughout)");
+    const double nan_later[] = {0.70, NAN, 0.71};
+    T_CHECK(run_es(nan_later, 3, 5, &at) == 3, "a NaN epoch is no gain, a later number can be");
+}
+
 int main(void) {
+    test_early_stop();
     test_order();
     test_result_row();
     test_config_string();

@@ -72,6 +72,21 @@ cp -r "$T/tiny" "$T/broken"; truncate -s -8 "$T/broken/valid.bin"
 expect 1 "valid.bin" "$H" train --data "$T/broken" --quiet
 [ -f "$T/out.tsv" ] && bad "no result for a failed run"
 
+# --- an infeasible layout and a diverged run: exit 0, a row that says so, nothing trained ---
+"$H" train --data "$T/tiny" --emb qr --ratio 1e9 --compress-min 10 --quiet --out "$T/inf.tsv" 2> "$T/err" ||
+    bad "infeasible: exit status"
+[ "$(col "$T/inf.tsv" status)" = infeasible ] && [ "$(col "$T/inf.tsv" test_auc)" = NA ] &&
+    [ "$(col "$T/inf.tsv" epochs)" = 0 ] && [ "$(col "$T/inf.tsv" emb_params)" != NA ] ||
+    bad "infeasible row: status $(col "$T/inf.tsv" status), test_auc $(col "$T/inf.tsv" test_auc), sizes $(col "$T/inf.tsv" emb_params)"
+[ -e "$T/inf.curve.tsv" ] && bad "infeasible: no curve"
+grep -q "infeasible: ratio_compressed" "$T/err" || bad "infeasible: the reason on stderr"
+"$H" train --data "$T/tiny" --optim sgd --lr 1000 --dim 4 --mlp 16 --epochs 2 --quiet --out "$T/div.tsv" 2> "$T/err" ||
+    bad "diverged: exit status"
+[ "$(col "$T/div.tsv" status)" = diverged ] && [ "$(col "$T/div.tsv" best_epoch)" = NA ] &&
+    [ "$(col "$T/div.tsv" test_auc)" = NA ] || bad "diverged row: status $(col "$T/div.tsv" status)"
+[ "$(wc -l < "$T/div.curve.tsv")" = 1 ] || bad "diverged in epoch 1: the curve has its header only"
+grep -q "diverged" "$T/err" || bad "diverged: said on stderr"
+
 # --- --dump-init: the initial state the PyTorch peer starts from (bench/peer_torch.py --init) ---
 "$H" train --data "$T/tiny" --emb bh --ratio 10 --compress-min 10 --dim 8 --mlp 32,16 --batch 256 \
     --epochs 2 --quiet --dump-init "$T/init" 2> "$T/err" || bad "--dump-init: exit status ($(head -1 "$T/err"))"
@@ -90,6 +105,12 @@ od -An -v -tu4 -w4 "$I/order.1.u32" | sort -n | awk -v n="$ntrain" '{ if ($1 != 
     bad "--dump-init: order.1.u32 is a permutation of the $ntrain training rows"
 cmp -s "$I/order.1.u32" "$I/order.2.u32" && bad "--dump-init: the epochs' orders differ"
 expect 2 "--dump-init: '$I' exists" "$H" train --data "$T/tiny" --dump-init "$I"
+expect 2 "--dump-init: '$I' exists" "$H" train --data "$T/tiny" --dump-init "$I/"
+expect 2 "--dump-init and --out" "$H" train --data "$T/tiny" --dump-init "$T/init3" --out "$T/x.tsv"
+expect 2 "cannot write into directory '$T/no/such'" "$H" train --data "$T/tiny" --dump-init "$T/no/such/init"
+"$H" train --data "$T/tiny" --dim 4 --mlp 8 --epochs 1 --quiet --dump-init "$T/init4/" 2> "$T/err" &&
+    [ -f "$T/init4/init.tsv" ] || bad "--dump-init DIR/: a trailing slash names the same directory ($(head -1 "$T/err"))"
+grep -q "^dataset_source	gen --profile tiny" "$T/init4/init.tsv" || bad "--dump-init: the dataset's source recorded"
 expect 1 "nothing to write" "$H" train --data "$T/tiny" --emb qr --ratio 1e9 --compress-min 10 --dump-init "$T/init2"
 [ -e "$T/init2" ] && bad "--dump-init: no directory for an infeasible run"
 ls -d "$T"/init*.tmp.* >/dev/null 2>&1 && bad "--dump-init: temporary directory left behind"

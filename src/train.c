@@ -19,8 +19,6 @@
 #include "metrics.h"
 #include "results.h"
 
-static int profiling; /* --profile: time each phase of a step */
-
 static const char USAGE_HEAD[] =
     "usage: hashemb train --data DIR [options]\n"
     "  --data DIR                         prepared dataset (hashemb prep / gen)\n"
@@ -86,10 +84,7 @@ int train_parse_args(TrainConfig *c, int argc, char **argv) {
         {"help", no_argument, 0, O_HELP},             {"profile", no_argument, 0, O_PROFILE},
         {"dump-init", required_argument, 0, O_DUMP}};
     struct option opts[sizeof base / sizeof base[0] + EMB_MAX_LONGOPTS + 1];
-    int nopts = (int)(sizeof base / sizeof base[0]);
-    memcpy(opts, base, sizeof base);
-    emb_longopts(opts, &nopts, O_STRATEGY);
-    opts[nopts] = (struct option){0, 0, 0, 0};
+    emb_longopts(opts, base, (int)(sizeof base / sizeof base[0]), O_STRATEGY);
     Err e;
     long long v;
     double x;
@@ -159,7 +154,7 @@ int train_parse_args(TrainConfig *c, int argc, char **argv) {
             c->threads_given = 1;
             break;
         case O_QUIET: c->quiet = 1; break;
-        case O_PROFILE: profiling = 1; break;
+        case O_PROFILE: c->profile = 1; break;
         case O_HELP: fputs(USAGE, stdout); return 1;
         case O_STRATEGY:
             if (emb_options_parse_flag(&c->emb, flag, optarg, &e)) goto bad;
@@ -195,11 +190,26 @@ int train_parse_args(TrainConfig *c, int argc, char **argv) {
     }
     if (c->dump_init) {
         struct stat st;
-        if (!*c->dump_init)
-            return cmd_usage_error("train", USAGE, "--dump-init: an empty directory name");
-        if (!lstat(c->dump_init, &st))
-            return cmd_usage_error("train", USAGE, "--dump-init: '%s' exists; give a new directory",
-                                   c->dump_init);
+        static char dir[4096]; /* the name without trailing slashes (tmp_sibling appends to it) */
+        size_t n = strlen(c->dump_init);
+        while (n > 1 && c->dump_init[n - 1] == '/') n--;
+        if (!n || n >= sizeof dir)
+            return cmd_usage_error("train", USAGE, "--dump-init: '%s' is not a directory name", c->dump_init);
+        snprintf(dir, sizeof dir, "%.*s", (int)n, c->dump_init);
+        if (c->out)
+            return cmd_usage_error("train", USAGE, "--dump-init and --out: a dump trains nothing and "
+                                   "writes no row; give one of them");
+        if (!lstat(dir, &st))
+            return cmd_usage_error("train", USAGE, "--dump-init: '%s' exists; give a new directory", dir);
+        char parent[4096];
+        snprintf(parent, sizeof parent, "%s", dir);
+        char *slash = strrchr(parent, '/');
+        if (slash) *slash = 0;
+        const char *pd = slash ? (parent[0] ? parent : "/") : ".";
+        if (access(pd, W_OK) != 0)
+            return cmd_usage_error("train", USAGE, "--dump-init: cannot write into directory '%s': %s", pd,
+                                   strerror(errno));
+        c->dump_init = dir;
     }
     if (c->emb.kind != EMB_FULL && !ratio_given)
         return cmd_usage_error("train", USAGE, "--ratio: needed with --emb %s", EMB_NAMES[c->emb.kind]);
@@ -257,6 +267,13 @@ void train_epoch_order(uint32_t *order, uint64_t rows, uint64_t seed, int epoch)
 
 /* --- the run --- */
 
+/* Where a step's time goes (--profile): wall seconds per phase, summed over the run. */
+enum { PH_GATHER, PH_EMB_FWD, PH_MODEL_FWD, PH_LOSS, PH_MODEL_BWD, PH_EMB_BWD, PH_DENSE_OPT,
+       PH_EMB_UPDATE, PH_N };
+static const char *const PHASE_NAMES[PH_N] = {"gather batch", "embedding forward", "model forward",
+                                              "loss", "model backward", "embedding backward",
+                                              "dense optimizer", "embedding update"};
+
 typedef struct {
     const TrainConfig *c;
     Dataset ds;
@@ -273,7 +290,21 @@ typedef struct {
     float *eval_logits;      // (max(valid, test) rows)
     uint32_t *order;         // (train rows)
     uint64_t batch_bytes;
+    double phase_seconds[PH_N]; // --profile
+    /* what the run reports */
+    ResultRow row;
+    char variant[128], config[1024], name[512];
+    size_t dense_np;            // the backbone's parameters (also an infeasible row's)
+    CurveRow *curve;
+    int ncurve;
 } Run;
+
+static inline double phase_mark(Run *r, int ph, double t0) {
+    if (!r->c->profile) return 0;
+    double t = now_seconds();
+    r->phase_seconds[ph] += t - t0;
+    return t;
+}
 
 static void gather_batch(Run *r, const DsSplit *s, const uint32_t *rows, int B) {
     const int F = (int)s->fields;
@@ -306,46 +337,32 @@ static void evaluate(Run *r, int split, double *auc, double *logloss) {
     *logloss = metric_logloss_logit(r->eval_logits, s->labels, s->rows);
 }
 
-/* Where a step's time goes (--profile): wall seconds per phase, summed over the run. */
-enum { PH_GATHER, PH_EMB_FWD, PH_MODEL_FWD, PH_LOSS, PH_MODEL_BWD, PH_EMB_BWD, PH_DENSE_OPT,
-       PH_EMB_UPDATE, PH_N };
-static const char *const PHASE_NAMES[PH_N] = {"gather batch", "embedding forward", "model forward",
-                                              "loss", "model backward", "embedding backward",
-                                              "dense optimizer", "embedding update"};
-static double phase_seconds[PH_N];
-
-static inline double phase_mark(int ph, double t0) {
-    if (!profiling) return 0;
-    double t = now_seconds();
-    phase_seconds[ph] += t - t0;
-    return t;
-}
-
 /* One training step on the batch in r->ids / r->labels; returns the mean loss. */
 static double train_step(Run *r, int B) {
-    double t = profiling ? now_seconds() : 0;
+    double t = r->c->profile ? now_seconds() : 0;
     emb_forward(&r->emb, r->E, r->ids, B);
-    t = phase_mark(PH_EMB_FWD, t);
+    t = phase_mark(r, PH_EMB_FWD, t);
     model_forward(&r->model, r->logits, r->E, B);
-    t = phase_mark(PH_MODEL_FWD, t);
+    t = phase_mark(r, PH_MODEL_FWD, t);
     double loss = bce_forward(r->logits, r->labels, B);
     if (!isfinite(loss)) return loss;
     bce_backward(r->dlogits, r->logits, r->labels, B);
     model_zero_grad(&r->model);
-    t = phase_mark(PH_LOSS, t);
+    t = phase_mark(r, PH_LOSS, t);
     model_backward(&r->model, r->dE, r->dlogits, r->E, B);
-    t = phase_mark(PH_MODEL_BWD, t);
+    t = phase_mark(r, PH_MODEL_BWD, t);
     emb_backward(&r->emb, r->dE, r->ids, B);
-    t = phase_mark(PH_EMB_BWD, t);
+    t = phase_mark(r, PH_EMB_BWD, t);
     optim_begin_step(&r->opt);
     optim_dense(&r->opt, r->model.params, r->model.grads, r->dense_m, r->dense_v, r->model.nparams);
-    t = phase_mark(PH_DENSE_OPT, t);
+    t = phase_mark(r, PH_DENSE_OPT, t);
     emb_update(&r->emb, &r->opt);
-    phase_mark(PH_EMB_UPDATE, t);
+    phase_mark(r, PH_EMB_UPDATE, t);
     return loss;
 }
 
-static void print_profile(double train_seconds, uint64_t samples) {
+static void print_profile(const Run *r, double train_seconds, uint64_t samples) {
+    const double *phase_seconds = r->phase_seconds;
     fprintf(stderr, "  profile (wall time per phase over %llu samples):\n", (unsigned long long)samples);
     double sum = 0;
     for (int i = 0; i < PH_N; i++) sum += phase_seconds[i];
@@ -424,11 +441,10 @@ static int plan_has_sizes(const EmbPlan *p) {
     return 1;
 }
 
-static const char *dataset_name(const char *dir) {
+static const char *dataset_name(const char *dir, char *buf, size_t size) {
     size_t n = strlen(dir);
     while (n > 1 && dir[n - 1] == '/') n--;
-    static char buf[512];
-    snprintf(buf, sizeof buf, "%.*s", (int)n, dir);
+    snprintf(buf, size, "%.*s", (int)n, dir);
     char *slash = strrchr(buf, '/');
     return slash && slash[1] ? slash + 1 : buf;
 }
@@ -454,6 +470,7 @@ static int dump_raw(const char *dir, const char *name, const void *p, size_t byt
  * Written into a temporary sibling and renamed into place: DIR is whole or absent. */
 static int dump_init(const Run *r, const char *variant, const char *config, Err *e) {
     const TrainConfig *c = r->c;
+    tmp_sweep_stale(c->dump_init); /* what an interrupted dump of a dead process left beside it */
     char *tmp = tmp_sibling(c->dump_init, "tmp");
     rm_tree(tmp);
     if (mkdir(tmp, 0755) != 0) {
@@ -472,7 +489,10 @@ static int dump_init(const Run *r, const char *variant, const char *config, Err 
     uint64_t ntrain = r->ds.split[DS_TRAIN].rows;
     fprintf(m, "# hashemb train --dump-init: the initial parameters of this run (raw little-endian "
                "float32) and each epoch's row order (raw u32)\n");
+    const char *source = ds_meta_get(&r->ds.meta, "source");
     fprintf(m, "version\t1\nhashemb\t%s\nconfig\t%s\nvariant\t%s\n", HASHEMB_GIT_SHA, config, variant);
+    /* what the data was made by (a peer refuses other data of the same shape) */
+    fprintf(m, "dataset_source\t%s\n", source ? source : "");
     fprintf(m, "model\t%s\nfields\t%d\ndim\t%d\nwidth\t%d\nhidden\t", MODEL_NAMES[c->model], emb->fields,
             c->dim, emb->w);
     for (int i = 0; i < c->nhidden; i++) fprintf(m, "%s%d", i ? "," : "", c->hidden[i]);
@@ -500,10 +520,10 @@ static int dump_init(const Run *r, const char *variant, const char *config, Err 
                 goto fail;
             }
         }
-    int bad = ferror(m), er = errno;
-    if (fclose(m) != 0 && !bad) bad = 1, er = errno;
-    if (bad) {
-        err_set(e, "--dump-init: %s: cannot write: %s", path, strerror(er));
+    int bad = ferror(m);
+    if (fclose(m) != 0) bad = 1;
+    if (bad) { /* a stream error's errno is long gone by now: no reason to give but the failure */
+        err_set(e, "--dump-init: %s: a write failed (disk full?)", path);
         goto fail;
     }
     if (dump_raw(tmp, "dense.f32", r->model.params, r->model.nparams * sizeof(float), e)) goto fail;
@@ -524,191 +544,184 @@ fail:
     return -1;
 }
 
-int cmd_train(int argc, char **argv) {
-    TrainConfig c;
-    train_config_default(&c);
-    int pr = train_parse_args(&c, argc, argv);
-    if (pr == 1) return 0;
-    if (pr) return pr;
-    if (blas_parallel() != 2)
-        fprintf(stderr, "hashemb train: warning: OpenBLAS is the %s build, not the OpenMP one; its "
-                        "threads will fight OpenMP's (SPEC 8)\n", blas_build());
+/* --- early stopping (SPEC 5) --- */
 
-    Run r;
-    memset(&r, 0, sizeof r);
-    r.c = &c;
+int train_early_stop(EarlyStop *s, int epoch, double valid_auc, int patience, int *stop) {
+    *stop = 0;
+    /* the first epoch, or strictly better: ties go to the earlier epoch; NaN never beats a number,
+     * and a NaN first epoch stays the best */
+    if (s->best == 0 || valid_auc > s->best_valid) {
+        s->best = epoch;
+        s->best_valid = valid_auc;
+        s->since_best = 0;
+        return 1;
+    }
+    *stop = ++s->since_best >= patience;
+    return 0;
+}
+
+/* --- the command, in parts: setup (the plan, the memory check, the row's fixed columns), the tables
+ * and buffers, the epochs, the writing --- */
+
+/* 0: ready to train; 1: infeasible (the row says so, nothing to build); -1: an error (rc set). */
+static int train_setup(Run *r, int *rc) {
+    TrainConfig *c = (TrainConfig *)r->c;
     Err e;
-    if (ds_open(&r.ds, c.data, 1, &e)) {
+    if (ds_open(&r->ds, c->data, 1, &e)) {
         fprintf(stderr, "hashemb train: %s\n", e.msg);
-        return 1;
+        return *rc = 1, -1;
     }
-    if (r.ds.split[DS_TRAIN].rows == 0 || r.ds.split[DS_TRAIN].rows >= UINT32_MAX) {
-        fprintf(stderr, "hashemb train: %s: %llu training rows (need 1 to 2^32-1)\n", c.data,
-                (unsigned long long)r.ds.split[DS_TRAIN].rows);
-        ds_close(&r.ds);
-        return 1;
+    if (r->ds.split[DS_TRAIN].rows == 0 || r->ds.split[DS_TRAIN].rows >= UINT32_MAX) {
+        fprintf(stderr, "hashemb train: %s: %llu training rows (need 1 to 2^32-1)\n", c->data,
+                (unsigned long long)r->ds.split[DS_TRAIN].rows);
+        return *rc = 1, -1;
     }
-    const int F = (int)r.ds.fields;
-    const int w = c.model == MODEL_DEEPFM ? c.dim + 1 : c.dim;
-    if (emb_plan_make(&r.plan, r.ds.cards, F, w, &c.emb, &e)) {
-        ds_close(&r.ds);
-        return cmd_usage_error("train", USAGE, "%s", e.msg);
-    }
+    const int F = (int)r->ds.fields;
+    const int w = model_width(c->model, c->dim);
+    if (emb_plan_make(&r->plan, r->ds.cards, F, w, &c->emb, &e))
+        return *rc = cmd_usage_error("train", USAGE, "%s", e.msg), -1;
     /* What the run will allocate, against what this machine leaves it, before any of it is: the
      * embedding tables (an upper bound), the dense model and its optimizer state, the batch buffers.
      * The mapped dataset is file-backed (the kernel can page it out), so only the address space
      * counts it, and it is mapped already. */
-    uint64_t ntrain = r.ds.split[DS_TRAIN].rows;
-    uint64_t neval = r.ds.split[DS_VALID].rows > r.ds.split[DS_TEST].rows ? r.ds.split[DS_VALID].rows
-                                                                           : r.ds.split[DS_TEST].rows;
-    size_t BFw = (size_t)c.batch * F * w;
-    r.batch_bytes = (uint64_t)c.batch * F * 4 + c.batch + 2 * BFw * 4 + 2ull * c.batch * 4 +
-                    neval * 4 + ntrain * 4;
-    size_t dense_np; /* the backbone's parameters, without building it (also an infeasible row's) */
+    uint64_t ntrain = r->ds.split[DS_TRAIN].rows;
+    uint64_t neval = r->ds.split[DS_VALID].rows > r->ds.split[DS_TEST].rows ? r->ds.split[DS_VALID].rows
+                                                                             : r->ds.split[DS_TEST].rows;
+    size_t BFw = (size_t)c->batch * F * w;
+    r->batch_bytes = (uint64_t)c->batch * F * 4 + c->batch + 2 * BFw * 4 + 2ull * c->batch * 4 +
+                     neval * 4 + ntrain * 4;
     {
         SysLimits lim;
         limits_read(&lim);
-        uint64_t model_b, need = r.batch_bytes;
-        if (model_size(c.model, F, c.dim, c.hidden, c.nhidden, c.batch, &dense_np, &model_b, &e)) {
-            emb_plan_free(&r.plan);
-            ds_close(&r.ds);
-            return cmd_usage_error("train", USAGE, "%s", e.msg);
-        }
-        uint64_t embb = r.plan.infeasible ? 0 : emb_plan_bytes(&r.plan, c.optim, c.batch);
-        uint64_t dense = model_b + (uint64_t)optim_state_per_param(c.optim) * dense_np * sizeof(float);
+        uint64_t model_b, need = r->batch_bytes;
+        if (model_size(c->model, F, c->dim, c->hidden, c->nhidden, c->batch, &r->dense_np, &model_b, &e))
+            return *rc = cmd_usage_error("train", USAGE, "%s", e.msg), -1;
+        uint64_t embb = r->plan.infeasible ? 0 : emb_plan_bytes(&r->plan, c->optim, c->batch);
+        uint64_t dense = model_b + (uint64_t)optim_state_per_param(c->optim) * r->dense_np * sizeof(float);
         need += embb + dense;
         int threads;
-        if (limits_threads(&lim, c.threads, c.threads_given, need, "train", &threads, &e) ||
-            (!r.plan.infeasible && limits_check_bytes(&lim, need, "this run", &e))) {
+        if (limits_threads(&lim, c->threads, c->threads_given, need, "train", &threads, &e) ||
+            (!r->plan.infeasible && limits_check_bytes(&lim, need, "this run", &e))) {
             char eb[32], db[32], bb[32];
             limits_human(embb, eb, sizeof eb);
             limits_human(dense, db, sizeof db);
-            limits_human(r.batch_bytes, bb, sizeof bb);
-            int big = emb_plan_largest(&r.plan);
+            limits_human(r->batch_bytes, bb, sizeof bb);
+            int big = emb_plan_largest(&r->plan);
             fprintf(stderr, "hashemb train: %s (embedding tables %s, the largest field %s with %llu rows "
                             "and %llu parameters; dense model %s; batch buffers %s)\n",
-                    e.msg, eb, r.ds.field_names[big], (unsigned long long)r.plan.f[big].rows,
-                    (unsigned long long)r.plan.f[big].params, db, bb);
-            emb_plan_free(&r.plan);
-            ds_close(&r.ds);
-            return 1;
+                    e.msg, eb, r->ds.field_names[big], (unsigned long long)r->plan.f[big].rows,
+                    (unsigned long long)r->plan.f[big].params, db, bb);
+            return *rc = 1, -1;
         }
-        c.threads = threads;
+        c->threads = threads;
     }
-    blas_set_threads(c.threads);
-    char variant[128], config[1024];
-    emb_variant(&c.emb, variant, sizeof variant);
-    train_config_string(&c, config, sizeof config);
+    blas_set_threads(c->threads);
+    emb_variant(&c->emb, r->variant, sizeof r->variant);
+    train_config_string(c, r->config, sizeof r->config);
 
-    ResultRow row;
-    memset(&row, 0, sizeof row);
-    snprintf(row.run_id, sizeof row.run_id, "%016llx",
-             (unsigned long long)XXH64(config, strlen(config), 0));
-    row.dataset = dataset_name(c.data);
-    row.model = MODEL_NAMES[c.model];
-    row.emb = EMB_NAMES[c.emb.kind];
-    row.variant = variant;
-    row.ratio_target = r.plan.opt.ratio;
-    row.ratio_actual = r.plan.ratio_actual;
-    row.ratio_compressed = r.plan.ratio_compressed;
-    row.seed = c.seed;
-    row.oracle_auc = meta_double(&r.ds, "oracle_auc_test");
-    row.oracle_logloss = meta_double(&r.ds, "oracle_logloss_test");
-    row.valid_auc = row.valid_logloss = row.test_auc = row.test_logloss = NAN;
-    row.train_seconds = row.samples_per_sec = NAN;
-    row.threads = c.threads;
-    row.blas_core = blas_core();
-    row.git_sha = HASHEMB_GIT_SHA;
-    row.config = config;
+    ResultRow *row = &r->row;
+    snprintf(row->run_id, sizeof row->run_id, "%016llx",
+             (unsigned long long)XXH64(r->config, strlen(r->config), 0));
+    row->dataset = dataset_name(c->data, r->name, sizeof r->name);
+    row->model = MODEL_NAMES[c->model];
+    row->emb = EMB_NAMES[c->emb.kind];
+    row->variant = r->variant;
+    row->ratio_target = r->plan.opt.ratio;
+    row->ratio_actual = r->plan.ratio_actual;
+    row->ratio_compressed = r->plan.ratio_compressed;
+    row->seed = c->seed;
+    row->oracle_auc = meta_double(&r->ds, "oracle_auc_test");
+    row->oracle_logloss = meta_double(&r->ds, "oracle_logloss_test");
+    row->valid_auc = row->valid_logloss = row->test_auc = row->test_logloss = NAN;
+    row->train_seconds = row->samples_per_sec = NAN;
+    row->threads = c->threads;
+    row->blas_core = blas_core();
+    row->git_sha = HASHEMB_GIT_SHA;
+    row->config = r->config;
+    if (!r->plan.infeasible) return 0;
 
-    int rc = 0;
-    if (r.plan.infeasible) {
-        /* SPEC 4: the row is written with the sizes the layout would have had, nothing is trained */
-        fprintf(stderr, "hashemb train: infeasible: %s\n", r.plan.reason);
-        if (c.dump_init) {
-            fprintf(stderr, "hashemb train: --dump-init: nothing to write (no tables are built)\n");
-            rc = 1;
-            goto done;
-        }
-        row.status = "infeasible";
-        row.have_sizes = plan_has_sizes(&r.plan);
-        if (row.have_sizes) {
-            uint64_t dense = dense_np;
-            int per_param = optim_state_per_param(c.optim);
-            row.emb_params = r.plan.params;
-            row.emb_bytes = r.plan.params * sizeof(float);
-            row.opt_bytes = (uint64_t)per_param * (r.plan.params + dense) * sizeof(float);
-            row.dense_params = dense;
-        }
-        row.peak_rss_bytes = peak_rss_bytes();
-        goto write;
+    /* SPEC 4: the row is written with the sizes the layout would have had, nothing is trained */
+    fprintf(stderr, "hashemb train: infeasible: %s\n", r->plan.reason);
+    if (c->dump_init) {
+        fprintf(stderr, "hashemb train: --dump-init: nothing to write (no tables are built)\n");
+        return *rc = 1, -1;
     }
+    row->status = "infeasible";
+    row->have_sizes = plan_has_sizes(&r->plan);
+    if (row->have_sizes) {
+        int per_param = optim_state_per_param(c->optim);
+        row->emb_params = r->plan.params;
+        row->emb_bytes = r->plan.params * sizeof(float);
+        row->opt_bytes = (uint64_t)per_param * (r->plan.params + r->dense_np) * sizeof(float);
+        row->dense_params = r->dense_np;
+    }
+    row->peak_rss_bytes = peak_rss_bytes();
+    return 1;
+}
 
-    if (model_init(&r.model, c.model, F, c.dim, c.hidden, c.nhidden, c.batch, c.seed, &e) ||
-        emb_create(&r.emb, &r.plan, c.batch, c.optim, c.seed, &e)) {
+/* The model, the tables, their optimizer state and the batch buffers; the row's sizes. */
+static int train_build(Run *r) {
+    const TrainConfig *c = r->c;
+    const int F = (int)r->ds.fields, w = r->plan.w;
+    Err e;
+    if (model_init(&r->model, c->model, F, c->dim, c->hidden, c->nhidden, c->batch, c->seed, &e) ||
+        emb_create(&r->emb, &r->plan, c->batch, c->optim, c->seed, &e)) {
         fprintf(stderr, "hashemb train: %s\n", e.msg);
-        rc = 1;
-        goto done;
+        return -1;
     }
-    optim_init(&r.opt, c.optim, (float)c.lr, (float)c.emb_l2);
-    int per = optim_state_per_param(c.optim);
-    if (per >= 1) r.dense_v = xcalloc(r.model.nparams, sizeof(float));
-    if (per >= 2) r.dense_m = xcalloc(r.model.nparams, sizeof(float));
-    r.ids = xaligned((size_t)c.batch * F * sizeof(uint32_t));
-    r.labels = xaligned((size_t)c.batch);
-    r.E = xaligned(BFw * sizeof(float));
-    r.dE = xaligned(BFw * sizeof(float));
-    r.logits = xaligned((size_t)c.batch * sizeof(float));
-    r.dlogits = xaligned((size_t)c.batch * sizeof(float));
-    r.eval_logits = xaligned((neval ? neval : 1) * sizeof(float));
-    r.order = xmalloc(ntrain * sizeof(uint32_t));
+    optim_init(&r->opt, c->optim, (float)c->lr, (float)c->emb_l2);
+    int per = optim_state_per_param(c->optim);
+    if (per >= 1) r->dense_v = xcalloc(r->model.nparams, sizeof(float));
+    if (per >= 2) r->dense_m = xcalloc(r->model.nparams, sizeof(float));
+    const size_t BFw = (size_t)c->batch * F * w;
+    uint64_t ntrain = r->ds.split[DS_TRAIN].rows;
+    uint64_t neval = r->ds.split[DS_VALID].rows > r->ds.split[DS_TEST].rows ? r->ds.split[DS_VALID].rows
+                                                                             : r->ds.split[DS_TEST].rows;
+    r->ids = xaligned((size_t)c->batch * F * sizeof(uint32_t));
+    r->labels = xaligned((size_t)c->batch);
+    r->E = xaligned(BFw * sizeof(float));
+    r->dE = xaligned(BFw * sizeof(float));
+    r->logits = xaligned((size_t)c->batch * sizeof(float));
+    r->dlogits = xaligned((size_t)c->batch * sizeof(float));
+    r->eval_logits = xaligned((neval ? neval : 1) * sizeof(float));
+    r->order = xmalloc(ntrain * sizeof(uint32_t));
 
+    ResultRow *row = &r->row;
     uint64_t pbytes, obytes;
-    emb_bytes(&r.emb, &pbytes, &obytes);
-    row.have_sizes = 1;
-    row.emb_params = r.plan.params;
-    row.emb_bytes = pbytes;
-    row.opt_bytes = obytes + (uint64_t)per * r.model.nparams * sizeof(float);
-    row.dense_params = r.model.nparams;
-    row.accounted_bytes = pbytes + row.opt_bytes + model_bytes(&r.model) + r.batch_bytes +
-                          emb_work_bytes(&r.emb);
-    for (int s = 0; s < DS_NSPLITS; s++) row.accounted_bytes += r.ds.split[s].map_len;
+    emb_bytes(&r->emb, &pbytes, &obytes);
+    row->have_sizes = 1;
+    row->emb_params = r->plan.params;
+    row->emb_bytes = pbytes;
+    row->opt_bytes = obytes + (uint64_t)per * r->model.nparams * sizeof(float);
+    row->dense_params = r->model.nparams;
+    row->accounted_bytes = pbytes + row->opt_bytes + model_bytes(&r->model) + r->batch_bytes +
+                           emb_work_bytes(&r->emb);
+    for (int s = 0; s < DS_NSPLITS; s++) row->accounted_bytes += r->ds.split[s].map_len;
+    return 0;
+}
 
-    if (c.dump_init) {
-        if (dump_init(&r, variant, config, &e)) {
-            fprintf(stderr, "hashemb train: %s\n", e.msg);
-            rc = 1;
-        } else if (!c.quiet)
-            fprintf(stderr, "hashemb train: wrote the initial state to %s (nothing trained)\n",
-                    c.dump_init);
-        goto done;
-    }
-    if (!c.quiet) print_config(&r, variant);
-    {
-        const DsSplit *v = &r.ds.split[DS_VALID];
-        double vpos = metric_pos_rate(v->labels, v->rows);
-        if (v->rows == 0 || vpos == 0.0 || vpos == 1.0)
-            fprintf(stderr, "hashemb train: warning: %s: the valid split has %s: valid AUC is NA, so "
-                            "no epoch counts as a gain and early stopping ends the run after "
-                            "--patience epochs\n",
-                    c.data, v->rows == 0 ? "no rows" : "one class only");
-    }
-
-    CurveRow *curve = xcalloc((size_t)c.epochs, sizeof *curve);
-    int ncurve = 0, best = 0, since_best = 0, diverged = 0, tty = !c.quiet && isatty(2);
-    double best_valid = -INFINITY, train_seconds = 0, t_start = now_seconds();
+/* The epochs: block-shuffled order, steps, evaluation, the best epoch and early stopping; the curve
+ * in r->curve and the row's metrics. */
+static void train_epochs(Run *r) {
+    const TrainConfig *c = r->c;
+    ResultRow *row = &r->row;
+    const uint64_t ntrain = r->ds.split[DS_TRAIN].rows;
+    r->curve = xcalloc((size_t)c->epochs, sizeof *r->curve);
+    EarlyStop es = {0, -INFINITY, 0};
+    int diverged = 0, tty = !c->quiet && isatty(2);
+    double train_seconds = 0, t_start = now_seconds();
     long step = 0;
     uint64_t samples = 0;
-    for (int epoch = 1; epoch <= c.epochs && !diverged; epoch++) {
-        train_epoch_order(r.order, ntrain, c.seed, epoch);
+    for (int epoch = 1; epoch <= c->epochs && !diverged; epoch++) {
+        train_epoch_order(r->order, ntrain, c->seed, epoch);
         double loss_sum = 0, t_epoch = now_seconds(), t_last = 0, epoch_seconds = 0;
         uint64_t loss_n = 0;
-        for (uint64_t b0 = 0; b0 < ntrain; b0 += (uint64_t)c.batch) {
-            int B = (int)(ntrain - b0 < (uint64_t)c.batch ? ntrain - b0 : (uint64_t)c.batch);
+        for (uint64_t b0 = 0; b0 < ntrain; b0 += (uint64_t)c->batch) {
+            int B = (int)(ntrain - b0 < (uint64_t)c->batch ? ntrain - b0 : (uint64_t)c->batch);
             double t0 = now_seconds();
-            gather_batch(&r, &r.ds.split[DS_TRAIN], r.order + b0, B);
-            phase_mark(PH_GATHER, t0);
-            double loss = train_step(&r, B);
+            gather_batch(r, &r->ds.split[DS_TRAIN], r->order + b0, B);
+            phase_mark(r, PH_GATHER, t0);
+            double loss = train_step(r, B);
             double dt = now_seconds() - t0;
             epoch_seconds += dt;
             step++;
@@ -723,93 +736,136 @@ int cmd_train(int argc, char **argv) {
             loss_n += (uint64_t)B;
             if (tty && (now_seconds() - t_last > 0.25 || b0 + (uint64_t)B >= ntrain)) {
                 t_last = now_seconds();
-                progress_bar(epoch, c.epochs, b0 + (uint64_t)B, ntrain,
+                progress_bar(epoch, c->epochs, b0 + (uint64_t)B, ntrain,
                              (double)(b0 + (uint64_t)B) / epoch_seconds, loss_sum / (double)loss_n);
             }
         }
         train_seconds += epoch_seconds;
         if (diverged) break;
-        CurveRow *cr = &curve[ncurve++];
+        CurveRow *cr = &r->curve[r->ncurve++];
         cr->epoch = epoch;
         cr->step = step;
         cr->train_loss = loss_sum / (double)loss_n;
         double vl, ta, tl;
-        evaluate(&r, DS_VALID, &cr->valid_auc, &cr->valid_logloss);
-        evaluate(&r, DS_TEST, &ta, &tl);
+        evaluate(r, DS_VALID, &cr->valid_auc, &cr->valid_logloss);
+        evaluate(r, DS_TEST, &ta, &tl);
         vl = cr->valid_logloss;
         cr->test_auc = ta;
         cr->seconds = now_seconds() - t_start;
-        if (!c.quiet)
+        if (!c->quiet)
             fprintf(stderr, "%s  epoch %d/%d: train loss %.5f, valid AUC %.5f logloss %.5f, test AUC "
                             "%.5f, %.0f samples/s, %.1f s\n",
-                    tty ? "\r\033[K" : "", epoch, c.epochs, cr->train_loss, cr->valid_auc, vl, ta,
+                    tty ? "\r\033[K" : "", epoch, c->epochs, cr->train_loss, cr->valid_auc, vl, ta,
                     (double)ntrain / epoch_seconds, now_seconds() - t_epoch);
-        /* best epoch: highest valid AUC, ties to the earlier (SPEC 5) */
-        if (best == 0 || cr->valid_auc > best_valid) {
-            best = epoch;
-            best_valid = cr->valid_auc;
-            row.valid_auc = cr->valid_auc;
-            row.valid_logloss = vl;
-            row.test_auc = ta;
-            row.test_logloss = tl;
-            since_best = 0;
-        } else if (++since_best >= c.patience) {
-            if (!c.quiet)
-                fprintf(stderr, "  early stop: %d epoch(s) without a better valid AUC\n", since_best);
+        int stop;
+        if (train_early_stop(&es, epoch, cr->valid_auc, c->patience, &stop)) {
+            row->valid_auc = cr->valid_auc;
+            row->valid_logloss = vl;
+            row->test_auc = ta;
+            row->test_logloss = tl;
+        } else if (stop) {
+            if (!c->quiet)
+                fprintf(stderr, "  early stop: %d epoch(s) without a better valid AUC\n", es.since_best);
             break;
         }
     }
-    if (profiling && samples) print_profile(train_seconds, samples);
-    row.epochs = ncurve + diverged;
-    row.best_epoch = best;
-    row.train_seconds = train_seconds;
-    row.samples_per_sec = train_seconds > 0 ? (double)samples / train_seconds : NAN;
-    row.status = diverged ? "diverged" : "ok";
-    row.peak_rss_bytes = peak_rss_bytes();
-    if (c.out) {
-        char cpath[4096];
-        result_curve_path(c.out, cpath, sizeof cpath);
-        if (curve_write(cpath, curve, ncurve, &e)) {
-            fprintf(stderr, "hashemb train: %s\n", e.msg);
-            free(curve);
-            rc = 1;
-            goto done;
-        }
+    if (c->profile && samples) print_profile(r, train_seconds, samples);
+    row->epochs = r->ncurve + diverged;
+    row->best_epoch = es.best;
+    row->train_seconds = train_seconds;
+    row->samples_per_sec = train_seconds > 0 ? (double)samples / train_seconds : NAN;
+    row->status = diverged ? "diverged" : "ok";
+    row->peak_rss_bytes = peak_rss_bytes();
+}
+
+/* The curve (of a trained run), then the row: to --out, or on stdout. */
+static int train_write(Run *r) {
+    const TrainConfig *c = r->c;
+    Err e;
+    if (!c->out) {
+        result_print(stdout, &r->row);
+        fflush(stdout);
+        return 0;
     }
-    free(curve);
-write:
-    if (c.out) {
-        if (result_write(c.out, &row, &e)) {
+    char cpath[4096];
+    result_curve_path(c->out, cpath, sizeof cpath);
+    if (r->curve && curve_write(cpath, r->curve, r->ncurve, &e)) {
+        fprintf(stderr, "hashemb train: %s\n", e.msg);
+        return 1;
+    }
+    if (result_write(c->out, &r->row, &e)) {
+        fprintf(stderr, "hashemb train: %s\n", e.msg);
+        unlink(cpath); /* no curve without its result */
+        return 1;
+    }
+    if (!c->quiet) {
+        char a[32], sp[32];
+        result_fmt(a, sizeof a, r->row.test_auc);
+        result_fmt(sp, sizeof sp, r->row.samples_per_sec);
+        fprintf(stderr, "  result: %s (status %s, test AUC %s, samples/s %s)\n", c->out, r->row.status, a, sp);
+    }
+    return 0;
+}
+
+static void train_free(Run *r) {
+    free(r->curve);
+    free(r->dense_m);
+    free(r->dense_v);
+    free(r->ids);
+    free(r->labels);
+    free(r->E);
+    free(r->dE);
+    free(r->logits);
+    free(r->dlogits);
+    free(r->eval_logits);
+    free(r->order);
+    if (r->model.params) model_free(&r->model);
+    emb_free(&r->emb);
+    emb_plan_free(&r->plan);
+    ds_close(&r->ds);
+}
+
+static void warn_valid_split(const Run *r) {
+    const DsSplit *v = &r->ds.split[DS_VALID];
+    double vpos = metric_pos_rate(v->labels, v->rows);
+    if (v->rows == 0 || vpos == 0.0 || vpos == 1.0)
+        fprintf(stderr, "hashemb train: warning: %s: the valid split has %s: valid AUC is NA, so "
+                        "no epoch counts as a gain and early stopping ends the run after "
+                        "--patience epochs\n",
+                r->c->data, v->rows == 0 ? "no rows" : "one class only");
+}
+
+int cmd_train(int argc, char **argv) {
+    TrainConfig c;
+    train_config_default(&c);
+    int pr = train_parse_args(&c, argc, argv);
+    if (pr == 1) return 0;
+    if (pr) return pr;
+    if (blas_parallel() != 2)
+        fprintf(stderr, "hashemb train: warning: OpenBLAS is the %s build, not the OpenMP one; its "
+                        "threads will fight OpenMP's (SPEC 8)\n", blas_build());
+    Run *r = xcalloc(1, sizeof *r);
+    r->c = &c;
+    int rc = 0;
+    int st = train_setup(r, &rc);
+    if (st == 0 && train_build(r)) rc = 1, st = -1;
+    if (st == 0 && c.dump_init) {
+        Err e;
+        if (dump_init(r, r->variant, r->config, &e)) {
             fprintf(stderr, "hashemb train: %s\n", e.msg);
-            char cpath[4096]; /* no curve without its result */
-            result_curve_path(c.out, cpath, sizeof cpath);
-            unlink(cpath);
             rc = 1;
         } else if (!c.quiet) {
-            char a[32], sp[32];
-            result_fmt(a, sizeof a, row.test_auc);
-            result_fmt(sp, sizeof sp, row.samples_per_sec);
-            fprintf(stderr, "  result: %s (status %s, test AUC %s, samples/s %s)\n", c.out, row.status,
-                    a, sp);
+            fprintf(stderr, "hashemb train: wrote the initial state to %s (nothing trained)\n", c.dump_init);
         }
-    } else {
-        result_print(stdout, &row);
-        fflush(stdout);
+        st = -1;
     }
-done:
-    free(r.dense_m);
-    free(r.dense_v);
-    free(r.ids);
-    free(r.labels);
-    free(r.E);
-    free(r.dE);
-    free(r.logits);
-    free(r.dlogits);
-    free(r.eval_logits);
-    free(r.order);
-    if (r.model.params) model_free(&r.model);
-    emb_free(&r.emb);
-    emb_plan_free(&r.plan);
-    ds_close(&r.ds);
+    if (st == 0) {
+        if (!c.quiet) print_config(r, r->variant);
+        warn_valid_split(r);
+        train_epochs(r);
+    }
+    if (st >= 0) rc = train_write(r);
+    train_free(r);
+    free(r);
     return rc;
 }

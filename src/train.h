@@ -29,6 +29,7 @@ typedef struct {
     int threads;
     int threads_given; /* --threads was given: a count that cannot fit is an error, not lowered */
     int quiet; /* no progress output (tests) */
+    int profile; /* --profile: time each phase of a step */
 } TrainConfig;
 
 void train_config_default(TrainConfig *c);
@@ -40,5 +41,15 @@ void train_config_string(const TrainConfig *c, char *buf, size_t n);
 /* The block-shuffled order of SPEC 5 for one epoch: fills order (rows) with a permutation of
  * 0..rows-1 made of shuffled contiguous blocks, rows shuffled within each block. */
 void train_epoch_order(uint32_t *order, uint64_t rows, uint64_t seed, int epoch);
+
+/* Early stopping and the best epoch (SPEC 5): feed each epoch's valid AUC in order; returns 1 when the
+ * epoch is the new best (the first, or strictly higher than the best so far: ties go to the earlier
+ * epoch; NaN never beats a number), and sets *stop when patience epochs in a row were not. */
+typedef struct {
+    int best;          /* the best epoch so far, 0 before the first */
+    double best_valid; /* its valid AUC */
+    int since_best;    /* epochs since it */
+} EarlyStop;
+int train_early_stop(EarlyStop *s, int epoch, double valid_auc, int patience, int *stop);
 
 #endif
