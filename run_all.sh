@@ -446,8 +446,8 @@ estimate() { # ARGS (a run's train arguments) -> "seconds bytes"
             --dim) [[ $v =~ ^[0-9]+$ ]] && dim=$v ;;
             --batch) [[ $v =~ ^[0-9]+$ ]] && batch=$v ;;
             esac
-            # the plan takes the layout's flags, not the training's
-            case $a in --data | --dim) pa+=("$a" "$v") ;; esac ;;
+            # the plan takes the layout's and the backbone's flags, not the training's
+            case $a in --data | --dim | --mlp) pa+=("$a" "$v") ;; esac ;;
         *) pa+=("$a") ;;
         esac
     done
@@ -455,15 +455,19 @@ estimate() { # ARGS (a run's train arguments) -> "seconds bytes"
         rows=$(sed -n 's/^rows_train=//p' "$data/dataset.meta")
         fields=$(sed -n 's/^fields=//p' "$data/dataset.meta")
     fi
-    params=$("$H" plan "${pa[@]}" --tsv 2>/dev/null | awk -F'\t' '$1 == "total" { print $9 }')
-    awk -v rows="${rows:-0}" -v ep="$epochs" -v mlp="$mlp" -v d="$dim" -v f="${fields:-0}" -v b="$batch" -v p="${params:-0}" -v t="$threads" 'BEGIN {
-        n = split(mlp, h, ","); in_ = f * d; macs = 0
-        for (i = 1; i <= n; i++) { macs += in_ * h[i]; in_ = h[i] } macs += in_
+    # the sizes from the plan and the backbone table (plan --cost): embedding parameters, the row width
+    # and the multiply-adds of a sample's forward
+    local cost params macs width
+    cost=$("$H" plan "${pa[@]}" --cost 2>/dev/null)
+    params=$(awk -F'\t' '$1 == "emb_params" && $2 != "NA" { print $2 }' <<< "$cost")
+    macs=$(awk -F'\t' '$1 == "macs_per_sample" { print $2 }' <<< "$cost")
+    width=$(awk -F'\t' '$1 == "width" { print $2 }' <<< "$cost")
+    awk -v rows="${rows:-0}" -v ep="$epochs" -v macs="${macs:-1}" -v w="${width:-$((dim + 1))}" -v f="${fields:-0}" -v b="$batch" -v p="${params:-0}" -v t="$threads" 'BEGIN {
         if (macs < 1) macs = 1
         # about 25 GFLOP/s per thread at these shapes, 6 flops per MAC (forward and backward)
         sps = 25e9 * t / (6 * macs); if (sps > 300000 * t) sps = 300000 * t
         sec = rows * ep / sps * 1.3 + 5
-        bytes = p * 4 * 3 + p * 1 + b * f * (d + 1) * 4 * 2 + 3 * macs * 4 * 4 + rows * (f * 4 + 5) + 64e6
+        bytes = p * 4 * 3 + p * 1 + b * f * w * 4 * 2 + 3 * macs * 4 * 4 + rows * (f * 4 + 5) + 64e6
         printf "%.0f %.0f\n", sec, bytes }'
 }
 

@@ -129,14 +129,8 @@ static double call_flops(const Call *k) { return 2.0 * k->M * k->N * k->K; }
  * embedding gradient). Fills calls (room for 3 * (nhidden + 1)) over buffers it allocates into bufs. */
 static int make_calls(const BenchConfig *c, Call *calls, float ***bufs_out, int *nbufs_out, Rng *rng) {
     const int B = c->batch, L = c->nhidden;
-    const int width = model_width(c->model, c->dim);
     int in_dim[MODEL_MAX_HIDDEN + 1], out_dim[MODEL_MAX_HIDDEN + 1];
-    int in = c->model == MODEL_DEEPFM ? c->fields * c->dim : c->fields * width;
-    for (int l = 0; l <= L; l++) {
-        in_dim[l] = in;
-        out_dim[l] = l < L ? c->hidden[l] : 1;
-        in = out_dim[l];
-    }
+    model_shapes(c->model, c->fields, c->dim, c->hidden, L, in_dim, out_dim, NULL, NULL);
     /* x[l] (B, in_l): x[0] the MLP input, x[l+1] = h[l]; W, dW (out, in); dy[l] (B, out_l); dx0 */
     int nb = 0;
     float **bufs = xcalloc(4 * (size_t)(L + 1) + 4, sizeof *bufs);

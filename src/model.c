@@ -1,7 +1,9 @@
-/* model: DeepFM and MLP backbones (SPEC 5) over layers.c. Layout of the dense parameters (and, at the
- * same offsets, of their gradients): [bias (DeepFM only)] then W[0], b[0], W[1], b[1], ..., W[L], b[L],
- * with L = nhidden and layer L the Linear(last, 1) output. Activations (for max_batch rows) live in
- * one 64-byte aligned buffer cut into the views of ModelActs. */
+/* model: the backbones of SPEC 5 around one tower, over layers.c. A backbone (bb_deepfm.c, bb_mlp.c,
+ * listed by MODEL_LIST) says what it reads of the rows and what its head adds; the tower is the MLP of
+ * --mlp's hidden layers and a Linear(last, 1) output, the same for every backbone. Layout of the dense
+ * parameters (and, at the same offsets, of their gradients): the backbone's own (DeepFM: the bias),
+ * then W[0], b[0], W[1], b[1], ..., W[L], b[L], with L = nhidden. Activations (for max_batch rows) live
+ * in one 64-byte aligned buffer cut into the views of ModelActs. */
 #include "model.h"
 
 #include <limits.h>
@@ -12,33 +14,56 @@
 #include "layers.h"
 #include "rng.h"
 
-/* model.c branches on DeepFM and treats every other kind as the MLP: a backbone added to MODEL_LIST
- * would train as an MLP without a word. Until the backbone interface exists, adding one fails here. */
-_Static_assert(MODEL_NKINDS == 2, "a new backbone needs its own branches in model.c, train.c and plan.c");
-
 const char *const MODEL_NAMES[MODEL_NKINDS] = {
-#define MODEL_NAME_(kind, name) [kind] = name,
+#define MODEL_NAME_(kind, name, backbone) [kind] = name,
     MODEL_LIST(MODEL_NAME_)
 #undef MODEL_NAME_
 };
 
-int model_width(ModelKind kind, int dim) {
-    switch (kind) {
-    case MODEL_DEEPFM: return dim + 1;
-    case MODEL_MLP: return dim;
-    case MODEL_NKINDS: break;
+const Backbone *const BACKBONES[MODEL_NKINDS] = {
+#define MODEL_ENTRY_(kind, name, backbone) [kind] = &backbone,
+    MODEL_LIST(MODEL_ENTRY_)
+#undef MODEL_ENTRY_
+};
+
+const char *model_names_usage(void) {
+    static char buf[256];
+    if (!buf[0])
+        for (int k = 0; k < MODEL_NKINDS; k++) {
+            if (k) strncat(buf, "|", sizeof buf - strlen(buf) - 1);
+            strncat(buf, MODEL_NAMES[k], sizeof buf - strlen(buf) - 1);
+        }
+    return buf;
+}
+
+int model_width(ModelKind kind, int dim) { return BACKBONES[kind]->width(dim); }
+
+int model_shapes(ModelKind kind, int fields, int dim, const int *hidden, int nhidden, int *in_dim,
+                 int *out_dim, size_t *nparams, double *macs) {
+    const Backbone *bb = BACKBONES[kind];
+    long long in = bb->tower_in(fields, dim);
+    size_t np = (size_t)bb->own_params;
+    double mac = bb->head_macs ? bb->head_macs(fields, dim) : 0;
+    for (int l = 0; l <= nhidden; l++) {
+        long long out = l < nhidden ? hidden[l] : 1;
+        if (in_dim) in_dim[l] = (int)in;
+        if (out_dim) out_dim[l] = (int)out;
+        np += (size_t)(out * in + out);
+        mac += (double)in * (double)out;
+        in = out;
     }
-    CHECK(0);
-    return 0;
+    if (nparams) *nparams = np;
+    if (macs) *macs = mac;
+    return nhidden + 1;
 }
 
 typedef struct {
-    float *x0;                   // (B, F*d)  DeepFM: the MLP input, concat_f e_f[1..d]; else NULL
-    float *dx0;                  // (B, F*d)  DeepFM: gradient wrt x0; else NULL
-    float *wide;                 // (B)       DeepFM: bias + sum_f e_f[0] + FM; else NULL
+    float *x0;                   // (B, tower_in) a head's tower input (DeepFM: concat_f e_f[1..d]); else NULL
+    float *dx0;                  // (B, tower_in) its gradient; else NULL
+    float *wide;                 // (B)       the head's term of the logit (DeepFM: bias + first order + FM)
     float *h[MODEL_MAX_HIDDEN];  // (B, hidden[l]) post-ReLU output of hidden layer l
     float *g[2];                 // (B, max hidden) gradient wrt h[l] lives in g[l % 2]
-    float *dW[MODEL_MAX_HIDDEN + 1], *db[MODEL_MAX_HIDDEN + 1], *dbias; // views into grads
+    float *dW[MODEL_MAX_HIDDEN + 1], *db[MODEL_MAX_HIDDEN + 1], *dbias; // views into grads (dbias: the head's own)
     int last_B;                  // batch size of the last forward, checked by backward
 } ModelActs;
 
@@ -68,22 +93,18 @@ static int model_check(ModelKind kind, int fields, int dim, const int *hidden, i
 
 static size_t model_nacts(ModelKind kind, int fields, int dim, const int *hidden, int nhidden,
                           int max_batch) {
-    size_t B = (size_t)max_batch, maxh = 1, xin = (size_t)fields * dim;
+    size_t B = (size_t)max_batch, maxh = 1, xin = (size_t)BACKBONES[kind]->tower_in(fields, dim);
     for (int l = 0; l < nhidden; l++)
         if ((size_t)hidden[l] > maxh) maxh = hidden[l];
     size_t na = 2 * round16(B * maxh);
-    if (kind == MODEL_DEEPFM) na += 2 * round16(B * xin) + round16(B);
+    if (BACKBONES[kind]->has_head) na += 2 * round16(B * xin) + round16(B);
     for (int l = 0; l < nhidden; l++) na += round16(B * hidden[l]);
     return na;
 }
 
 static size_t model_nparams(ModelKind kind, int fields, int dim, const int *hidden, int nhidden) {
-    size_t np = kind == MODEL_DEEPFM ? 1 : 0, in = (size_t)fields * dim; /* MLP rows are d wide */
-    for (int l = 0; l <= nhidden; l++) {
-        size_t out = l < nhidden ? (size_t)hidden[l] : 1;
-        np += out * in + out;
-        in = out;
-    }
+    size_t np;
+    model_shapes(kind, fields, dim, hidden, nhidden, NULL, NULL, &np, NULL);
     return np;
 }
 
@@ -112,16 +133,9 @@ int model_init(Model *m, ModelKind kind, int fields, int dim, const int *hidden,
     for (int l = 0; l < nhidden; l++) m->hidden[l] = hidden[l];
     m->max_batch = max_batch;
 
-    /* layer shapes */
-    int in = kind == MODEL_DEEPFM ? fields * dim : fields * width;
-    for (int l = 0; l <= nhidden; l++) {
-        m->in_dim[l] = in;
-        m->out_dim[l] = l < nhidden ? hidden[l] : 1;
-        in = m->out_dim[l];
-    }
-
-    /* parameters and gradients: one buffer each, the same layout */
-    size_t np = model_nparams(kind, fields, dim, hidden, nhidden);
+    /* layer shapes, parameters and gradients: one buffer each, the same layout */
+    size_t np;
+    model_shapes(kind, fields, dim, hidden, nhidden, m->in_dim, m->out_dim, &np, NULL);
     m->nparams = np;
     m->params = xaligned(np * sizeof(float));
     m->grads = xaligned(np * sizeof(float));
@@ -129,11 +143,10 @@ int model_init(Model *m, ModelKind kind, int fields, int dim, const int *hidden,
     memset(m->grads, 0, np * sizeof(float));
     ModelActs *a = xcalloc(1, sizeof *a);
     m->priv = a;
-    size_t off = 0;
-    if (kind == MODEL_DEEPFM) {
+    size_t off = (size_t)BACKBONES[kind]->own_params;
+    if (off) {
         m->bias = m->params;
         a->dbias = m->grads;
-        off = 1;
     }
     for (int l = 0; l <= nhidden; l++) {
         m->W[l] = m->params + off;
@@ -155,7 +168,7 @@ int model_init(Model *m, ModelKind kind, int fields, int dim, const int *hidden,
     }
 
     /* activations */
-    size_t B = (size_t)max_batch, maxh = 1, xin = (size_t)fields * dim;
+    size_t B = (size_t)max_batch, maxh = 1, xin = (size_t)BACKBONES[kind]->tower_in(fields, dim);
     for (int l = 0; l < nhidden; l++)
         if ((size_t)hidden[l] > maxh) maxh = hidden[l];
     size_t na = model_nacts(kind, fields, dim, hidden, nhidden, max_batch);
@@ -163,7 +176,7 @@ int model_init(Model *m, ModelKind kind, int fields, int dim, const int *hidden,
     m->acts = xaligned(na * sizeof(float));
     float *p = m->acts;
 #define TAKE(n) (p += round16(n), p - round16(n))
-    if (kind == MODEL_DEEPFM) {
+    if (BACKBONES[kind]->has_head) {
         a->x0 = TAKE(B * xin);
         a->dx0 = TAKE(B * xin);
         a->wide = TAKE(B);
@@ -200,9 +213,10 @@ void model_forward(Model *m, float *logits, const float *emb, int B) {
     CHECK(B >= 1 && B <= m->max_batch);
     ModelActs *a = m->priv;
     const int F = m->fields, d = m->dim, L = m->nhidden;
-    const float *x = emb; // (B, in_dim[0]) the MLP input
-    if (m->kind == MODEL_DEEPFM) {
-        deepfm_input_forward(a->x0, a->wide, emb, m->bias[0], B, F, d);
+    const Backbone *bb = BACKBONES[m->kind];
+    const float *x = emb; // (B, in_dim[0]) the tower's input
+    if (bb->has_head) {
+        bb->input_forward(a->x0, a->wide, emb, m->bias, B, F, d);
         x = a->x0;
     }
     for (int l = 0; l < L; l++) {
@@ -210,7 +224,7 @@ void model_forward(Model *m, float *logits, const float *emb, int B) {
         x = a->h[l];
     }
     linear_forward(logits, x, m->W[L], m->b[L], B, m->in_dim[L], 1);
-    if (m->kind == MODEL_DEEPFM)
+    if (bb->has_head)
         for (int r = 0; r < B; r++) logits[r] += a->wide[r];
     a->last_B = B;
 }
@@ -219,9 +233,10 @@ void model_backward(Model *m, float *demb, const float *dlogits, const float *em
     ModelActs *a = m->priv;
     CHECK(B == a->last_B);
     const int F = m->fields, d = m->dim, L = m->nhidden;
-    const int deepfm = m->kind == MODEL_DEEPFM;
-    const float *x_in = deepfm ? a->x0 : emb; // (B, in_dim[0])
-    float *dx_in = deepfm ? a->dx0 : demb;    // gradient wrt x_in; NULL skips it
+    const Backbone *bb = BACKBONES[m->kind];
+    const int head = bb->has_head;
+    const float *x_in = head ? a->x0 : emb; // (B, in_dim[0])
+    float *dx_in = head ? a->dx0 : demb;    // gradient wrt x_in; NULL skips it
     if (!demb) dx_in = NULL;
 
     /* output layer: Linear(in_dim[L], 1) on h[L-1] (or on the input when there is no hidden layer);
@@ -241,12 +256,5 @@ void model_backward(Model *m, float *demb, const float *dlogits, const float *em
         linear_relu_backward(dx, a->dW[l], a->db[l], a->g[l % 2], a->h[l], l > 0 ? a->h[l - 1] : x_in,
                              m->W[l], B, m->in_dim[l], m->out_dim[l]);
     }
-    if (!deepfm) return;
-
-    /* DeepFM: the bias, the first-order columns e_f[0], then columns 1..d = MLP + FM gradients */
-    float dsum = 0.0f;
-    for (int r = 0; r < B; r++) dsum += dlogits[r];
-    a->dbias[0] += dsum;
-    if (!demb) return;
-    deepfm_input_backward(demb, a->dx0, dlogits, emb, B, F, d);
+    if (head) bb->input_backward(demb, a->dbias, a->dx0, dlogits, emb, B, F, d);
 }

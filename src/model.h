@@ -16,18 +16,46 @@
 
 #define MODEL_MAX_HIDDEN 8
 
-/* The backbones, one line each: X(kind, its --model name). */
+/* The backbones, one line each: X(kind, its --model name, its Backbone in a file of its own:
+ * bb_deepfm.c, bb_mlp.c). The kind, the name and the table entry come from this list. */
 #define MODEL_LIST(X)                                                                              \
-    X(MODEL_DEEPFM, "deepfm")                                                                      \
-    X(MODEL_MLP, "mlp")
+    X(MODEL_DEEPFM, "deepfm", BACKBONE_DEEPFM)                                                     \
+    X(MODEL_MLP, "mlp", BACKBONE_MLP)
 
 typedef enum {
-#define MODEL_KIND_(kind, name) kind,
+#define MODEL_KIND_(kind, name, backbone) kind,
     MODEL_LIST(MODEL_KIND_)
 #undef MODEL_KIND_
     MODEL_NKINDS
 } ModelKind;
+
+/* A backbone: what it reads of the embedding rows and what it adds around the shared tower (the MLP
+ * of --mlp's hidden layers and a Linear(last, 1) output, in model.c). A backbone with a head of its
+ * own (DeepFM) builds the tower's input from the rows, adds a per-row term to the tower's output, and
+ * owns parameters before the tower's; one without (the MLP) feeds the rows to the tower as they are. */
+typedef struct {
+    int (*width)(int dim);                /* the embedding row width it reads */
+    long long (*tower_in)(int fields, int dim); /* the tower's input width per sample */
+    int own_params;                       /* parameters of its own, first in Model.params */
+    int has_head;                         /* 1: input_forward / input_backward below */
+    /* x (B, tower_in) and out (B) from the rows emb (B, F, width) and its own parameters own */
+    void (*input_forward)(float *x, float *out, const float *emb, const float *own, int B, int F, int d);
+    /* from dx (B, tower_in) and dlogits (B): adds into its own parameters' gradients down, and writes
+     * demb (B, F, width) when it is not NULL */
+    void (*input_backward)(float *demb, float *down, const float *dx, const float *dlogits,
+                           const float *emb, int B, int F, int d);
+    /* multiply-adds per sample of its head (forward), for the cost model */
+    double (*head_macs)(int fields, int dim);
+} Backbone;
+
+#define MODEL_DECLARE_(kind, name, backbone) extern const Backbone backbone;
+MODEL_LIST(MODEL_DECLARE_)
+#undef MODEL_DECLARE_
+extern const Backbone *const BACKBONES[MODEL_NKINDS];
+
 extern const char *const MODEL_NAMES[MODEL_NKINDS]; /* "deepfm", "mlp" */
+/* "deepfm|mlp": the --model choices for a usage line */
+const char *model_names_usage(void);
 
 typedef struct {
     ModelKind kind;
@@ -72,9 +100,13 @@ const float *model_hidden(const Model *m, int l);
 
 /* Without building it: the checks of model_init, its dense parameter count and the bytes model_bytes
  * will report (either pointer may be NULL). */
-/* The embedding row width a backbone reads: DeepFM d + 1 (column 0 the first-order weight), the MLP
- * d. The one place this rule lives. */
+/* The embedding row width a backbone reads (DeepFM d + 1, column 0 the first-order weight; the MLP d). */
 int model_width(ModelKind kind, int dim);
+/* The layer shapes of the tower (in_dim, out_dim of layers 0..nhidden), its dense parameters and the
+ * multiply-adds of one sample's forward (the tower's and the head's): what train, plan --cost and
+ * bench read. Returns the number of layers (nhidden + 1). */
+int model_shapes(ModelKind kind, int fields, int dim, const int *hidden, int nhidden, int *in_dim,
+                 int *out_dim, size_t *nparams, double *macs);
 int model_size(ModelKind kind, int fields, int dim, const int *hidden, int nhidden, int max_batch,
                size_t *nparams, uint64_t *bytes, Err *e);
 

@@ -17,24 +17,28 @@
 /* --- the command --- */
 
 static const char USAGE[] =
-    "usage: hashemb plan (--data DIR | --cards N1,N2,...) [--model deepfm|mlp] [--dim 16]\n"
-    "                    --emb STRATEGY --ratio R [strategy options] [--seed 1] [--tsv]\n"
+    "usage: hashemb plan (--data DIR | --cards N1,N2,...) [--model %s] [--dim 16]\n"
+    "                    --emb STRATEGY --ratio R [strategy options] [--seed 1] [--tsv | --cost]\n"
     "\n"
     "Shows how a strategy lays out each field's tables under the budget of N_f * w / R parameters\n"
     "(w = dim + 1 for deepfm, dim for mlp), without training.\n"
     "\n"
     "  --data DIR                         a prepared dataset: its dataset.meta's fields and cardinalities\n"
     "  --cards N1,N2,...                  or the fields' cardinalities (OOV id included)\n"
-    "  --model deepfm|mlp                 backbone (default deepfm)\n"
+    "  --model %-26s backbone (default deepfm)\n"
     "  --dim D                            factor dimension d (default 16)\n"
     "%s"
     "  --seed N                           the run's seed (seeds the hashing; default 1)\n"
     "  --tsv                              one tab-separated row per field, then a total row\n"
+    "  --mlp H1,H2,...                    the hidden layers, for --cost (default 400,400,400)\n"
+    "  --cost                             the run's size and cost, key<TAB>value lines: the backbone's\n"
+    "                                     row width, layer shapes, dense parameters and multiply-adds\n"
+    "                                     per sample (forward), and the embedding parameters\n"
     "  --help                             this text\n";
 
 static char *usage_text(void) {
     static char buf[8192];
-    snprintf(buf, sizeof buf, USAGE, emb_options_usage());
+    if (!buf[0]) snprintf(buf, sizeof buf, USAGE, model_names_usage(), model_names_usage(), emb_options_usage());
     return buf;
 }
 
@@ -182,21 +186,37 @@ static int read_meta(const char *dir, uint64_t **cards, char ***names, int *fiel
     return 0;
 }
 
-enum { P_DATA = 256, P_CARDS, P_MODEL, P_DIM, P_SEED, P_TSV, P_HELP, P_STRATEGY };
+enum { P_DATA = 256, P_CARDS, P_MODEL, P_DIM, P_SEED, P_TSV, P_HELP, P_STRATEGY, P_MLP, P_COST };
+
+/* --cost: what the backbone table says a run of this plan costs */
+static int print_cost(const EmbPlan *p, ModelKind model, int fields, int dim, const int *hidden, int nhidden) {
+    int in[MODEL_MAX_HIDDEN + 1], out[MODEL_MAX_HIDDEN + 1];
+    size_t np;
+    double macs;
+    int nl = model_shapes(model, fields, dim, hidden, nhidden, in, out, &np, &macs);
+    printf("model\t%s\nwidth\t%d\nlayers\t", MODEL_NAMES[model], model_width(model, dim));
+    for (int l = 0; l < nl; l++) printf("%s%dx%d", l ? "," : "", in[l], out[l]);
+    printf("\ndense_params\t%zu\nmacs_per_sample\t%.0f\n", np, macs);
+    if (p->infeasible) printf("emb_params\tNA\n");
+    else printf("emb_params\t%llu\n", (unsigned long long)p->params);
+    return 0;
+}
 
 int cmd_plan(int argc, char **argv) {
     static const struct option base[] = {
         {"data", required_argument, 0, P_DATA},   {"cards", required_argument, 0, P_CARDS},
         {"model", required_argument, 0, P_MODEL}, {"dim", required_argument, 0, P_DIM},
         {"seed", required_argument, 0, P_SEED},   {"tsv", no_argument, 0, P_TSV},
-        {"help", no_argument, 0, P_HELP}};
+        {"help", no_argument, 0, P_HELP},         {"mlp", required_argument, 0, P_MLP},
+        {"cost", no_argument, 0, P_COST}};
     struct option opts[sizeof base / sizeof base[0] + EMB_MAX_LONGOPTS + 1];
     emb_longopts(opts, base, (int)(sizeof base / sizeof base[0]), P_STRATEGY);
     EmbOptions o;
     emb_options_default(&o);
     const char *data = NULL, *cards_s = NULL;
     ModelKind model = MODEL_DEEPFM;
-    int dim = 16, tsv = 0, emb_given = 0, ratio_given = 0;
+    int dim = 16, tsv = 0, cost = 0, emb_given = 0, ratio_given = 0;
+    int hidden[MODEL_MAX_HIDDEN] = {400, 400, 400}, nhidden = 3;
     Err e;
     long long v;
     int k, idx;
@@ -219,6 +239,20 @@ int cmd_plan(int argc, char **argv) {
             o.seed = (uint64_t)v;
             break;
         case P_TSV: tsv = 1; break;
+        case P_COST: cost = 1; break;
+        case P_MLP: {
+            long long *h;
+            int n;
+            if (parse_i64_list(optarg, 1, 1 << 16, "--mlp", &h, &n, &e)) return usage_error("%s", e.msg);
+            if (n > MODEL_MAX_HIDDEN) {
+                free(h);
+                return usage_error("--mlp: at most %s hidden layers", "8");
+            }
+            nhidden = n;
+            for (int i = 0; i < n; i++) hidden[i] = (int)h[i];
+            free(h);
+            break;
+        }
         case P_HELP: printf("%s", usage_text()); return 0;
         case P_STRATEGY:
             if (emb_options_parse_flag(&o, opts[idx].name, optarg, &e)) return usage_error("%s", e.msg);
@@ -262,11 +296,12 @@ int cmd_plan(int argc, char **argv) {
     if (emb_plan_make(&p, cards, fields, w, &o, &e)) {
         rc = usage_error("%s", e.msg);
     } else {
-        if (tsv) print_tsv(&p, names);
+        if (cost) print_cost(&p, model, fields, dim, hidden, nhidden);
+        else if (tsv) print_tsv(&p, names);
         else print_human(&p, names, MODEL_NAMES[model], dim);
         /* a layout is the same on every machine (sweeps plan on a login node for a cluster): what
          * this machine's memory allows is a note beside it, and train is the one that refuses */
-        if (!tsv && !p.infeasible && plan_check_memory(&p, names, &e))
+        if (!tsv && !cost && !p.infeasible && plan_check_memory(&p, names, &e))
             printf("  on this machine: %s: train would refuse it here\n", e.msg);
         emb_plan_free(&p);
     }

@@ -127,6 +127,17 @@ bad --dim --cards 1000 --emb hash --ratio 2 --dim 0
 bad --model --cards 1000 --emb hash --ratio 2 --model fm
 bad --frobnicate --cards 1000 --emb hash --ratio 2 --frobnicate
 bad extra --cards 1000 --emb hash --ratio 2 extra
+# --cost: the backbone table's shapes and counts (DeepFM: 2 fields x d 4 in, hidden 8, the bias; the MLP
+# reads the 4-wide rows as they are and has no bias)
+run "$H" plan --cards 100,1000 --emb full --cost --dim 4 --mlp 8
+[ "$rc" = 0 ] && [ "$(printf '%s\n' "$out" | awk -F'\t' '{ printf "%s=%s ", $1, $2 }')" = \
+    "model=deepfm width=5 layers=8x8,8x1 dense_params=82 macs_per_sample=90 emb_params=5500 " ] ||
+    no "plan --cost (deepfm): $out"
+run "$H" plan --cards 100,1000 --emb full --cost --dim 4 --mlp 8 --model mlp
+[ "$rc" = 0 ] && [ "$(printf '%s\n' "$out" | awk -F'\t' '{ printf "%s=%s ", $1, $2 }')" = \
+    "model=mlp width=4 layers=8x8,8x1 dense_params=81 macs_per_sample=72 emb_params=4400 " ] ||
+    no "plan --cost (mlp): $out"
+bad --mlp --cards 1000 --emb full --cost --mlp 8,x
 run "$H" plan --help
 [ "$rc" = 0 ] && printf '%s' "$out" | grep -q -- --bh-fuse || no "plan --help: exit $rc"
 

@@ -22,7 +22,7 @@
 static const char USAGE_HEAD[] =
     "usage: hashemb train --data DIR [options]\n"
     "  --data DIR                         prepared dataset (hashemb prep / gen)\n"
-    "  --model deepfm|mlp                 backbone (default deepfm)\n";
+    "  --model %-26s backbone (default deepfm)\n";
 static const char USAGE_TAIL[] =
     "  --dim D                            embedding dimension d (default 16)\n"
     "  --mlp H1,H2,...                    hidden layer sizes (default 400,400,400)\n"
@@ -48,7 +48,10 @@ static const char USAGE_TAIL[] =
 
 static const char *usage(void) {
     static char buf[sizeof USAGE_HEAD + 8192 + sizeof USAGE_TAIL];
-    if (!buf[0]) snprintf(buf, sizeof buf, "%s%s%s", USAGE_HEAD, emb_options_usage(), USAGE_TAIL);
+    if (!buf[0]) {
+        int n = snprintf(buf, sizeof buf, USAGE_HEAD, model_names_usage());
+        snprintf(buf + n, sizeof buf - (size_t)n, "%s%s", emb_options_usage(), USAGE_TAIL);
+    }
     return buf;
 }
 #define USAGE usage()
