@@ -70,17 +70,18 @@ deps:
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq$$need
 	@rm -f $(BUILD)/.found
 
+DEPFLAGS := -MMD -MP
 # Rebuild everything when the flags change (e.g. `make test` adds -Werror).
 $(BUILD)/.flags: FORCE
 	@mkdir -p $(BUILD)/obj
-	@echo '$(CC) $(CFLAGS) $(LDFLAGS) $(LDLIBS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LDFLAGS) $(LDLIBS)' > $@
+	@echo '$(CC) $(CFLAGS) $(DEPFLAGS) $(LDFLAGS) $(LDLIBS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(DEPFLAGS) $(LDFLAGS) $(LDLIBS)' > $@
 FORCE:
 
 # Each object depends on the headers it includes (-MMD writes them to a .d beside it; -MP keeps a
 # removed header from breaking the build).
 $(BUILD)/obj/%.o: src/%.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 -include $(wildcard $(BUILD)/obj/*.d)
 
 # Only cmd.o carries the commit, so a new commit rebuilds one file.

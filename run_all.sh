@@ -458,7 +458,10 @@ estimate() { # ARGS (a run's train arguments) -> "seconds bytes"
     # the sizes from the plan and the backbone table (plan --cost): embedding parameters, the row width
     # and the multiply-adds of a sample's forward
     local cost params macs width
-    cost=$("$H" plan "${pa[@]}" --cost 2>/dev/null)
+    if ! cost=$("$H" plan "${pa[@]}" --cost 2>&1); then
+        echo "  warning: no estimate from plan --cost for '${pa[*]}': $(head -1 <<< "$cost")" >&2
+        cost=""
+    fi
     params=$(awk -F'\t' '$1 == "emb_params" && $2 != "NA" { print $2 }' <<< "$cost")
     macs=$(awk -F'\t' '$1 == "macs_per_sample" { print $2 }' <<< "$cost")
     width=$(awk -F'\t' '$1 == "width" { print $2 }' <<< "$cost")

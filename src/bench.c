@@ -38,7 +38,7 @@ static const char USAGE[] =
     "  model   model forward + backward (with the embedding gradient) alone, in samples/s\n"
     "  auc     seconds of metric_auc on --n random scores with ties (labels with click rate 0.25)\n"
     "\n"
-    "  --model deepfm|mlp       backbone (sgemm, model; default deepfm)\n"
+    "  --model NAME             backbone (sgemm, model; default deepfm; train --help lists them)\n"
     "  --batch B                batch size (default 4096)\n"
     "  --fields F               fields (default 39, the criteo profile)\n"
     "  --dim D                  embedding dimension d (default 16)\n"

@@ -5,6 +5,7 @@
  * command plumbing, so tests can link it alone. Nothing here names a strategy: it asks the table. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "emb.h"
@@ -46,6 +47,13 @@ void emb_longopts(struct option *opts, const struct option *base, int nbase, int
             CHECK(n - nbase < EMB_MAX_LONGOPTS);
             opts[n++] = (struct option){EMB_STRATEGIES[k]->flags[i].name, required_argument, 0, code};
         }
+    /* a strategy flag named like another, or like a command's own option, would never be parsed */
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++)
+            if (!strcmp(opts[i].name, opts[j].name)) {
+                fprintf(stderr, "hashemb: internal error: the option --%s is defined twice\n", opts[i].name);
+                abort();
+            }
     opts[n] = (struct option){0, 0, 0, 0};
 }
 

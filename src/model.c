@@ -74,7 +74,7 @@ static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
 static int model_check(ModelKind kind, int fields, int dim, const int *hidden, int nhidden,
                        int max_batch, Err *e) {
     if ((int)kind < 0 || kind >= MODEL_NKINDS)
-        return err_set(e, "--model: unknown backbone %d (deepfm or mlp)", (int)kind);
+        return err_set(e, "--model: unknown backbone %d (%s)", (int)kind, model_names_usage());
     if (fields < 1) return err_set(e, "model: %d fields (the data must have at least one)", fields);
     if (dim < 1) return err_set(e, "--dim: %d (must be >= 1)", dim);
     if (nhidden < 0 || nhidden > MODEL_MAX_HIDDEN)
@@ -86,6 +86,11 @@ static int model_check(ModelKind kind, int fields, int dim, const int *hidden, i
                            1 << 20);
     if (max_batch < 1) return err_set(e, "--batch: %d (must be >= 1)", max_batch);
     int width = model_width(kind, dim);
+    const Backbone *bb = BACKBONES[kind];
+    if (!bb->has_head && bb->tower_in(fields, dim) != (long long)fields * width)
+        return err_set(e, "model: %s has no head, so its tower must read the F x width rows as they are "
+                          "(tower_in %lld, F x width %lld)",
+                       MODEL_NAMES[kind], bb->tower_in(fields, dim), (long long)fields * width);
     if ((long long)fields * width > INT_MAX / 2)
         return err_set(e, "model: %d fields of width %d is too wide an input", fields, width);
     return 0;
@@ -216,7 +221,7 @@ void model_forward(Model *m, float *logits, const float *emb, int B) {
     const Backbone *bb = BACKBONES[m->kind];
     const float *x = emb; // (B, in_dim[0]) the tower's input
     if (bb->has_head) {
-        bb->input_forward(a->x0, a->wide, emb, m->bias, B, F, d);
+        bb->input_forward(a->x0, a->wide, emb, m->params, B, F, d); /* its own parameters come first */
         x = a->x0;
     }
     for (int l = 0; l < L; l++) {
@@ -256,5 +261,5 @@ void model_backward(Model *m, float *demb, const float *dlogits, const float *em
         linear_relu_backward(dx, a->dW[l], a->db[l], a->g[l % 2], a->h[l], l > 0 ? a->h[l - 1] : x_in,
                              m->W[l], B, m->in_dim[l], m->out_dim[l]);
     }
-    if (head) bb->input_backward(demb, a->dbias, a->dx0, dlogits, emb, B, F, d);
+    if (head) bb->input_backward(demb, m->grads, a->dx0, dlogits, emb, B, F, d);
 }

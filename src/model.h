@@ -35,10 +35,12 @@ typedef enum {
  * owns parameters before the tower's; one without (the MLP) feeds the rows to the tower as they are. */
 typedef struct {
     int (*width)(int dim);                /* the embedding row width it reads */
-    long long (*tower_in)(int fields, int dim); /* the tower's input width per sample */
-    int own_params;                       /* parameters of its own, first in Model.params */
+    /* the tower's input width per sample; without a head it must be fields x width (model_init checks) */
+    long long (*tower_in)(int fields, int dim);
+    int own_params;                       /* parameters of its own, first in Model.params (may be 0) */
     int has_head;                         /* 1: input_forward / input_backward below */
-    /* x (B, tower_in) and out (B) from the rows emb (B, F, width) and its own parameters own */
+    /* x (B, tower_in) and out (B) from the rows emb (B, F, width) and its own parameters own (the
+     * start of Model.params) */
     void (*input_forward)(float *x, float *out, const float *emb, const float *own, int B, int F, int d);
     /* from dx (B, tower_in) and dlogits (B): adds into its own parameters' gradients down, and writes
      * demb (B, F, width) when it is not NULL */
@@ -69,7 +71,7 @@ typedef struct {
     float *params; // (nparams)
     float *grads;  // (nparams)
     /* named views into params (the same offsets into grads via model_grad_view) */
-    float *bias;                      // (1) DeepFM only, NULL for MLP
+    float *bias;                      // the backbone's own parameters (DeepFM: its bias), NULL without
     float *W[MODEL_MAX_HIDDEN + 1];   // layer l: (out_l, in_l), row-major, as PyTorch's nn.Linear
     float *b[MODEL_MAX_HIDDEN + 1];   // (out_l)
     int in_dim[MODEL_MAX_HIDDEN + 1], out_dim[MODEL_MAX_HIDDEN + 1];

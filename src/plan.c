@@ -21,7 +21,7 @@ static const char USAGE[] =
     "                    --emb STRATEGY --ratio R [strategy options] [--seed 1] [--tsv | --cost]\n"
     "\n"
     "Shows how a strategy lays out each field's tables under the budget of N_f * w / R parameters\n"
-    "(w = dim + 1 for deepfm, dim for mlp), without training.\n"
+    "(w: the backbone's row width, dim + 1 for deepfm), without training.\n"
     "\n"
     "  --data DIR                         a prepared dataset: its dataset.meta's fields and cardinalities\n"
     "  --cards N1,N2,...                  or the fields' cardinalities (OOV id included)\n"
