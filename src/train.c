@@ -73,6 +73,19 @@ void train_config_default(TrainConfig *c) {
 }
 
 
+/* A usage error (exit 2) when the directory that would hold path cannot be written: found now, not
+ * after hours of training. */
+static int parent_unwritable(const char *flag, const char *path) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    const char *d = slash ? (dir[0] ? dir : "/") : ".";
+    if (access(d, W_OK) == 0) return 0;
+    cmd_usage_error("train", USAGE, "%s: cannot write into directory '%s': %s", flag, d, strerror(errno));
+    return 1;
+}
+
 int train_parse_args(TrainConfig *c, int argc, char **argv) {
     enum { O_DATA = 256, O_MODEL, O_DIM, O_MLP, O_BATCH, O_LR, O_OPTIM, O_L2, O_EPOCHS, O_PATIENCE,
            O_SEED, O_THREADS, O_OUT, O_QUIET, O_HELP, O_STRATEGY, O_PROFILE, O_DUMP };
@@ -102,7 +115,7 @@ int train_parse_args(TrainConfig *c, int argc, char **argv) {
         switch (k) {
         case O_DATA: c->data = optarg; break;
         case O_OUT: c->out = optarg; break;
-        case O_DUMP: c->dump_init = optarg; break;
+        case O_DUMP: c->dump_init = optarg; break; /* argv's string: trailing slashes are cut in it */
         case O_MODEL:
             if (parse_name(optarg, MODEL_NAMES, MODEL_NKINDS, fl, &k, &e)) goto bad;
             c->model = (ModelKind)k;
@@ -182,37 +195,21 @@ int train_parse_args(TrainConfig *c, int argc, char **argv) {
                                    "file's name, e.g. %s/result.tsv)", c->out, c->out);
         if (!stat(cpath, &st) && S_ISDIR(st.st_mode))
             return cmd_usage_error("train", USAGE, "--out: the curve file '%s' is a directory", cpath);
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s", c->out);
-        char *slash = strrchr(dir, '/');
-        if (slash) *slash = 0;
-        const char *d = slash ? (dir[0] ? dir : "/") : ".";
-        if (access(d, W_OK) != 0)
-            return cmd_usage_error("train", USAGE, "--out: cannot write into directory '%s': %s", d,
-                                   strerror(errno));
+        if (parent_unwritable("--out", c->out)) return 2;
     }
     if (c->dump_init) {
         struct stat st;
-        static char dir[4096]; /* the name without trailing slashes (tmp_sibling appends to it) */
-        size_t n = strlen(c->dump_init);
-        while (n > 1 && c->dump_init[n - 1] == '/') n--;
-        if (!n || n >= sizeof dir)
-            return cmd_usage_error("train", USAGE, "--dump-init: '%s' is not a directory name", c->dump_init);
-        snprintf(dir, sizeof dir, "%.*s", (int)n, c->dump_init);
+        /* the name without trailing slashes (tmp_sibling appends to it), cut in argv's own string */
+        char *dir = c->dump_init;
+        size_t n = strlen(dir);
+        while (n > 1 && dir[n - 1] == '/') dir[--n] = 0;
+        if (!n) return cmd_usage_error("train", USAGE, "--dump-init: an empty directory name");
         if (c->out)
             return cmd_usage_error("train", USAGE, "--dump-init and --out: a dump trains nothing and "
                                    "writes no row; give one of them");
         if (!lstat(dir, &st))
             return cmd_usage_error("train", USAGE, "--dump-init: '%s' exists; give a new directory", dir);
-        char parent[4096];
-        snprintf(parent, sizeof parent, "%s", dir);
-        char *slash = strrchr(parent, '/');
-        if (slash) *slash = 0;
-        const char *pd = slash ? (parent[0] ? parent : "/") : ".";
-        if (access(pd, W_OK) != 0)
-            return cmd_usage_error("train", USAGE, "--dump-init: cannot write into directory '%s': %s", pd,
-                                   strerror(errno));
-        c->dump_init = dir;
+        if (parent_unwritable("--dump-init", dir)) return 2;
     }
     if (c->emb.kind != EMB_FULL && !ratio_given)
         return cmd_usage_error("train", USAGE, "--ratio: needed with --emb %s", EMB_NAMES[c->emb.kind]);

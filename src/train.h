@@ -15,7 +15,7 @@
 
 typedef struct {
     const char *data, *out;
-    const char *dump_init; /* --dump-init DIR: write the initial parameters and the epochs' orders, then stop */
+    char *dump_init; /* --dump-init DIR: write the initial parameters and the epochs' orders, then stop */
     ModelKind model;
     EmbOptions emb;
     int dim;
