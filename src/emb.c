@@ -59,10 +59,6 @@ void emb_describe(const EmbPlan *p, const EmbFieldPlan *fp, char *buf, size_t n)
     else snprintf(buf, n, "-");
 }
 
-int emb_flag_choice(const char *value, const char *const *names, int n, const char *flag, int *out, Err *e) {
-    return parse_name(value, names, n, flag, out, e);
-}
-
 static uint64_t h4(uint32_t v, uint64_t seed) {
     unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
                           (unsigned char)(v >> 24)};

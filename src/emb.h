@@ -284,9 +284,6 @@ EmbKind emb_field_kind(const EmbPlan *p, const EmbFieldPlan *fp);
 void emb_plan_cols(const EmbPlan *p, const EmbFieldPlan *fp, EmbPlanCols *c);
 void emb_describe(const EmbPlan *p, const EmbFieldPlan *fp, char *buf, size_t n);
 
-/* Helpers for strategies' flags: a name out of a list, a whole number in [lo, hi]. */
-int emb_flag_choice(const char *value, const char *const *names, int n, const char *flag, int *out, Err *e);
-
 /* Shared building blocks for strategies. */
 void emb_table_alloc(EmbTable *t, uint64_t rows, int width, uint32_t max_touch, OptKind opt);
 void emb_table_init_normal(EmbTable *t, double mean, double std, Rng *rng);

@@ -396,13 +396,13 @@ const char *const BH_TABLE_NAMES[2] = {"shared", "per-block"};
 const char *const BH_FUSE_NAMES[3] = {"sum", "mean", "concat"};
 
 static int parse_blocks(void *o, const char *v, const char *fl, Err *e) {
-    return emb_flag_choice(v, BH_BLOCKS_NAMES, 2, fl, &((BhOptions *)o)->blocks, e);
+    return parse_name(v, BH_BLOCKS_NAMES, 2, fl, &((BhOptions *)o)->blocks, e);
 }
 static int parse_table(void *o, const char *v, const char *fl, Err *e) {
-    return emb_flag_choice(v, BH_TABLE_NAMES, 2, fl, &((BhOptions *)o)->table, e);
+    return parse_name(v, BH_TABLE_NAMES, 2, fl, &((BhOptions *)o)->table, e);
 }
 static int parse_fuse(void *o, const char *v, const char *fl, Err *e) {
-    return emb_flag_choice(v, BH_FUSE_NAMES, 3, fl, &((BhOptions *)o)->fuse, e);
+    return parse_name(v, BH_FUSE_NAMES, 3, fl, &((BhOptions *)o)->fuse, e);
 }
 static int parse_bits(void *o, const char *v, const char *fl, Err *e) {
     long long x;

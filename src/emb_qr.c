@@ -17,7 +17,7 @@ static inline const QrLayout *layout(const EmbFieldPlan *fp) { return (const QrL
 /* --- options --- */
 
 static int parse_op(void *sopt, const char *value, const char *flag, Err *e) {
-    return emb_flag_choice(value, QR_OP_NAMES, QR_NOPS, flag, &((QrOptions *)sopt)->op, e);
+    return parse_name(value, QR_OP_NAMES, QR_NOPS, flag, &((QrOptions *)sopt)->op, e);
 }
 
 static const EmbFlag QR_FLAGS[] = {

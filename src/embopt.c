@@ -22,11 +22,9 @@ static void usage_line(char *buf, size_t n, const char *flag, const char *text) 
 const char *emb_options_usage(void) {
     static char buf[8192];
     if (buf[0]) return buf;
-    char emb[256] = "--emb ";
-    for (int k = 0; k < EMB_NKINDS; k++) {
-        strncat(emb, EMB_NAMES[k], sizeof emb - strlen(emb) - 2);
-        if (k + 1 < EMB_NKINDS) strcat(emb, "|");
-    }
+    char names[240], emb[256];
+    names_join(names, sizeof names, EMB_NAMES, EMB_NKINDS, -1);
+    snprintf(emb, sizeof emb, "--emb %s", names);
     usage_line(buf, sizeof buf, emb, "embedding strategy");
     usage_line(buf, sizeof buf, "--ratio R",
                "target compression ratio (>= 1) of fields with N_f > --compress-min");
@@ -92,12 +90,8 @@ int emb_options_parse_string(EmbOptions *o, const char *flags, Err *e) {
 
 int emb_options_check(const EmbOptions *o, Err *e) {
     if (o->kind == EMB_FULL && o->ratio != 1.0) {
-        char kinds[256] = "";
-        for (int k = 0; k < EMB_NKINDS; k++)
-            if (k != EMB_FULL) {
-                if (kinds[0]) strncat(kinds, "|", sizeof kinds - strlen(kinds) - 1);
-                strncat(kinds, EMB_NAMES[k], sizeof kinds - strlen(kinds) - 1);
-            }
+        char kinds[256];
+        names_join(kinds, sizeof kinds, EMB_NAMES, EMB_NKINDS, EMB_FULL);
         return err_set(e, "--ratio: %g applies to a compressed strategy (--emb %s), not to the full table",
                        o->ratio, kinds);
     }

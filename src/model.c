@@ -28,11 +28,7 @@ const Backbone *const BACKBONES[MODEL_NKINDS] = {
 
 const char *model_names_usage(void) {
     static char buf[256];
-    if (!buf[0])
-        for (int k = 0; k < MODEL_NKINDS; k++) {
-            if (k) strncat(buf, "|", sizeof buf - strlen(buf) - 1);
-            strncat(buf, MODEL_NAMES[k], sizeof buf - strlen(buf) - 1);
-        }
+    if (!buf[0]) names_join(buf, sizeof buf, MODEL_NAMES, MODEL_NKINDS, -1);
     return buf;
 }
 
@@ -107,16 +103,11 @@ static size_t model_nacts(ModelKind kind, int fields, int dim, const int *hidden
     return na;
 }
 
-static size_t model_nparams(ModelKind kind, int fields, int dim, const int *hidden, int nhidden) {
-    size_t np;
-    model_shapes(kind, fields, dim, hidden, nhidden, NULL, NULL, &np, NULL);
-    return np;
-}
-
 int model_size(ModelKind kind, int fields, int dim, const int *hidden, int nhidden, int max_batch,
                size_t *nparams, uint64_t *bytes, Err *e) {
     if (model_check(kind, fields, dim, hidden, nhidden, max_batch, e)) return -1;
-    size_t np = model_nparams(kind, fields, dim, hidden, nhidden);
+    size_t np;
+    model_shapes(kind, fields, dim, hidden, nhidden, NULL, NULL, &np, NULL);
     if (nparams) *nparams = np;
     if (bytes)
         *bytes = (2 * (uint64_t)np + model_nacts(kind, fields, dim, hidden, nhidden, max_batch)) *

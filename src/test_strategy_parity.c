@@ -129,11 +129,7 @@ static void test_config(const Config *c, int w, int B, int steps, const float *d
     EmbOptions o;
     emb_options_default(&o);
     Err e;
-    int rc = 0;
-    char *flags = xstrdup(c->flags), *save = NULL;
-    for (char *fl = strtok_r(flags, " ", &save); fl && rc == 0; fl = strtok_r(NULL, " ", &save))
-        rc = emb_options_parse_flag(&o, fl, strtok_r(NULL, " ", &save), &e);
-    free(flags);
+    int rc = emb_options_parse_string(&o, c->flags, &e);
     if (rc == 0) rc = emb_options_check(&o, &e);
     T_CHECK(rc == 0, "%s: flags `%s`: %s", name, c->flags, e.msg);
     const FixArray *field = get(name, "field", 2), *layout = get(name, "layout", -1);

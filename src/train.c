@@ -563,6 +563,12 @@ int train_early_stop(EarlyStop *s, int epoch, double valid_auc, int patience, in
 /* --- the command, in parts: setup (the plan, the memory check, the row's fixed columns), the tables
  * and buffers, the epochs, the writing --- */
 
+/* The rows the evaluation buffer holds: the larger of valid and test. */
+static uint64_t eval_rows(const Dataset *d) {
+    uint64_t v = d->split[DS_VALID].rows, t = d->split[DS_TEST].rows;
+    return v > t ? v : t;
+}
+
 /* 0: ready to train; 1: infeasible (the row says so, nothing to build); -1: an error (rc set). */
 static int train_setup(Run *r, int *rc) {
     TrainConfig *c = (TrainConfig *)r->c;
@@ -585,8 +591,7 @@ static int train_setup(Run *r, int *rc) {
      * The mapped dataset is file-backed (the kernel can page it out), so only the address space
      * counts it, and it is mapped already. */
     uint64_t ntrain = r->ds.split[DS_TRAIN].rows;
-    uint64_t neval = r->ds.split[DS_VALID].rows > r->ds.split[DS_TEST].rows ? r->ds.split[DS_VALID].rows
-                                                                             : r->ds.split[DS_TEST].rows;
+    uint64_t neval = eval_rows(&r->ds);
     size_t BFw = (size_t)c->batch * F * w;
     r->batch_bytes = (uint64_t)c->batch * F * 4 + c->batch + 2 * BFw * 4 + 2ull * c->batch * 4 +
                      neval * 4 + ntrain * 4;
@@ -675,8 +680,7 @@ static int train_build(Run *r) {
     if (per >= 2) r->dense_m = xcalloc(r->model.nparams, sizeof(float));
     const size_t BFw = (size_t)c->batch * F * w;
     uint64_t ntrain = r->ds.split[DS_TRAIN].rows;
-    uint64_t neval = r->ds.split[DS_VALID].rows > r->ds.split[DS_TEST].rows ? r->ds.split[DS_VALID].rows
-                                                                             : r->ds.split[DS_TEST].rows;
+    uint64_t neval = eval_rows(&r->ds);
     r->ids = xaligned((size_t)c->batch * F * sizeof(uint32_t));
     r->labels = xaligned((size_t)c->batch);
     r->E = xaligned(BFw * sizeof(float));

@@ -203,12 +203,18 @@ int parse_name(const char *value, const char *const *names, int n, const char *w
             *out = i;
             return 0;
         }
-    char list[256] = "";
-    for (int i = 0; i < n; i++) {
-        strncat(list, i ? "|" : "", sizeof list - strlen(list) - 1);
-        strncat(list, names[i], sizeof list - strlen(list) - 1);
-    }
+    char list[256];
+    names_join(list, sizeof list, names, n, -1);
     return err_set(e, "%s: '%s' is not one of %s", what, value, list);
+}
+
+void names_join(char *buf, size_t size, const char *const *names, int n, int skip) {
+    buf[0] = 0;
+    for (int i = 0; i < n; i++) {
+        if (i == skip) continue;
+        if (buf[0]) strncat(buf, "|", size - strlen(buf) - 1);
+        strncat(buf, names[i], size - strlen(buf) - 1);
+    }
 }
 
 int rm_tree(const char *path) {

@@ -54,6 +54,8 @@ int parse_f64_list(const char *s, double lo, double hi, const char *what, double
 
 /* value is one of names[0..n): *out gets its index; otherwise an Err naming `what` and the choices. */
 int parse_name(const char *value, const char *const *names, int n, const char *what, int *out, Err *e);
+/* names[0..n) joined by '|' into buf ("deepfm|mlp"), leaving out names[skip] (skip -1: none). */
+void names_join(char *buf, size_t size, const char *const *names, int n, int skip);
 
 /* Directory helpers: remove a directory tree we created (temporary output), make one. */
 int rm_tree(const char *path);
