@@ -28,12 +28,16 @@ GIT_SHA := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(s
 
 DEB_PKGS := libopenblas-openmp-dev libxxhash-dev zlib1g-dev gnuplot-nox
 
-LIB_SRC  := $(filter-out src/main.c src/test_%.c,$(wildcard src/*.c))
+# The layers, each a directory of src/ (README, "Layout"); includes name the directory ("emb/emb.h").
+SRC_DIRS := core data model emb cli
+CFLAGS   += -Isrc
+LIB_SRC  := $(filter-out src/cli/main.c,$(wildcard $(SRC_DIRS:%=src/%/*.c)))
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
-TEST_SRC := $(wildcard src/test_*.c)
-TEST_BIN := $(TEST_SRC:src/%.c=$(BUILD)/%)
-TEST_SH  := $(sort $(wildcard src/test_*.sh))
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/%)
+TEST_SH  := $(sort $(wildcard tests/test_*.sh))
 
+.PRECIOUS: $(BUILD)/obj/tests/%.o
 .PHONY: all test test-cores asan bench bench-peer clean deps help check-deps
 .DEFAULT_GOAL := all
 
@@ -82,40 +86,43 @@ FORCE:
 $(BUILD)/obj/%.o: src/%.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
--include $(wildcard $(BUILD)/obj/*.d)
+$(BUILD)/obj/tests/%.o: tests/%.c $(BUILD)/.flags
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
+-include $(wildcard $(BUILD)/obj/*/*.d)
 
 # Only cmd.o carries the commit, so a new commit rebuilds one file.
 $(BUILD)/.sha: FORCE
 	@mkdir -p $(BUILD)
 	@echo '$(GIT_SHA)' | cmp -s - $@ || echo '$(GIT_SHA)' > $@
-$(BUILD)/obj/cmd.o: $(BUILD)/.sha
-$(BUILD)/obj/cmd.o: CFLAGS += -DGIT_SHA='"$(GIT_SHA)"'
+$(BUILD)/obj/cli/cmd.o: $(BUILD)/.sha
+$(BUILD)/obj/cli/cmd.o: CFLAGS += -DGIT_SHA='"$(GIT_SHA)"'
 
 $(BUILD)/libhashemb.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/hashemb: $(BUILD)/obj/main.o $(BUILD)/libhashemb.a
+$(BUILD)/hashemb: $(BUILD)/obj/cli/main.o $(BUILD)/libhashemb.a
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/test_%: $(BUILD)/obj/test_%.o $(BUILD)/libhashemb.a
+$(BUILD)/test_%: $(BUILD)/obj/tests/test_%.o $(BUILD)/libhashemb.a
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 tests: $(BUILD)/hashemb $(TEST_BIN)
 
-# Unit tests (one binary per src/test_*.c), then the command-line tests (src/test_*.sh).
+# Unit tests (one binary per tests/test_*.c), then the command-line tests (tests/test_*.sh).
 test: check-deps
 	@$(MAKE) --no-print-directory WERROR=1 tests
-	@BUILD=$(BUILD) ./src/run_tests.sh $(TEST_BIN) $(TEST_SH)
+	@BUILD=$(BUILD) ./tests/run_tests.sh $(TEST_BIN) $(TEST_SH)
 
-# The unit binaries under every OpenBLAS core this CPU can run (src/run_cores.sh names them).
+# The unit binaries under every OpenBLAS core this CPU can run (tests/run_cores.sh names them).
 test-cores: check-deps
 	@$(MAKE) --no-print-directory WERROR=1 tests
-	@BUILD=$(BUILD) ./src/run_cores.sh $(TEST_BIN)
+	@BUILD=$(BUILD) ./tests/run_cores.sh $(TEST_BIN)
 
 asan: check-deps
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 SAN=address,undefined WERROR=1 tests
-	@ASAN_OPTIONS=detect_leaks=1 BUILD=build/asan HASHEMB_QUICK=1 ./src/run_tests.sh $(TEST_BIN:$(BUILD)/%=build/asan/%) $(TEST_SH)
+	@ASAN_OPTIONS=detect_leaks=1 BUILD=build/asan HASHEMB_QUICK=1 ./tests/run_tests.sh $(TEST_BIN:$(BUILD)/%=build/asan/%) $(TEST_SH)
 
 bench: all
 	./bench/bench.sh

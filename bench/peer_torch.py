@@ -295,7 +295,7 @@ class Field(torch.nn.Module):
 
 
 class Net(torch.nn.Module):
-    """hashemb's backbones (src/model.h): DeepFM rows are d+1 wide, column 0 the first-order weight."""
+    """hashemb's backbones (src/model/model.h): DeepFM rows are d+1 wide, column 0 the first-order weight."""
 
     def __init__(self, kind, cards, dim, hidden, layouts=None, seed=1):
         super().__init__()
@@ -358,7 +358,7 @@ class Net(torch.nn.Module):
 
 
 class LazyAdamHashemb(torch.optim.Optimizer):
-    """hashemb's lazy Adam (src/optim.c), for --sparse-adam hashemb: SparseAdam's update of the rows a
+    """hashemb's lazy Adam (src/model/optim.c), for --sparse-adam hashemb: SparseAdam's update of the rows a
     batch reads, with eps added to sqrt(v / (1 - beta2^k)) (torch.optim.Adam's form) instead of sqrt(v).
     A diagnostic: it shows how much of a difference from hashemb is that placement."""
 
