@@ -1,6 +1,7 @@
 #include "core/util.h"
 
 #include <dirent.h>
+#include <stdio.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -600,4 +601,49 @@ int sha256_file(const char *path, char hex[65], Err *e) {
     if (bad) return err_set(e, "%s: read error", path);
     sha256_final(&s, hex);
     return 0;
+}
+
+int kv_read(const char *path, const char *noun, const char *expect, KvLineFn fn, void *ctx, Err *e) {
+    const char *sp = noun ? " " : "", *nn = noun ? noun : "";
+    /* O_NONBLOCK: a FIFO must not wait for a writer */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return err_set(e, "%s: cannot open%s%s: %s", path, sp, nn, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int er = errno;
+        close(fd);
+        return err_set(e, "%s: cannot stat: %s", path, strerror(er));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return err_set(e, "%s: not a regular file", path);
+    }
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        int er = errno;
+        close(fd);
+        return err_set(e, "%s: cannot open%s%s: %s", path, sp, nn, strerror(er));
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int lineno = 0, rc = 0;
+    while (!rc && (n = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
+        if (n == 0 || line[0] == '#') continue;
+        char *eq = strchr(line, '=');
+        if (!eq)
+            rc = err_set(e, "%s:%d: expected %s", path, lineno, expect);
+        else if (eq == line)
+            rc = err_set(e, "%s:%d: empty key", path, lineno);
+        else {
+            *eq = 0;
+            rc = fn(ctx, line, eq + 1, path, lineno, e);
+        }
+    }
+    if (!rc && ferror(f)) rc = err_set(e, "%s: cannot read: %s", path, strerror(errno));
+    free(line);
+    fclose(f);
+    return rc;
 }

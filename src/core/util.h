@@ -57,6 +57,14 @@ int parse_name(const char *value, const char *const *names, int n, const char *w
 /* names[0..n) joined by '|' into buf ("deepfm|mlp"), leaving out names[skip] (skip -1: none). */
 void names_join(char *buf, size_t size, const char *const *names, int n, int skip);
 
+/* The one reader of key=value text files (dataset.meta, prep's --schema): '#' comments and blank
+ * lines skipped, CR LF accepted, each line split at its first '='. fn gets the key and the value (both
+ * writable, NUL-terminated) and returns nonzero, with e set, to stop. Refused, each naming PATH or
+ * PATH:LINE: a file that cannot be opened ("cannot open NOUN" where noun is given), one that is not a
+ * regular file (a FIFO is not waited on), a line without '=' ("expected EXPECT"), an empty key. */
+typedef int (*KvLineFn)(void *ctx, char *key, char *value, const char *path, int lineno, Err *e);
+int kv_read(const char *path, const char *noun, const char *expect, KvLineFn fn, void *ctx, Err *e);
+
 /* Directory helpers: remove a directory tree we created (temporary output), make one. */
 int rm_tree(const char *path);
 int path_exists(const char *path);

@@ -293,61 +293,21 @@ int ds_meta_write(const DsMeta *m, const char *path, Err *e) {
     return 0;
 }
 
+static int meta_line(void *ctx, char *key, char *value, const char *path, int lineno, Err *e) {
+    DsMeta *m = ctx;
+    int first = ds_meta_line(m, key);
+    if (first) return err_set(e, "%s:%d: duplicate key '%.64s' (first at line %d)", path, lineno, key, first);
+    const char *bad;
+    if (meta_unescape(value, &bad))
+        return err_set(e, "%s:%d: %.64s: unknown escape '%.2s' (dataset.meta escapes only \\\\, \\n and \\r)",
+                       path, lineno, key, bad);
+    meta_put(m, key, xstrdup(value), lineno);
+    return 0;
+}
+
 int ds_meta_read(DsMeta *m, const char *path, Err *e) {
     memset(m, 0, sizeof *m);
-    /* O_NONBLOCK: a FIFO named dataset.meta must not wait for a writer */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) return err_set(e, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int er = errno;
-        close(fd);
-        return err_set(e, "%s: cannot stat: %s", path, strerror(er));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return err_set(e, "%s: not a regular file", path);
-    }
-    FILE *f = fdopen(fd, "r");
-    if (!f) {
-        close(fd);
-        return err_set(e, "%s: cannot open: %s", path, strerror(errno));
-    }
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    int lineno = 0, rc = 0;
-    while ((n = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
-        if (n == 0 || line[0] == '#') continue;
-        char *eq = strchr(line, '=');
-        if (!eq) {
-            rc = err_set(e, "%s:%d: expected key=value", path, lineno);
-            break;
-        }
-        if (eq == line) {
-            rc = err_set(e, "%s:%d: empty key", path, lineno);
-            break;
-        }
-        *eq = 0;
-        int first = ds_meta_line(m, line);
-        if (first) {
-            rc = err_set(e, "%s:%d: duplicate key '%.64s' (first at line %d)", path, lineno, line, first);
-            break;
-        }
-        const char *bad;
-        if (meta_unescape(eq + 1, &bad)) {
-            rc = err_set(e, "%s:%d: %.64s: unknown escape '%.2s' (dataset.meta escapes only \\\\, \\n and "
-                            "\\r)",
-                         path, lineno, line, bad);
-            break;
-        }
-        meta_put(m, line, xstrdup(eq + 1), lineno);
-    }
-    if (!rc && ferror(f)) rc = err_set(e, "%s: cannot read: %s", path, strerror(errno));
-    free(line);
-    fclose(f);
+    int rc = kv_read(path, NULL, "key=value", meta_line, m, e);
     if (rc) ds_meta_free(m);
     return rc;
 }

@@ -636,77 +636,50 @@ static void schema_free(Schema *s) {
     memset(s, 0, sizeof *s);
 }
 
+typedef struct {
+    Schema *s;
+    int have_sep;
+} SchemaRead;
+
+static int schema_line(void *ctx, char *key, char *v, const char *path, int lineno, Err *e) {
+    SchemaRead *sr = ctx;
+    Schema *s = sr->s;
+    if (!strcmp(key, "label")) {
+        if (s->label) return err_set(e, "%s:%d: a second label= line", path, lineno);
+        if (!*v) return err_set(e, "%s:%d: label= names no column", path, lineno);
+        s->label = xstrdup(v);
+        s->label_line = lineno;
+    } else if (!strcmp(key, "cat")) {
+        char *save = NULL;
+        if (!*v || v[strlen(v) - 1] == ',' || v[0] == ',' || strstr(v, ",,"))
+            return err_set(e, "%s:%d: cat= has an empty column name", path, lineno);
+        for (char *t = strtok_r(v, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            for (int i = 0; i < s->ncat; i++)
+                if (!strcmp(s->cat[i], t)) return err_set(e, "%s:%d: column '%s' is listed twice", path, lineno, t);
+            s->cat = xrealloc(s->cat, sizeof *s->cat * (size_t)(s->ncat + 1));
+            s->cat_line = xrealloc(s->cat_line, sizeof *s->cat_line * (size_t)(s->ncat + 1));
+            s->cat[s->ncat] = xstrdup(t);
+            s->cat_line[s->ncat] = lineno;
+            s->ncat++;
+        }
+    } else if (!strcmp(key, "sep")) {
+        if (sr->have_sep++) return err_set(e, "%s:%d: a second sep= line", path, lineno);
+        if (!strcmp(v, "\\t") || !strcmp(v, "tab"))
+            s->sep = '\t';
+        else if (strlen(v) == 1 && v[0] != '"')
+            s->sep = v[0];
+        else
+            return err_set(e, "%s:%d: sep= wants one character (or \\t), not '%s'", path, lineno, v);
+    } else
+        return err_set(e, "%s:%d: unknown key '%s' (label, cat or sep)", path, lineno, key);
+    return 0;
+}
+
 static int schema_read(Schema *s, const char *path, Err *e) {
     memset(s, 0, sizeof *s);
     s->sep = ',';
-    FILE *f = fopen(path, "r");
-    if (!f) return err_set(e, "%s: cannot open the schema: %s", path, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    int lineno = 0, rc = 0, have_sep = 0;
-    while ((n = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
-        if (n == 0 || line[0] == '#') continue;
-        char *eq = strchr(line, '=');
-        if (!eq) {
-            rc = err_set(e, "%s:%d: expected label=COLUMN, cat=COLUMN,... or sep=CHAR", path, lineno);
-            break;
-        }
-        *eq = 0;
-        char *v = eq + 1;
-        if (!strcmp(line, "label")) {
-            if (s->label) {
-                rc = err_set(e, "%s:%d: a second label= line", path, lineno);
-                break;
-            }
-            if (!*v) {
-                rc = err_set(e, "%s:%d: label= names no column", path, lineno);
-                break;
-            }
-            s->label = xstrdup(v);
-            s->label_line = lineno;
-        } else if (!strcmp(line, "cat")) {
-            char *save = NULL;
-            if (!*v || v[strlen(v) - 1] == ',' || v[0] == ',' || strstr(v, ",,")) {
-                rc = err_set(e, "%s:%d: cat= has an empty column name", path, lineno);
-                break;
-            }
-            for (char *t = strtok_r(v, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-                for (int i = 0; i < s->ncat; i++)
-                    if (!strcmp(s->cat[i], t)) {
-                        rc = err_set(e, "%s:%d: column '%s' is listed twice", path, lineno, t);
-                        goto done;
-                    }
-                s->cat = xrealloc(s->cat, sizeof *s->cat * (size_t)(s->ncat + 1));
-                s->cat_line = xrealloc(s->cat_line, sizeof *s->cat_line * (size_t)(s->ncat + 1));
-                s->cat[s->ncat] = xstrdup(t);
-                s->cat_line[s->ncat] = lineno;
-                s->ncat++;
-            }
-        } else if (!strcmp(line, "sep")) {
-            if (have_sep++) {
-                rc = err_set(e, "%s:%d: a second sep= line", path, lineno);
-                break;
-            }
-            if (!strcmp(v, "\\t") || !strcmp(v, "tab"))
-                s->sep = '\t';
-            else if (strlen(v) == 1 && v[0] != '"')
-                s->sep = v[0];
-            else {
-                rc = err_set(e, "%s:%d: sep= wants one character (or \\t), not '%s'", path, lineno, v);
-                break;
-            }
-        } else {
-            rc = err_set(e, "%s:%d: unknown key '%s' (label, cat or sep)", path, lineno, line);
-            break;
-        }
-    }
-done:
-    free(line);
-    if (!rc && ferror(f)) rc = err_set(e, "%s: read error", path);
-    fclose(f);
+    SchemaRead sr = {s, 0};
+    int rc = kv_read(path, "the schema", "label=COLUMN, cat=COLUMN,... or sep=CHAR", schema_line, &sr, e);
     if (!rc && !s->label) rc = err_set(e, "%s: no label=COLUMN line", path);
     if (!rc && s->ncat == 0) rc = err_set(e, "%s: no cat=COLUMN,... line", path);
     if (!rc && s->ncat > DS_MAX_FIELDS)
