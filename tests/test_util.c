@@ -1,7 +1,8 @@
 /* Unit tests of util's number parsers: only plain decimal numbers are numbers (SPEC 2: "numbers that do
  * not parse completely ... give a one-line reason"), so a flag never takes a hex float, a padded value,
  * inf or nan for a number. And of the temporary outputs: removed by a signal (also one that arrives
- * while the guard is held), named per host and process, and swept only when their process is dead. */
+ * while the guard is held), named per host and process, and swept only when their process is dead.
+ * And the one radix sort (core/radix.h) against qsort, stable, on keys whose high digits are constant. */
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 
 #include <stdlib.h>
 
+#include "core/radix.h"
 #include "testing.h"
 #include "core/util.h"
 
@@ -197,7 +199,59 @@ static void test_stale(void) {
     rm_tree(base);
 }
 
+typedef struct {
+    uint64_t key; /* sorted by its low 40 bits only */
+    uint32_t seq; /* position before sorting: equal keys must keep this order */
+} KeyRec;
+#define KEY40(r, d) RADIX_BYTE((r).key & 0xffffffffffull, (d))
+RADIX_SORT_DEFINE(sort_rec40, KeyRec, 5, 8, KEY40)
+RADIX_SORT_DEFINE(sort_u32_d11, uint32_t, 3, 11, RADIX_D11)
+
+static int cmp_rec40(const void *pa, const void *pb) {
+    const KeyRec *a = pa, *b = pb;
+    uint64_t ka = a->key & 0xffffffffffull, kb = b->key & 0xffffffffffull;
+    if (ka != kb) return ka < kb ? -1 : 1;
+    return (a->seq > b->seq) - (a->seq < b->seq); /* the stable order */
+}
+
+static int cmp_u32(const void *pa, const void *pb) {
+    uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
+    return (a > b) - (a < b);
+}
+
+static void test_radix(void) {
+    uint64_t s = 12345;
+    for (size_t n = 0; n <= 5000; n = n ? n * 7 : 1) {
+        for (int shape = 0; shape < 3; shape++) {
+            /* 0: all 40 bits random; 1: few distinct keys (ties, constant high bytes skipped); 2: one key */
+            KeyRec *a = xmalloc((n + 1) * sizeof *a), *tmp = xmalloc((n + 1) * sizeof *tmp),
+                   *want = xmalloc((n + 1) * sizeof *want);
+            uint32_t *u = xmalloc((n + 1) * sizeof *u), *ut = xmalloc((n + 1) * sizeof *ut),
+                     *uw = xmalloc((n + 1) * sizeof *uw);
+            for (size_t i = 0; i < n; i++) {
+                s = s * 6364136223846793005ull + 1442695040888963407ull;
+                uint64_t k = shape == 0 ? s : shape == 1 ? (s >> 60) << 9 : 77;
+                a[i] = (KeyRec){k | (s & 0xffffff0000000000ull), (uint32_t)i}; /* bits above 40 ignored */
+                u[i] = (uint32_t)(shape == 1 ? (s >> 61) << 20 : s >> 32);
+            }
+            memcpy(want, a, n * sizeof *a);
+            qsort(want, n, sizeof *want, cmp_rec40);
+            const KeyRec *got = sort_rec40(a, tmp, n);
+            int ok = 1;
+            for (size_t i = 0; i < n; i++) ok &= got[i].seq == want[i].seq;
+            T_CHECK(ok, "radix: %zu records, shape %d: sorted and stable", n, shape);
+            memcpy(uw, u, n * sizeof *u);
+            qsort(uw, n, sizeof *uw, cmp_u32);
+            const uint32_t *ug = sort_u32_d11(u, ut, n);
+            T_CHECK(n == 0 || !memcmp(ug, uw, n * sizeof *u), "radix: %zu u32 keys, 11-bit digits, shape %d", n,
+                    shape);
+            free(a), free(tmp), free(want), free(u), free(ut), free(uw);
+        }
+    }
+}
+
 int main(void) {
+    test_radix();
     test_guard();
     test_stale();
     test_parse_i64();

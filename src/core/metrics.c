@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/radix.h"
 #include "core/util.h"
 
 /* Float bits -> u32 whose unsigned order is the float order: flip all bits of negatives, set the sign
@@ -17,46 +18,7 @@ static inline uint32_t sortable_key(float f) {
     return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
 }
 
-/* LSD radix sort, 3 passes of 11, 11 and 10 bits, all histograms from one read. Returns whichever of
- * a or tmp holds the sorted keys; a pass whose digit is the same for every key is skipped. */
-static uint32_t *radix_sort_u32(uint32_t *a, uint32_t *tmp, size_t n) {
-    enum { B = 2048 };
-    static const int shift[3] = {0, 11, 22};
-    size_t *hist = xcalloc(3 * B, sizeof *hist); // (3, B)
-    for (size_t i = 0; i < n; i++) {
-        uint32_t k = a[i];
-        hist[k & 0x7ff]++;
-        hist[B + (k >> 11 & 0x7ff)]++;
-        hist[2 * B + (k >> 22)]++;
-    }
-    uint32_t *src = a, *dst = tmp;
-    for (int p = 0; p < 3; p++) {
-        size_t *h = hist + p * B;
-        int trivial = 0;
-        for (int d = 0; d < B; d++)
-            if (h[d]) {
-                trivial = h[d] == n;
-                break;
-            }
-        if (trivial) continue;
-        size_t sum = 0;
-        for (int d = 0; d < B; d++) {
-            size_t c = h[d];
-            h[d] = sum;
-            sum += c;
-        }
-        int s = shift[p];
-        for (size_t i = 0; i < n; i++) {
-            uint32_t k = src[i];
-            dst[h[(k >> s) & 0x7ff]++] = k;
-        }
-        uint32_t *t = src;
-        src = dst;
-        dst = t;
-    }
-    free(hist);
-    return src;
-}
+RADIX_SORT_DEFINE(sort_keys, uint32_t, 3, 11, RADIX_D11)
 
 double metric_auc(const float *score, const uint8_t *label, size_t n) {
     size_t npos = 0;
@@ -74,8 +36,8 @@ double metric_auc(const float *score, const uint8_t *label, size_t n) {
         else
             neg[in++] = k;
     }
-    uint32_t *sp = radix_sort_u32(pos, buf + n, npos);
-    uint32_t *sn = radix_sort_u32(neg, buf + n + npos, nneg);
+    const uint32_t *sp = sort_keys(pos, buf + n, npos);
+    const uint32_t *sn = sort_keys(neg, buf + n + npos, nneg);
     /* Twice the Mann-Whitney U, an exact integer: for each positive, 2 per lower negative and 1 per
      * tied one. The midrank formula gives the same number; this form never leaves the integers. */
     uint64_t u2 = 0;

@@ -5,6 +5,8 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "core/radix.h"
+
 const char *const VOCAB_ORDER_NAMES[VOCAB_NORDERS] = {"freq", "first", "hash"};
 
 #define TAG_STR 0x80000000u
@@ -158,38 +160,9 @@ static int cmp_rec(const void *pa, const void *pb, void *ctx) {
     return cmp_value(ctx, a->slot, b->slot);
 }
 
-/* Stable LSD radix sort of r[0..n) by (a, b), a byte at a time, skipping the bytes every record shares
- * (most of them: counts and small values leave the high bytes constant). tmp has room for n. */
-static void radix_sort(SortRec *r, SortRec *tmp, uint64_t n) {
-    if (n < 2) return;
-    uint64_t hist[16][256]; /* bytes 0..7 of b, then of a */
-    memset(hist, 0, sizeof hist);
-    for (uint64_t i = 0; i < n; i++)
-        for (int d = 0; d < 8; d++) {
-            hist[d][(r[i].b >> (8 * d)) & 0xff]++;
-            hist[8 + d][(r[i].a >> (8 * d)) & 0xff]++;
-        }
-    SortRec *src = r, *dst = tmp;
-    for (int d = 0; d < 16; d++) {
-        const int shift = 8 * (d & 7);
-        uint64_t *h = hist[d];
-        if (h[((d < 8 ? src[0].b : src[0].a) >> shift) & 0xff] == n) continue; /* moves nothing */
-        uint64_t sum = 0;
-        for (int v = 0; v < 256; v++) {
-            uint64_t c = h[v];
-            h[v] = sum;
-            sum += c;
-        }
-        for (uint64_t i = 0; i < n; i++) {
-            uint64_t key = d < 8 ? src[i].b : src[i].a;
-            dst[h[(key >> shift) & 0xff]++] = src[i];
-        }
-        SortRec *t = src;
-        src = dst;
-        dst = t;
-    }
-    if (src != r) memcpy(r, src, n * sizeof *r);
-}
+/* Sorted by (a, b): b's 8 bytes are the low half of the key, a's the high. */
+#define REC_BYTE(r, d) ((d) < 8 ? RADIX_BYTE((r).b, (d)) : RADIX_BYTE((r).a, (d) - 8))
+RADIX_SORT_DEFINE(radix_sort, SortRec, 16, 8, REC_BYTE)
 
 uint32_t vocab_finalize(VocabMap *m, VocabOrder order, uint32_t min_count, uint64_t seed) {
     uint64_t n = vocab_distinct(m), k = 0, nstr = 0;
@@ -241,7 +214,8 @@ uint32_t vocab_finalize(VocabMap *m, VocabOrder order, uint32_t min_count, uint6
         SortRec empty = has_empty ? r[k - 1] : (SortRec){0, 0, 0};
         uint64_t ni = k - (uint64_t)has_empty;
         SortRec *tmp = xmalloc(sizeof *tmp * (ni ? ni : 1));
-        radix_sort(r, tmp, ni);
+        const SortRec *sorted = radix_sort(r, tmp, ni);
+        if (sorted != r) memcpy(r, sorted, ni * sizeof *r);
         free(tmp);
         if (has_empty) {
             uint64_t at = 0;

@@ -21,6 +21,7 @@
 
 #include <xxhash.h>
 
+#include "core/radix.h"
 #include "emb/emb_bh.h"
 
 /* --- the layout --- */
@@ -198,26 +199,7 @@ void emb_bh_rows(const EmbBhLayout *L, uint32_t id, uint64_t *rows) {
 
 /* --- sharing count --- */
 
-/* LSD radix sort by bytes, skipping the bytes that are equal in every key; the result ends in a. */
-static void sort_u64(uint64_t *a, uint64_t *tmp, size_t n) {
-    uint64_t all_or = 0, all_and = UINT64_MAX;
-    for (size_t i = 0; i < n; i++) {
-        all_or |= a[i];
-        all_and &= a[i];
-    }
-    uint64_t *src = a, *dst = tmp;
-    for (int shift = 0; shift < 64; shift += 8) {
-        if ((((all_or ^ all_and) >> shift) & 0xff) == 0) continue;
-        size_t cnt[257] = {0};
-        for (size_t i = 0; i < n; i++) cnt[((src[i] >> shift) & 0xff) + 1]++;
-        for (int k = 0; k < 256; k++) cnt[k + 1] += cnt[k];
-        for (size_t i = 0; i < n; i++) dst[cnt[(src[i] >> shift) & 0xff]++] = src[i];
-        uint64_t *s = src;
-        src = dst;
-        dst = s;
-    }
-    if (src != a) memcpy(a, src, n * sizeof *a);
-}
+RADIX_SORT_DEFINE(sort_u64, uint64_t, 8, 8, RADIX_BYTE)
 
 uint64_t emb_bh_sharing(const EmbFieldPlan *fp, uint64_t max_ids) {
     const int permute = BHP(fp)->table == BH_SHARED && BHP(fp)->fuse != BH_CONCAT;
@@ -255,11 +237,11 @@ uint64_t emb_bh_sharing(const EmbFieldPlan *fp, uint64_t max_ids) {
             key[i] = XXH64(r, (size_t)L.n * sizeof *r, 0);
         }
     }
-    sort_u64(key, tmp, N);
+    const uint64_t *sorted = sort_u64(key, tmp, N);
     uint64_t sharing = 0;
     for (size_t i = 0; i < N;) {
         size_t k = i + 1;
-        while (k < N && key[k] == key[i]) k++;
+        while (k < N && sorted[k] == sorted[i]) k++;
         if (k - i > 1) sharing += k - i;
         i = k;
     }
