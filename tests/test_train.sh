@@ -43,6 +43,15 @@ cmp -s "$T/c1" "$T/c2" || bad "same seed, same curve"
 "$H" train --data "$T/tiny" --dim 4 --mlp 8 --batch 512 --epochs 1 --quiet > "$T/stdout.tsv" || bad "stdout run"
 [ "$(wc -l < "$T/stdout.tsv")" = 2 ] || bad "stdout holds header and row"
 
+# --- --mlp none: no hidden layer, and the row's config gives it back (train, plan and bench parse it alike) ---
+"$H" train --data "$T/tiny" --dim 4 --mlp none --batch 512 --epochs 1 --quiet > "$T/none.tsv" || bad "--mlp none"
+cfg=$(awk -F'\t' 'NR == 1 { for (k = 1; k <= NF; k++) if ($k == "config") c = k } NR == 2 { print $c }' "$T/none.tsv")
+case " $cfg " in *" mlp=none "*) ;; *) bad "--mlp none: config says '$cfg'" ;; esac
+layers=$("$H" plan --cards 1000,50 --emb full --mlp none --cost | awk -F'\t' '$1 == "layers" { print $2 }')
+[ "$layers" = 32x1 ] || bad "plan --mlp none --cost: layers '$layers', want 32x1 (2 fields x 16, then the output)"
+"$H" train --data "$T/tiny" --mlp 1,2,3,4,5,6,7,8,9 2> "$T/err" && bad "--mlp with 9 layers accepted"
+grep -q "at most 8 hidden layers" "$T/err" || bad "--mlp with 9 layers: $(head -1 "$T/err")"
+
 # --- an MLP overfits a tiny set: valid = test = train, train AUC 1.0 ---
 awk 'BEGIN { srand(3); print "label,a,b,c"; for (i = 0; i < 64; i++) printf "%d,a%d,b%d,c%d\n", rand() < 0.5, i, i % 7, i % 5 }' > "$T/small.csv"
 printf 'label=label\ncat=a,b,c\n' > "$T/schema"

@@ -42,7 +42,7 @@ static const char USAGE[] =
     "  --batch B                batch size (default 4096)\n"
     "  --fields F               fields (default 39, the criteo profile)\n"
     "  --dim D                  embedding dimension d (default 16)\n"
-    "  --mlp H1,H2,...          hidden layer sizes (default 400,400,400)\n"
+    "  --mlp H1,H2,...          hidden layer sizes, or none (default 400,400,400)\n"
     "  --beta 0|1               sgemm: beta of the forward and dx products (default 1)\n"
     "  --n N                    auc: number of scores (default 10000000)\n"
     "  --reps K                 timed repetitions (default 10; auc: 5)\n"
@@ -344,20 +344,9 @@ int cmd_bench(int argc, char **argv) {
             if (parse_i64(optarg, 1, 4096, fl, &v, &e)) goto bad;
             c.dim = (int)v;
             break;
-        case O_MLP: {
-            long long *h;
-            int nh;
-            if (parse_i64_list(optarg, 1, 1 << 16, fl, &h, &nh, &e)) goto bad;
-            if (nh > MODEL_MAX_HIDDEN) {
-                free(h);
-                err_set(&e, "%s: at most %d hidden layers", fl, MODEL_MAX_HIDDEN);
-                goto bad;
-            }
-            c.nhidden = nh;
-            for (int i = 0; i < nh; i++) c.hidden[i] = (int)h[i];
-            free(h);
+        case O_MLP:
+            if (model_parse_hidden(optarg, fl, c.hidden, &c.nhidden, &e)) goto bad;
             break;
-        }
         case O_N:
             if (parse_i64(optarg, 2, 1ll << 31, fl, &c.n, &e)) goto bad;
             break;

@@ -30,7 +30,7 @@ static const char USAGE[] =
     "%s"
     "  --seed N                           the run's seed (seeds the hashing; default 1)\n"
     "  --tsv                              one tab-separated row per field, then a total row\n"
-    "  --mlp H1,H2,...                    the hidden layers, for --cost (default 400,400,400)\n"
+    "  --mlp H1,H2,...                    the hidden layers, or none, for --cost (default 400,400,400)\n"
     "  --cost                             the run's size and cost, key<TAB>value lines: the backbone's\n"
     "                                     row width, layer shapes, dense parameters and multiply-adds\n"
     "                                     per sample (forward), and the embedding parameters\n"
@@ -240,19 +240,9 @@ int cmd_plan(int argc, char **argv) {
             break;
         case P_TSV: tsv = 1; break;
         case P_COST: cost = 1; break;
-        case P_MLP: {
-            long long *h;
-            int n;
-            if (parse_i64_list(optarg, 1, 1 << 16, "--mlp", &h, &n, &e)) return usage_error("%s", e.msg);
-            if (n > MODEL_MAX_HIDDEN) {
-                free(h);
-                return usage_error("--mlp: at most %s hidden layers", "8");
-            }
-            nhidden = n;
-            for (int i = 0; i < n; i++) hidden[i] = (int)h[i];
-            free(h);
+        case P_MLP:
+            if (model_parse_hidden(optarg, "--mlp", hidden, &nhidden, &e)) return usage_error("%s", e.msg);
             break;
-        }
         case P_HELP: printf("%s", usage_text()); return 0;
         case P_STRATEGY:
             if (emb_options_parse_flag(&o, opts[idx].name, optarg, &e)) return usage_error("%s", e.msg);

@@ -25,7 +25,7 @@ static const char USAGE_HEAD[] =
     "  --model %-26s backbone (default deepfm)\n";
 static const char USAGE_TAIL[] =
     "  --dim D                            embedding dimension d (default 16)\n"
-    "  --mlp H1,H2,...                    hidden layer sizes (default 400,400,400)\n"
+    "  --mlp H1,H2,...                    hidden layer sizes, or none (default 400,400,400)\n"
     "  --batch B                          batch size (default 4096)\n"
     "  --lr X                             learning rate (default 1e-3)\n"
     "  --optim adam|adagrad|sgd           optimizer (default adam)\n"
@@ -124,20 +124,9 @@ int train_parse_args(TrainConfig *c, int argc, char **argv) {
             if (parse_i64(optarg, 1, 4096, fl, &v, &e)) goto bad;
             c->dim = (int)v;
             break;
-        case O_MLP: {
-            long long *h;
-            int n;
-            if (parse_i64_list(optarg, 1, 1 << 16, fl, &h, &n, &e)) goto bad;
-            if (n > MODEL_MAX_HIDDEN) {
-                free(h);
-                err_set(&e, "%s: at most %d hidden layers", fl, MODEL_MAX_HIDDEN);
-                goto bad;
-            }
-            c->nhidden = n;
-            for (int i = 0; i < n; i++) c->hidden[i] = (int)h[i];
-            free(h);
+        case O_MLP:
+            if (model_parse_hidden(optarg, fl, c->hidden, &c->nhidden, &e)) goto bad;
             break;
-        }
         case O_BATCH:
             if (parse_i64(optarg, 1, 1 << 20, fl, &v, &e)) goto bad;
             c->batch = (int)v;

@@ -254,3 +254,21 @@ void model_backward(Model *m, float *demb, const float *dlogits, const float *em
     }
     if (head) bb->input_backward(demb, m->grads, a->dx0, dlogits, emb, B, F, d);
 }
+
+int model_parse_hidden(const char *s, const char *flag, int *hidden, int *nhidden, Err *e) {
+    if (!strcmp(s, "none")) {
+        *nhidden = 0;
+        return 0;
+    }
+    long long *h;
+    int n;
+    if (parse_i64_list(s, 1, 1 << 16, flag, &h, &n, e)) return -1;
+    if (n > MODEL_MAX_HIDDEN) {
+        free(h);
+        return err_set(e, "%s: at most %d hidden layers (or none)", flag, MODEL_MAX_HIDDEN);
+    }
+    for (int i = 0; i < n; i++) hidden[i] = (int)h[i];
+    *nhidden = n;
+    free(h);
+    return 0;
+}

@@ -100,8 +100,6 @@ void model_zero_grad(Model *m);
 /* (B, hidden[l]) post-ReLU output of hidden layer l from the last forward; for tests (ReLU kinks). */
 const float *model_hidden(const Model *m, int l);
 
-/* Without building it: the checks of model_init, its dense parameter count and the bytes model_bytes
- * will report (either pointer may be NULL). */
 /* The embedding row width a backbone reads (DeepFM d + 1, column 0 the first-order weight; the MLP d). */
 int model_width(ModelKind kind, int dim);
 /* The layer shapes of the tower (in_dim, out_dim of layers 0..nhidden), its dense parameters and the
@@ -109,8 +107,15 @@ int model_width(ModelKind kind, int dim);
  * bench read. Returns the number of layers (nhidden + 1). */
 int model_shapes(ModelKind kind, int fields, int dim, const int *hidden, int nhidden, int *in_dim,
                  int *out_dim, size_t *nparams, double *macs);
+/* Without building it: the checks of model_init, its dense parameter count and the bytes model_bytes
+ * will report (either pointer may be NULL). */
 int model_size(ModelKind kind, int fields, int dim, const int *hidden, int nhidden, int max_batch,
                size_t *nparams, uint64_t *bytes, Err *e);
+
+/* --mlp's value, the one parser train, plan and bench use: hidden sizes "400,400,400" (each 1 to 65536,
+ * at most MODEL_MAX_HIDDEN) or "none" (no hidden layer: the tower is one Linear(in, 1), as the result
+ * row's config then says). -1 and an Err naming flag otherwise. */
+int model_parse_hidden(const char *s, const char *flag, int *hidden, int *nhidden, Err *e);
 
 /* Bytes of activations + parameters + gradients held by the model. */
 size_t model_bytes(const Model *m);
