@@ -209,6 +209,21 @@ static void ref_vector(const EmbField *f, EmbKind kind, uint32_t id, double *v) 
         }
         return;
     }
+    case EMB_DHASH: {
+        /* Svenstrup et al.: sum_i p_i E[XXH64(id, seed_f + i) mod m]; p = 1 without weights, else the
+         * id's row of the weight table (the id itself when K = N) */
+        const uint64_t sf = ref_hash(f->index, ref_seed), m = (uint64_t)dnum(d, "m"), K = (uint64_t)dnum(d, "K");
+        const int k = (int)dnum(d, "k");
+        const int learned = dis(d, "weights", "learned");
+        const uint64_t wr = !learned ? 0 : K == p->N ? id : ref_hash(id, sf + (uint64_t)k) % K;
+        for (int c = 0; c < w; c++) v[c] = 0;
+        for (int i = 0; i < k; i++) {
+            const uint64_t row = ref_hash(id, sf + (uint64_t)i) % m;
+            const double pi = learned ? f->tables[1].w[wr * (uint64_t)k + (uint64_t)i] : 1.0;
+            for (int c = 0; c < w; c++) v[c] += pi * f->tables[0].w[row * w + c];
+        }
+        return;
+    }
     case EMB_NKINDS:
         CHECK(0);
     }

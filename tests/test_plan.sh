@@ -14,7 +14,7 @@ run() {
 }
 trap 'rm -f /tmp/test_plan.$$.err' EXIT
 
-header=$'field\tN\tm\tS\tt\tn\tlengths\trows\tparams\tbytes\tratio\tclamped'
+header=$'field\tN\tm\tS\tt\tn\tlengths\trows\tparams\tbytes\tratio\tclamped\thyper'
 cards=1460,583,10131227,2202608,305,24,12517
 
 for emb in "full" "hash" "qr" "qr --qr-op concat" "bh" "bh --bh-blocks skip --bh-table per-block --bh-fuse concat" \
@@ -27,7 +27,7 @@ for emb in "full" "hash" "qr" "qr --qr-op concat" "bh" "bh --bh-blocks skip --bh
     [ "$(printf '%s\n' "$out" | head -1)" = "$header" ] || no "plan --emb $emb: header: $(printf '%s\n' "$out" | head -1)"
     [ "$(printf '%s\n' "$out" | wc -l)" = 9 ] || no "plan --emb $emb: $(printf '%s\n' "$out" | wc -l) lines, 9 expected"
     [ "$(printf '%s\n' "$out" | tail -1 | cut -f1)" = total ] || no "plan --emb $emb: no total row"
-    printf '%s\n' "$out" | awk -F'\t' 'NF != 12 { bad = 1 } END { exit bad }' || no "plan --emb $emb: a row without 12 columns"
+    printf '%s\n' "$out" | awk -F'\t' 'NF != 13 { bad = 1 } END { exit bad }' || no "plan --emb $emb: a row without 13 columns"
     # the 24-id field stays full (compress-min 200)
     [ "$(printf '%s\n' "$out" | awk -F'\t' '$1 == 5 { print $3 $4 $9 $11 $12 }')" = "NANA40810" ] ||
         no "plan --emb $emb: field 5 should be full: $(printf '%s\n' "$out" | awk -F'\t' '$1 == 5')"

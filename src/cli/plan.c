@@ -29,7 +29,8 @@ static const char USAGE[] =
     "  --dim D                            factor dimension d (default 16)\n"
     "%s"
     "  --seed N                           the run's seed (seeds the hashing; default 1)\n"
-    "  --tsv                              one tab-separated row per field, then a total row\n"
+    "  --tsv                              one tab-separated row per field, then a total row (SPEC 4's\n"
+    "                                     columns, then hyper: what the strategy chose for the budget)\n"
     "  --mlp H1,H2,...                    the hidden layers, or none, for --cost (default 400,400,400)\n"
     "  --cost                             the run's size and cost, key<TAB>value lines: the backbone's\n"
     "                                     row width, layer shapes, dense parameters and multiply-adds\n"
@@ -79,21 +80,22 @@ static void human_bytes(uint64_t b, char *buf, size_t n) {
 }
 
 static void print_tsv(const EmbPlan *p, char **names) {
-    printf("field\tN\tm\tS\tt\tn\tlengths\trows\tparams\tbytes\tratio\tclamped\n");
+    printf("field\tN\tm\tS\tt\tn\tlengths\trows\tparams\tbytes\tratio\tclamped\thyper\n");
     uint64_t N = 0, rows = 0;
     for (int i = 0; i < p->fields; i++) {
         const EmbFieldPlan *fp = &p->f[i];
         FieldCols c;
         field_cols(p, fp, &c);
-        printf("%s\t%llu\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", names[i], (unsigned long long)fp->N,
-               c.s.m, c.s.S, c.s.t, c.s.n, c.s.lengths, c.rows, c.params, c.bytes, c.ratio, fp->clamped);
+        printf("%s\t%llu\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", names[i], (unsigned long long)fp->N,
+               c.s.m, c.s.S, c.s.t, c.s.n, c.s.lengths, c.rows, c.params, c.bytes, c.ratio, fp->clamped,
+               fp->compressed ? c.s.hyper : "NA");
         N += fp->N;
         rows += fp->rows;
     }
     char ra[24] = "NA";
     if (isfinite(p->ratio_actual)) snprintf(ra, sizeof ra, "%.6g", p->ratio_actual);
     /* the total's clamped is the count of clamped fields */
-    printf("total\t%llu\tNA\tNA\tNA\tNA\tNA\t%llu\t%llu\t%llu\t%s\t%d\n", (unsigned long long)N,
+    printf("total\t%llu\tNA\tNA\tNA\tNA\tNA\t%llu\t%llu\t%llu\t%s\t%d\tNA\n", (unsigned long long)N,
            (unsigned long long)rows, (unsigned long long)p->params,
            (unsigned long long)p->params * sizeof(float), ra, p->n_clamped);
 }

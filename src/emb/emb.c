@@ -49,6 +49,7 @@ void emb_plan_cols(const EmbPlan *p, const EmbFieldPlan *fp, EmbPlanCols *c) {
     strcpy(c->t, "NA");
     strcpy(c->n, "NA");
     strcpy(c->lengths, "NA");
+    strcpy(c->hyper, "NA");
     const EmbStrategy *s = emb_field_strategy(p, fp);
     if (s->plan_cols) s->plan_cols(fp, c);
 }
@@ -134,12 +135,17 @@ uint64_t emb_plan_bytes(const EmbPlan *p, OptKind opt, int max_batch) {
     uint64_t n = 0, per = (uint64_t)optim_state_per_param(opt);
     for (int i = 0; i < p->fields; i++) {
         const EmbFieldPlan *fp = &p->f[i];
+        n += fp->params * sizeof(float) * (1 + per) + fp->rows * sizeof(int32_t);
+        const EmbStrategy *s = emb_field_strategy(p, fp);
+        if (s->plan_touch_bytes) {
+            n += s->plan_touch_bytes(fp, p->w, max_batch);
+            continue;
+        }
         /* a batch touches at most one row per id and table (bh: per block; qr: two tables), and
          * never more than the field's rows */
         uint64_t touch = (uint64_t)max_batch * (uint64_t)(fp->reads > 1 ? fp->reads : 2);
         if (touch > fp->rows) touch = fp->rows;
-        n += fp->params * sizeof(float) * (1 + per) + fp->rows * sizeof(int32_t) +
-             touch * (sizeof(uint32_t) + (uint64_t)p->w * sizeof(float));
+        n += touch * (sizeof(uint32_t) + (uint64_t)p->w * sizeof(float));
     }
     return n;
 }

@@ -1,8 +1,8 @@
 /* emb: the embedding-strategy interface of SPEC 4 and what all strategies share: the plan (per-field
  * layout under the parameter budget, the two achieved ratios, clamped and infeasible fields), tables
  * with their sparse gradients and lazily updated optimizer state, and the whole-model embedding that
- * runs one strategy per field. A strategy is one file (emb_full.c, emb_hash.c, emb_qr.c, emb_bh.c) that
- * fills one EmbStrategy; EMB_STRATEGIES lists them, indexed by EmbKind.
+ * runs one strategy per field. A strategy is one file (emb_full.c, emb_hash.c, emb_qr.c, emb_bh.c,
+ * emb_dhash.c) that fills one EmbStrategy; EMB_STRATEGIES lists them, indexed by EmbKind.
  *
  * Shapes: a batch of ids is (B, F) u32, row-major, as in the dataset; the output is (B, F, w) floats. A
  * field's strategy sees its column of ids and its (B, w) slice of the output through strides. */
@@ -27,7 +27,8 @@
     X(EMB_FULL, "full", EMB_FULL_STRATEGY)                                                         \
     X(EMB_HASH, "hash", EMB_HASH_STRATEGY)                                                         \
     X(EMB_QR, "qr", EMB_QR_STRATEGY)                                                               \
-    X(EMB_BH, "bh", EMB_BH_STRATEGY)
+    X(EMB_BH, "bh", EMB_BH_STRATEGY)                                                               \
+    X(EMB_DHASH, "dhash", EMB_DHASH_STRATEGY)
 
 typedef enum {
 #define EMB_KIND_(kind, name, strategy) kind,
@@ -206,9 +207,10 @@ typedef struct {
 } EmbFlag;
 
 /* What `plan` shows of a field: SPEC 4's strategy columns ("NA" where one does not apply; the
- * strategy fills those it has). */
+ * strategy fills those it has), and `hyper`, what the strategy chose to fit the budget as
+ * comma-separated key=value pairs ("m=58", "t=4", "m=29,K=850"; plan --tsv's last column). */
 typedef struct {
-    char m[24], S[8], t[8], n[8], lengths[256];
+    char m[24], S[8], t[8], n[8], lengths[256], hyper[64];
 } EmbPlanCols;
 enum { EMB_COL_M = 1, EMB_COL_BH = 2 }; /* which the human table shows: m; S, t, n and lengths */
 
@@ -239,6 +241,11 @@ typedef struct {
     /* The layout as space-separated key=value pairs (train --dump-init; tests' references); may be
      * NULL: "-". */
     void (*describe)(const EmbFieldPlan *fp, char *buf, size_t n);
+    /* Bytes the touched-row work buffers of a batch of max_batch ids can take (slot maps aside): may be
+     * NULL, the bound min(rows, max_batch * max(reads, 2)) rows w floats wide, which overestimates a
+     * strategy whose tables are narrower than w (emb_plan_bytes adds the parameters, their optimizer
+     * state and the slot maps). */
+    uint64_t (*plan_touch_bytes)(const EmbFieldPlan *fp, int w, int max_batch);
     /* --- the tables --- */
     /* Allocate f->tables from f->plan (emb_table_alloc) and initialise them so that the composed
      * vectors have std EMB_INIT_STD element-wise (SPEC 4 Init); max_batch bounds the touched rows.

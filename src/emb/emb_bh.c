@@ -453,6 +453,7 @@ static void bh_plan_cols(const EmbFieldPlan *fp, EmbPlanCols *c) {
         snprintf(c->t, sizeof c->t, "%d", P->t);
         snprintf(c->n, sizeof c->n, "%d", P->n);
         lengths_str(P, c->lengths, sizeof c->lengths, "/");
+        snprintf(c->hyper, sizeof c->hyper, "t=%d", P->t);
     }
 }
 

@@ -31,6 +31,7 @@ static void hash_plan(EmbFieldPlan *fp, const EmbOptions *o, const void *sopt, i
 
 static void hash_plan_cols(const EmbFieldPlan *fp, EmbPlanCols *c) {
     snprintf(c->m, sizeof c->m, "%llu", (unsigned long long)layout(fp)->m);
+    snprintf(c->hyper, sizeof c->hyper, "m=%llu", (unsigned long long)layout(fp)->m);
 }
 
 static void hash_describe(const EmbFieldPlan *fp, char *buf, size_t n) {

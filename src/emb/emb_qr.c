@@ -87,6 +87,7 @@ static void qr_plan(EmbFieldPlan *fp, const EmbOptions *common, const void *sopt
 
 static void qr_plan_cols(const EmbFieldPlan *fp, EmbPlanCols *c) {
     snprintf(c->m, sizeof c->m, "%llu", (unsigned long long)layout(fp)->m);
+    snprintf(c->hyper, sizeof c->hyper, "m=%llu", (unsigned long long)layout(fp)->m);
 }
 
 static void qr_describe(const EmbFieldPlan *fp, char *buf, size_t n) {
