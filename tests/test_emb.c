@@ -224,6 +224,22 @@ static void ref_vector(const EmbField *f, EmbKind kind, uint32_t id, double *v) 
         }
         return;
     }
+    case EMB_ROBE: {
+        /* ROBE-Z: chunk c of Z columns reads Z consecutive elements of the field's array from
+         * XXH64(id, seed_f + c) mod M, wrapping, each negated where bit j of XXH64(id, seed_f + C + c)
+         * is set */
+        const uint64_t sf = ref_hash(f->index, ref_seed), M = (uint64_t)dnum(d, "M");
+        const int Z = (int)dnum(d, "Z"), C = (w + Z - 1) / Z;
+        CHECK(C == (int)dnum(d, "chunks"));
+        for (int c = 0; c < C; c++) {
+            const uint64_t off = ref_hash(id, sf + (uint64_t)c) % M, sg = ref_hash(id, sf + (uint64_t)(C + c));
+            for (int j = 0; j < Z && c * Z + j < w; j++) {
+                const double a = f->tables[0].w[(off + (uint64_t)j) % M];
+                v[c * Z + j] = (sg >> j & 1) ? -a : a;
+            }
+        }
+        return;
+    }
     case EMB_NKINDS:
         CHECK(0);
     }

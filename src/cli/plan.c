@@ -113,6 +113,7 @@ static void print_human(const EmbPlan *p, char **names, const char *model, int d
     printf("%-*s %11s", nw, "field", "N");
     if (shown & EMB_COL_M) printf(" %11s", "m");
     if (shown & EMB_COL_BH) printf(" %3s %3s %3s %-16s", "S", "t", "n", "lengths");
+    if (shown & EMB_COL_HYPER) printf(" %-20s", "hyper");
     printf(" %11s %12s %10s %9s  %s\n", "rows", "params", "bytes", "ratio",
            st->plan_notes_head ? st->plan_notes_head : "notes");
     uint64_t N = 0;
@@ -128,6 +129,7 @@ static void print_human(const EmbPlan *p, char **names, const char *model, int d
             if (fp->compressed) printf(" %3s %3s %3s %-16s", c.s.S, c.s.t, c.s.n, c.s.lengths);
             else printf(" %3s %3s %3s %-16s", "-", "-", "-", "-");
         }
+        if (shown & EMB_COL_HYPER) printf(" %-20s", fp->compressed ? c.s.hyper : "-");
         printf(" %11s %12s %10s %9s ", c.rows, c.params, hb, c.ratio);
         if (!fp->compressed && o->kind != EMB_FULL) printf(" full (N <= compress-min)");
         if (fp->clamped) printf(" CLAMPED (over its budget of %.0f)", fp->budget);

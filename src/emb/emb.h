@@ -2,7 +2,7 @@
  * layout under the parameter budget, the two achieved ratios, clamped and infeasible fields), tables
  * with their sparse gradients and lazily updated optimizer state, and the whole-model embedding that
  * runs one strategy per field. A strategy is one file (emb_full.c, emb_hash.c, emb_qr.c, emb_bh.c,
- * emb_dhash.c) that fills one EmbStrategy; EMB_STRATEGIES lists them, indexed by EmbKind.
+ * emb_dhash.c, emb_robe.c) that fills one EmbStrategy; EMB_STRATEGIES lists them, indexed by EmbKind.
  *
  * Shapes: a batch of ids is (B, F) u32, row-major, as in the dataset; the output is (B, F, w) floats. A
  * field's strategy sees its column of ids and its (B, w) slice of the output through strides. */
@@ -28,7 +28,8 @@
     X(EMB_HASH, "hash", EMB_HASH_STRATEGY)                                                         \
     X(EMB_QR, "qr", EMB_QR_STRATEGY)                                                               \
     X(EMB_BH, "bh", EMB_BH_STRATEGY)                                                               \
-    X(EMB_DHASH, "dhash", EMB_DHASH_STRATEGY)
+    X(EMB_DHASH, "dhash", EMB_DHASH_STRATEGY)                                                      \
+    X(EMB_ROBE, "robe", EMB_ROBE_STRATEGY)
 
 typedef enum {
 #define EMB_KIND_(kind, name, strategy) kind,
@@ -212,7 +213,8 @@ typedef struct {
 typedef struct {
     char m[24], S[8], t[8], n[8], lengths[256], hyper[64];
 } EmbPlanCols;
-enum { EMB_COL_M = 1, EMB_COL_BH = 2 }; /* which the human table shows: m; S, t, n and lengths */
+enum { EMB_COL_M = 1, EMB_COL_BH = 2, EMB_COL_HYPER = 4 }; /* which the human table shows: m; S, t, n
+                                                             * and lengths; hyper */
 
 /* A strategy: one const instance per file, no state of its own. Hooks marked "may be NULL" have a
  * default; the others are required. */
