@@ -80,6 +80,36 @@ static int make_configs(Config *c, int max) {
     return n;
 }
 
+/* Train counts for the fields of a test plan, as train gives them to a strategy that needs them
+ * (hotcold): skewed, with many ties and unseen ids (count 0), so that the hot set has an edge to
+ * break. One array per distinct N, kept for the whole run (plans borrow them). */
+static const uint32_t *counts_of(uint64_t N) {
+    static struct {
+        uint64_t N;
+        uint32_t *c;
+    } cache[64];
+    static int n;
+    for (int i = 0; i < n; i++)
+        if (cache[i].N == N) return cache[i].c;
+    CHECK(n < 64);
+    uint32_t *c = xmalloc(N * sizeof *c);
+    for (uint64_t i = 0; i < N; i++) {
+        uint64_t u = (i + 1) * 0x9E3779B97F4A7C15ull;
+        u ^= u >> 31;
+        c[i] = u % 7 == 0 ? 0 : (uint32_t)(2000 / (1 + (u >> 8) % (N / 3 + 1)));
+    }
+    cache[n].N = N;
+    cache[n++].c = c;
+    return c;
+}
+
+static int plan_with_counts(EmbPlan *p, const uint64_t *cards, int fields, int w, const EmbOptions *o, Err *e) {
+    const uint32_t *c[8];
+    CHECK(fields <= 8);
+    for (int i = 0; i < fields; i++) c[i] = counts_of(cards[i]);
+    return emb_plan_make_counts(p, cards, c, fields, w, o, e);
+}
+
 /* A one-field model of N ids (compress-min 0). 0 when the layout cannot be built. A plan that is
  * infeasible only by its achieved ratio is built anyway: the clamped layouts must work too. */
 static int make_emb(Emb *emb, const EmbOptions *o, uint64_t N, int w, double r, OptKind opt, uint64_t seed) {
@@ -89,7 +119,7 @@ static int make_emb(Emb *emb, const EmbOptions *o, uint64_t N, int w, double r, 
     ref_seed = seed;
     EmbPlan p;
     Err e;
-    CHECK(emb_plan_make(&p, &N, 1, w, &oo, &e) == 0);
+    CHECK(plan_with_counts(&p, &N, 1, w, &oo, &e) == 0);
     if (!p.f[0].feasible) {
         emb_plan_free(&p);
         return 0;
@@ -142,6 +172,11 @@ static int dis(const char *desc, const char *key, const char *word) {
     for (const char *p = desc; (p = strstr(p, k)); p++)
         if ((p == desc || p[-1] == ' ') && (p[n] == ' ' || !p[n])) return 1;
     return 0;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
 }
 
 static void ref_vector(const EmbField *f, EmbKind kind, uint32_t id, double *v) {
@@ -240,6 +275,29 @@ static void ref_vector(const EmbField *f, EmbKind kind, uint32_t id, double *v) 
         }
         return;
     }
+    case EMB_HOTCOLD: {
+        /* the hot ids: the `hot` largest train counts, ties to the smaller id, numbered in id order
+         * in table 1; every other id: XXH64(id, seed_f) mod m in table 0 */
+        static const uint32_t *for_counts;
+        static uint64_t for_n, for_hot, *hot_ids;
+        const uint64_t H = (uint64_t)dnum(d, "hot"), m = (uint64_t)dnum(d, "m");
+        if (for_counts != p->counts || for_n != p->N || for_hot != H) {
+            uint64_t *key = xmalloc(p->N * sizeof *key);
+            for (uint64_t i = 0; i < p->N; i++) key[i] = ((uint64_t)(UINT32_MAX - p->counts[i]) << 32) | i;
+            qsort(key, p->N, sizeof *key, cmp_u64);
+            free(hot_ids);
+            hot_ids = xmalloc((H + 1) * sizeof *hot_ids);
+            for (uint64_t i = 0; i < H; i++) hot_ids[i] = key[i] & UINT32_MAX;
+            qsort(hot_ids, H, sizeof *hot_ids, cmp_u64);
+            free(key);
+            for_counts = p->counts, for_n = p->N, for_hot = H;
+        }
+        const uint64_t *at = H ? bsearch(&(uint64_t){id}, hot_ids, H, sizeof *hot_ids, cmp_u64) : NULL;
+        const EmbTable *t = at ? &f->tables[1] : &f->tables[0];
+        const uint64_t row = at ? (uint64_t)(at - hot_ids) : ref_hash(id, ref_hash(f->index, ref_seed)) % m;
+        for (int k = 0; k < w; k++) v[k] = t->w[row * w + k];
+        return;
+    }
     case EMB_NKINDS:
         CHECK(0);
     }
@@ -292,6 +350,7 @@ static void test_config(const Config *c, uint64_t N, int w, double r, Rng *rng) 
                 what, f->plan.params, f->plan.budget);
     uint64_t tp = 0;
     for (int k = 0; k < f->ntables; k++) tp += f->tables[k].rows * (uint64_t)f->tables[k].width;
+    if (f->s->priv_bytes) tp += f->s->priv_bytes(f) / sizeof(float); /* an index in the layout (hotcold's map) */
     T_CHECK(tp == f->plan.params, "%s: tables hold %" PRIu64 " params, plan %" PRIu64, what, tp, f->plan.params);
 
     /* (a) forward = the reference table, gathered; (c) batch = one at a time */
@@ -426,7 +485,7 @@ static void test_multi_field(const Config *c, Rng *rng) {
     o.seed = ref_seed = 3;
     EmbPlan p;
     Err e;
-    CHECK(emb_plan_make(&p, cards, 4, 17, &o, &e) == 0);
+    CHECK(plan_with_counts(&p, cards, 4, 17, &o, &e) == 0);
     for (int i = 0; i < 4; i++)
         if (!p.f[i].feasible) {
             emb_plan_free(&p);
@@ -478,7 +537,7 @@ static void test_backward_paths(const Config *c, Rng *rng) {
     o.seed = 3;
     EmbPlan p;
     Err e;
-    CHECK(emb_plan_make(&p, cards, 5, 17, &o, &e) == 0);
+    CHECK(plan_with_counts(&p, cards, 5, 17, &o, &e) == 0);
     for (int i = 0; i < 5; i++)
         if (!p.f[i].feasible) {
             emb_plan_free(&p);

@@ -43,6 +43,18 @@ cmp -s "$T/c1" "$T/c2" || bad "same seed, same curve"
 "$H" train --data "$T/tiny" --dim 4 --mlp 8 --batch 512 --epochs 1 --quiet > "$T/stdout.tsv" || bad "stdout run"
 [ "$(wc -l < "$T/stdout.tsv")" = 2 ] || bad "stdout holds header and row"
 
+# --- hotcold plans from the train split's counts: it trains on a dataset, its hot-id map counted in
+# emb_params and emb_bytes alike; plan --cards (no counts) reports it infeasible, exit 0 ---
+"$H" train --data "$T/tiny" --emb hotcold --ratio 10 --dim 4 --mlp 8 --batch 512 --epochs 1 --quiet > "$T/hc.tsv" ||
+    bad "train --emb hotcold"
+[ "$(col "$T/hc.tsv" status)" = ok ] && [ "$(col "$T/hc.tsv" emb_bytes)" = "$(( $(col "$T/hc.tsv" emb_params) * 4 ))" ] ||
+    bad "hotcold row: status $(col "$T/hc.tsv" status), emb_params $(col "$T/hc.tsv" emb_params), emb_bytes $(col "$T/hc.tsv" emb_bytes)"
+"$H" plan --data "$T/tiny" --emb hotcold --ratio 10 --tsv | awk -F'\t' '$13 ~ /^hot=[0-9]+,m=[0-9]+$/ { n++ } END { exit !n }' ||
+    bad "plan --data --emb hotcold: no hot=H,m=M in the hyper column"
+"$H" plan --cards 1000,300 --emb hotcold --ratio 10 > "$T/hcp.txt" 2>&1 || bad "plan --cards --emb hotcold: exit $?"
+grep -q "INFEASIBLE: field 0 (N=1000): hotcold chooses its hot ids from the train split's counts" "$T/hcp.txt" ||
+    bad "plan --cards --emb hotcold: $(tail -1 "$T/hcp.txt")"
+
 # --- --mlp none: no hidden layer, and the row's config gives it back (train, plan and bench parse it alike) ---
 "$H" train --data "$T/tiny" --dim 4 --mlp none --batch 512 --epochs 1 --quiet > "$T/none.tsv" || bad "--mlp none"
 cfg=$(awk -F'\t' 'NR == 1 { for (k = 1; k <= NF; k++) if ($k == "config") c = k } NR == 2 { print $c }' "$T/none.tsv")

@@ -284,10 +284,20 @@ int cmd_plan(int argc, char **argv) {
         fprintf(stderr, "hashemb plan: %s\n", e.msg);
         return 1;
     }
+    /* a strategy that plans from the train split's id counts (hotcold) gets them with --data */
+    Dataset ds = {0};
+    uint32_t **counts = NULL;
+    if (!cards_s && emb_plan_needs_counts(&o)) {
+        if (ds_open(&ds, data, 1, &e)) {
+            fprintf(stderr, "hashemb plan: %s\n", e.msg);
+            return 1;
+        }
+        counts = ds_train_counts(&ds);
+    }
     const int w = model_width(model, dim);
     EmbPlan p;
     int rc = 0;
-    if (emb_plan_make(&p, cards, fields, w, &o, &e)) {
+    if (emb_plan_make_counts(&p, cards, (const uint32_t *const *)counts, fields, w, &o, &e)) {
         rc = usage_error("%s", e.msg);
     } else {
         if (cost) print_cost(&p, model, fields, dim, hidden, nhidden);
@@ -298,6 +308,10 @@ int cmd_plan(int argc, char **argv) {
         if (!tsv && !cost && !p.infeasible && plan_check_memory(&p, names, &e))
             printf("  on this machine: %s: train would refuse it here\n", e.msg);
         emb_plan_free(&p);
+    }
+    if (counts) {
+        ds_counts_free(counts, ds.fields);
+        ds_close(&ds);
     }
     for (int i = 0; i < fields; i++) free(names[i]);
     free(names);

@@ -266,6 +266,7 @@ static const char *const PHASE_NAMES[PH_N] = {"gather batch", "embedding forward
 typedef struct {
     const TrainConfig *c;
     Dataset ds;
+    uint32_t **counts; /* the train split's id counts, for a strategy that plans from them; or NULL */
     EmbPlan plan;
     Emb emb;
     Model model;
@@ -573,7 +574,8 @@ static int train_setup(Run *r, int *rc) {
     }
     const int F = (int)r->ds.fields;
     const int w = model_width(c->model, c->dim);
-    if (emb_plan_make(&r->plan, r->ds.cards, F, w, &c->emb, &e))
+    if (emb_plan_needs_counts(&c->emb)) r->counts = ds_train_counts(&r->ds);
+    if (emb_plan_make_counts(&r->plan, r->ds.cards, (const uint32_t *const *)r->counts, F, w, &c->emb, &e))
         return *rc = cmd_usage_error("train", USAGE, "%s", e.msg), -1;
     /* What the run will allocate, against what this machine leaves it, before any of it is: the
      * embedding tables (an upper bound), the dense model and its optimizer state, the batch buffers.
@@ -815,6 +817,7 @@ static void train_free(Run *r) {
     if (r->model.params) model_free(&r->model);
     emb_free(&r->emb);
     emb_plan_free(&r->plan);
+    ds_counts_free(r->counts, r->ds.fields);
     ds_close(&r->ds);
 }
 

@@ -1,5 +1,7 @@
 #include "data/dataset.h"
 
+#include <omp.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -673,4 +675,30 @@ int ds_dir_commit(const char *tmpdir, const char *out, Err *e) {
 void ds_dir_abort(const char *tmpdir) {
     rm_tree(tmpdir);
     guard_dir(tmpdir, 0);
+}
+
+uint32_t **ds_train_counts(const Dataset *d) {
+    const uint32_t F = d->fields;
+    const DsSplit *t = &d->split[DS_TRAIN];
+    CHECK(t->ids || t->rows == 0);
+    uint32_t **c = xmalloc((size_t)F * sizeof *c);
+    for (uint32_t f = 0; f < F; f++) c[f] = xcalloc((size_t)d->cards[f], sizeof **c);
+#pragma omp parallel
+    {
+        const uint32_t nt = (uint32_t)omp_get_num_threads(), me = (uint32_t)omp_get_thread_num();
+        for (uint64_t r = 0; r < t->rows; r++) {
+            const uint32_t *row = t->ids + r * F;
+            for (uint32_t f = me; f < F; f += nt) {
+                uint32_t *x = &c[f][row[f]];
+                *x += *x != UINT32_MAX;
+            }
+        }
+    }
+    return c;
+}
+
+void ds_counts_free(uint32_t **counts, uint32_t fields) {
+    if (!counts) return;
+    for (uint32_t f = 0; f < fields; f++) free(counts[f]);
+    free(counts);
 }

@@ -99,6 +99,11 @@ int ds_open(Dataset *d, const char *dir, int check_ids, Err *e);
  * what `plan --data` needs. The splits are not mapped; ds_close frees it. */
 int ds_open_meta(Dataset *d, const char *dir, Err *e);
 void ds_close(Dataset *d);
+/* How often each id of each field occurs in the train split (an opened dataset, ids checked):
+ * counts[f] holds cards[f] values, saturating at UINT32_MAX. Each thread counts the fields it owns
+ * in one pass over the rows. Free with ds_counts_free. */
+uint32_t **ds_train_counts(const Dataset *d);
+void ds_counts_free(uint32_t **counts, uint32_t fields);
 
 /* --out of gen and prep, checked before any work: not empty, not . or .. or /, its parent an existing
  * directory, and either absent or a hashemb dataset (which it replaces). *norm gets it without

@@ -69,7 +69,14 @@ static uint64_t h4(uint32_t v, uint64_t seed) {
 uint64_t emb_field_seed(uint32_t f, uint64_t seed) { return h4(f, seed); }
 uint64_t emb_hash_id(uint32_t id, uint64_t seed_f) { return h4(id, seed_f); }
 
+int emb_plan_needs_counts(const EmbOptions *o) { return EMB_STRATEGIES[o->kind]->needs_counts; }
+
 int emb_plan_make(EmbPlan *p, const uint64_t *cards, int fields, int w, const EmbOptions *o, Err *e) {
+    return emb_plan_make_counts(p, cards, NULL, fields, w, o, e);
+}
+
+int emb_plan_make_counts(EmbPlan *p, const uint64_t *cards, const uint32_t *const *counts, int fields, int w,
+                         const EmbOptions *o, Err *e) {
     memset(p, 0, sizeof *p);
     if (fields < 1) return err_set(e, "no fields");
     if (w < 1) return err_set(e, "row width %d", w);
@@ -89,6 +96,7 @@ int emb_plan_make(EmbPlan *p, const uint64_t *cards, int fields, int w, const Em
         fp->feasible = 1;
         fp->budget = (double)cards[i] * w / p->opt.ratio;
         fp->seed_f = emb_field_seed((uint32_t)i, o->seed);
+        fp->counts = counts ? counts[i] : NULL;
         fp->compressed = o->kind != EMB_FULL && (long long)cards[i] > o->compress_min;
         if (fp->compressed) s->plan(fp, &p->opt, p->opt.sopt[o->kind], w);
         else EMB_FULL_STRATEGY.plan(fp, &p->opt, p->opt.sopt[EMB_FULL], w);
@@ -330,7 +338,7 @@ void emb_bytes(const Emb *emb, uint64_t *param_bytes, uint64_t *opt_bytes) {
     for (int i = 0; i < emb->fields; i++) {
         uint64_t a, b;
         emb_tables_bytes(&emb->f[i], &a, &b);
-        p += a;
+        p += a + (emb->f[i].s->priv_bytes ? emb->f[i].s->priv_bytes(&emb->f[i]) : 0);
         s += b;
     }
     *param_bytes = p;

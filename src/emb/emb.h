@@ -2,7 +2,7 @@
  * layout under the parameter budget, the two achieved ratios, clamped and infeasible fields), tables
  * with their sparse gradients and lazily updated optimizer state, and the whole-model embedding that
  * runs one strategy per field. A strategy is one file (emb_full.c, emb_hash.c, emb_qr.c, emb_bh.c,
- * emb_dhash.c, emb_robe.c) that fills one EmbStrategy; EMB_STRATEGIES lists them, indexed by EmbKind.
+ * emb_dhash.c, emb_robe.c, emb_hotcold.c) that fills one EmbStrategy; EMB_STRATEGIES lists them, indexed by EmbKind.
  *
  * Shapes: a batch of ids is (B, F) u32, row-major, as in the dataset; the output is (B, F, w) floats. A
  * field's strategy sees its column of ids and its (B, w) slice of the output through strides. */
@@ -29,7 +29,8 @@
     X(EMB_QR, "qr", EMB_QR_STRATEGY)                                                               \
     X(EMB_BH, "bh", EMB_BH_STRATEGY)                                                               \
     X(EMB_DHASH, "dhash", EMB_DHASH_STRATEGY)                                                      \
-    X(EMB_ROBE, "robe", EMB_ROBE_STRATEGY)
+    X(EMB_ROBE, "robe", EMB_ROBE_STRATEGY)                                                         \
+    X(EMB_HOTCOLD, "hotcold", EMB_HOTCOLD_STRATEGY)
 
 typedef enum {
 #define EMB_KIND_(kind, name, strategy) kind,
@@ -92,6 +93,10 @@ typedef struct {
     uint64_t params;     /* parameters over all its tables */
     int reads;           /* table rows one id reads (bounds the rows a batch touches) */
     uint64_t seed_f;     /* XXH64(le32(f), seed) */
+    /* how often each of the N ids occurs in the train split (borrowed from the caller of
+     * emb_plan_make_counts, which keeps it alive until emb_free), or NULL: for strategies that
+     * set needs_counts */
+    const uint32_t *counts;
     char reason[160];    /* why infeasible */
     /* the strategy's own layout, as its plan chose it (m, S, t, ...; the options that shape the
      * tables copied in): create, forward and the plan printer read it from here alone */
@@ -116,6 +121,12 @@ typedef struct {
 /* Lays out every field. Bad options (e.g. a ratio below 1) and a field needing more than EMB_MAX_ROWS
  * rows are an Err; an infeasible plan is not an error: it is reported through plan->infeasible. */
 int emb_plan_make(EmbPlan *p, const uint64_t *cards, int fields, int w, const EmbOptions *o, Err *e);
+/* The same with each field's train counts (counts[f]: N_f values; counts may be NULL), for a strategy
+ * that chooses its layout from them (EmbStrategy.needs_counts); emb_plan_needs_counts says whether
+ * o's strategy does, so that a caller counts only then. */
+int emb_plan_make_counts(EmbPlan *p, const uint64_t *cards, const uint32_t *const *counts, int fields, int w,
+                         const EmbOptions *o, Err *e);
+int emb_plan_needs_counts(const EmbOptions *o);
 void emb_plan_free(EmbPlan *p);
 /* An upper bound of the bytes emb_create allocates for a feasible plan: parameters, optimizer state,
  * the per-row slots and the sparse-gradient rows of a batch (the memory check before a run). */
@@ -264,6 +275,12 @@ typedef struct {
     void (*update)(EmbField *f, const Optim *o);
     /* Frees strategy-private state (tables are freed by emb_field_free); may be NULL. */
     void (*free_priv)(EmbField *f);
+    /* Bytes of strategy-private state that is part of the layout (an index the method needs, such as
+     * hotcold's hot-id map: its plan counts them in params, 4 bytes a parameter); emb_bytes adds them
+     * to the parameter bytes. May be NULL: none. */
+    uint64_t (*priv_bytes)(const EmbField *f);
+    /* 1: plan reads fp->counts (the train split's id counts); a layout without them is infeasible */
+    int needs_counts;
     /* --- tests --- */
     /* Option combinations test_emb runs every generic check on, as flags after --emb NAME; {a,b}
      * expands to each alternative ("--bh-fuse {sum,mean}"), {,x} to without and with x. NULL-ended;
