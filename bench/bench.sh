@@ -18,9 +18,9 @@
 # exit 1 when a part disagrees).
 #
 # Environment: REPS (3), THREADS ("1 2"), STRATS1 (strategies at 1 thread), STRATS2 (at the other
-# thread counts), PEER_THREADS ("2"), PEER_STEPS (40 training steps per peer run; 0 = a whole epoch),
+# thread counts; every strategy at r = 100 and 1000), ONLY=train (section a alone), PEER_THREADS ("2"), PEER_STEPS (40 training steps per peer run; 0 = a whole epoch),
 # OUT (results/bench), HASHEMB (build/hashemb), PY (/usr/bin/python3), AGREE_SEEDS ("1 2 3"),
-# AGREE_THREADS (2), AGREE_STRATS ("full hash:10 hash:100 qr:10 qr:100 bh:10 bh:100").
+# AGREE_THREADS (2), AGREE_STRATS ("full", then hash, qr, bh, dhash, robe and hotcold at 10 and 100).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -29,7 +29,7 @@ PY=${PY:-/usr/bin/python3}
 REPS=${REPS:-3}
 THREADS=${THREADS:-1 2}
 STRATS1=${STRATS1:-full hash:100 qr:100 bh:100}
-STRATS2=${STRATS2:-full hash:100 qr:100 bh:100 hash:1000 qr:1000 bh:1000}
+STRATS2=${STRATS2:-full hash:100 qr:100 bh:100 dhash:100 robe:100 hotcold:100 hash:1000 qr:1000 bh:1000 dhash:1000 robe:1000 hotcold:1000}
 PEER_THREADS=${PEER_THREADS:-2}
 PEER_STEPS=${PEER_STEPS:-40}
 OUT=${OUT:-$ROOT/results/bench}
@@ -87,7 +87,7 @@ torch_status() { # prints "ok VERSION" or "skipped: reason"
 if [ "${AGREE:-0}" != 0 ]; then
     AGREE_SEEDS=${AGREE_SEEDS:-1 2 3}
     AGREE_THREADS=${AGREE_THREADS:-2}
-    AGREE_STRATS=${AGREE_STRATS:-full hash:10 hash:100 qr:10 qr:100 bh:10 bh:100}
+    AGREE_STRATS=${AGREE_STRATS:-full hash:10 hash:100 qr:10 qr:100 bh:10 bh:100 dhash:10 dhash:100 robe:10 robe:100 hotcold:10 hotcold:100}
     case $AGREE in 1|full|strategies|check) ;; *) say "bench: AGREE=$AGREE: give 1, full, strategies or check"; exit 2 ;; esac
     ts=$(torch_status)
     case $ts in ok*) ;; *) say "bench: agreement needs the peer: $ts"; exit 1 ;; esac
@@ -156,6 +156,13 @@ if [ "${AGREE:-0}" = 1 ] || [ "${AGREE:-0}" = strategies ] || [ "${AGREE:-0}" = 
 --emb bh --ratio 30 --bh-blocks skip --bh-table per-block --bh-fuse concat
 --emb bh --ratio 10 --bh-bits 12
 --model mlp --emb bh --ratio 10
+--emb dhash --ratio 10
+--emb dhash --ratio 100 --dhash-k 3
+--emb dhash --ratio 10 --dhash-weights learned
+--emb robe --ratio 10
+--emb robe --ratio 100 --robe-z 2
+--emb hotcold --ratio 10
+--emb hotcold --ratio 100
 FLAGS
     rm -rf "$WORK/check_init"
     mv "$f.tmp" "$f"
@@ -303,6 +310,11 @@ for s in $STRATS2 $STRATS1; do
             "$(tmed "$s" "$t" "$C_RSS")" "$(tfirst "$s" "$t" "$C_ST")" >>"$TF"
     done
 done
+
+if [ "${ONLY:-}" = train ]; then
+    say "bench: ONLY=train: the training throughput is in ${TF#"$ROOT"/}; the other sections not run"
+    exit 0
+fi
 
 # =====================================================================================================
 # b. the PyTorch peer on the same data

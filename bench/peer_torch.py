@@ -203,7 +203,7 @@ def read_init(d):
                                "t": int(L.get("t", 0)), "n": int(L.get("n", 0)),
                                "lengths": [int(x) for x in L["lengths"].split(",")] if "lengths" in L else [],
                                "bh_blocks": L.get("blocks"), "bh_table": L.get("table"),
-                               "bh_fuse": L.get("fuse"), "bh_hashed": int(L.get("hashed", 0))})
+                               "bh_fuse": L.get("fuse"), "bh_hashed": int(L.get("hashed", 0)), "layout": L})
             elif c[0] == "table":
                 tables.setdefault(int(c[1]), []).append((int(c[3]), int(c[4]), c[5]))
             elif c[0] == "order":
@@ -273,6 +273,46 @@ class Field(torch.nn.Module):
                 shapes = [(1 << max(lens), w)]
             else:
                 shapes = [(sum(1 << ln for ln in lens), w)]
+        elif self.kind == "dhash":  # Svenstrup et al.: sum_i p_i E[XXH64(id, seed_f + i) mod m]
+            D = L["layout"]
+            m, self.k, K = int(D["m"]), int(D["k"]), int(D["K"])
+            self.learned = D["weights"] == "learned"
+            rows = np.stack([xxh64_u32(ids, (L["seed_f"] + i) % (1 << 64)) % np.uint64(m)
+                             for i in range(self.k)], 1)
+            self.register_buffer("rows", torch.from_numpy(rows.astype(np.int64)))
+            shapes = [(m, w)]
+            if self.learned:
+                wrow = ids.astype(np.uint64) if K == N else \
+                    xxh64_u32(ids, (L["seed_f"] + self.k) % (1 << 64)) % np.uint64(K)
+                self.register_buffer("wrow", torch.from_numpy(wrow.astype(np.int64)))
+                shapes.append((K, self.k))
+        elif self.kind == "robe":  # Desai et al.'s ROBE-Z: chunks of Z elements at hashed offsets, signed
+            D = L["layout"]
+            M, z = int(D["M"]), int(D["Z"])
+            C = -(-w // z)
+            idx, sgn = np.zeros((N, w), dtype=np.int64), np.zeros((N, w), dtype=np.float32)
+            for c in range(C):
+                off = xxh64_u32(ids, (L["seed_f"] + c) % (1 << 64)) % np.uint64(M)
+                s = xxh64_u32(ids, (L["seed_f"] + C + c) % (1 << 64))
+                for j in range(min(z, w - c * z)):
+                    idx[:, c * z + j] = ((off + np.uint64(j)) % np.uint64(M)).astype(np.int64)
+                    sgn[:, c * z + j] = 1.0 - 2.0 * ((s >> np.uint64(j)) & np.uint64(1)).astype(np.float32)
+            self.register_buffer("idx", torch.from_numpy(idx))
+            self.register_buffer("sgn", torch.from_numpy(sgn))
+            shapes = [(M, 1)]
+        elif self.kind == "hotcold":  # the H most frequent train ids own rows (ties: smaller id), the rest hashed
+            D = L["layout"]
+            H, m = int(D["hot"]), int(D["m"])
+            cnt = L["counts"]
+            order = np.lexsort((np.arange(N), -cnt.astype(np.int64)))  # count descending, then id
+            hot = np.sort(order[:H])
+            row = (xxh64_u32(ids, L["seed_f"]) % np.uint64(m)).astype(np.int64)
+            is_hot = np.zeros(N, dtype=bool)
+            is_hot[hot] = True
+            row[hot] = np.arange(H)
+            self.register_buffer("row", torch.from_numpy(row))
+            self.register_buffer("is_hot", torch.from_numpy(is_hot))
+            shapes = [(m, w)] + ([(H, w)] if H else [])
         else:
             sys.exit(f"peer_torch: field {L['f']}: strategy '{self.kind}' is not one the peer knows")
         self.shapes = shapes
@@ -284,6 +324,19 @@ class Field(torch.nn.Module):
             return T[0](x)
         if self.kind == "hash":
             return T[0](self.rows[x])
+        if self.kind == "dhash":
+            E = T[0](self.rows[x])  # (B, k, w)
+            if not self.learned:
+                return E.sum(dim=1)
+            return (T[1](self.wrow[x]).unsqueeze(2) * E).sum(dim=1)
+        if self.kind == "robe":
+            return T[0](self.idx[x]).squeeze(2) * self.sgn[x]
+        if self.kind == "hotcold":
+            r, h = self.row[x], self.is_hot[x]
+            cold = T[0](torch.where(h, torch.zeros_like(r), r))
+            if len(T) == 1:
+                return cold
+            return torch.where(h.unsqueeze(1), T[1](torch.where(h, r, torch.zeros_like(r))), cold)
         if self.kind == "qr":  # dlrm's QREmbeddingBag
             q, r = T[0](torch.div(x, self.m, rounding_mode="floor")), T[1](torch.remainder(x, self.m))
             return q * r if self.op == "mult" else q + r if self.op == "add" else torch.cat((q, r), 1)
@@ -456,6 +509,9 @@ def main():
         kinds = sorted({L["kind"] for L in layouts})
         print(f"# peer_torch: init from {a.init} ({keys['variant'][0]}; fields {', '.join(kinds)}); XXH64 "
               f"checked on {nvec} known answers", file=sys.stderr)
+        for L in layouts:  # hotcold's hot ids come from the train split's counts, counted here
+            if L["kind"] == "hotcold":
+                L["counts"] = np.bincount(splits["train"][1][:, L["f"]].astype(np.int64), minlength=L["N"])
         net = Net(a.model, cards, a.dim, hidden, layouts, a.seed)
         net.load_init(a.init, tables, int(keys["dense"][1]))
     else:
