@@ -331,12 +331,13 @@ class Field(torch.nn.Module):
             return (T[1](self.wrow[x]).unsqueeze(2) * E).sum(dim=1)
         if self.kind == "robe":
             return T[0](self.idx[x]).squeeze(2) * self.sgn[x]
-        if self.kind == "hotcold":
+        if self.kind == "hotcold":  # each id reads its one row: no other row enters the sparse gradient
             r, h = self.row[x], self.is_hot[x]
-            cold = T[0](torch.where(h, torch.zeros_like(r), r))
             if len(T) == 1:
-                return cold
-            return torch.where(h.unsqueeze(1), T[1](torch.where(h, r, torch.zeros_like(r))), cold)
+                return T[0](r)
+            hi, ci = torch.nonzero(h).squeeze(1), torch.nonzero(~h).squeeze(1)
+            out = torch.zeros(x.shape[0], self.w, dtype=T[0].weight.dtype)
+            return out.index_copy(0, ci, T[0](r[ci])).index_copy(0, hi, T[1](r[hi]))
         if self.kind == "qr":  # dlrm's QREmbeddingBag
             q, r = T[0](torch.div(x, self.m, rounding_mode="floor")), T[1](torch.remainder(x, self.m))
             return q * r if self.op == "mult" else q + r if self.op == "add" else torch.cat((q, r), 1)

@@ -5,10 +5,11 @@
  * a row of a second table (tables[1], K x k) that counts in the budget.
  *   h_i(id) = XXH64(id, seed_f + i) mod m, i = 0..k-1 (h_0 is the hashing trick's row);
  *   the id's weight row: the id itself when K = N_f, else XXH64(id, seed_f + k) mod K.
- * Budget: without weights m = max(1, floor(N_f w / r / w)) = hash's m; with weights the budget is split
- * in halves as in the paper's experiments (10M importance buckets of k = 2 weights beside 1M component
+ * Budget: without weights m = max(1, floor(N_f / r)), hash's m; with weights the budget is split in
+ * halves as in the paper's experiments (10M importance buckets of k = 2 weights beside 1M component
  * vectors of d = 20: 20M parameters each): m = max(1, floor(budget / 2 / w)) pool rows and
- * K = min(N_f, max(1, floor(budget / 2 / k))) weight rows.
+ * K = min(N_f, max(1, floor(budget / 2 / k))) weight rows; when the budget is below 2w (one pool row
+ * takes more than half), K = max(1, floor((budget - w) / k)) instead.
  * Init (SPEC 4: composed vectors of std 1e-4): the pool from N(0, 1e-4 / sqrt(k)); the weights 1, so a
  * learned run starts as the plain sum. */
 #include <math.h>
@@ -66,17 +67,18 @@ static void dhash_variant(const void *sopt, long compress_min, char *buf, size_t
 /* --- layout --- */
 
 static void dhash_plan(EmbFieldPlan *fp, const EmbOptions *common, const void *sopt, int w) {
-    (void)common;
     const DhashOptions *o = sopt;
     DhashLayout *L = (DhashLayout *)fp->layout;
     L->k = o->k;
     L->learned = o->learned;
-    const double pool = o->learned ? fp->budget / 2 : fp->budget;
-    const uint64_t m = (uint64_t)floor(pool / w);
+    /* without weights hash's m, floor(N / r); with weights half the budget */
+    const uint64_t m = o->learned ? (uint64_t)floor(fp->budget / 2 / w) : (uint64_t)floor((double)fp->N / common->ratio);
     L->m = m < 1 ? 1 : m;
     L->K = 0;
     if (o->learned) {
-        const uint64_t K = (uint64_t)floor(fp->budget / 2 / o->k);
+        /* the other half; when one pool row takes more than half, what it leaves */
+        const double left = L->m * (double)w > fp->budget / 2 ? fp->budget - (double)w : fp->budget / 2;
+        const uint64_t K = left > 0 ? (uint64_t)floor(left / o->k) : 0;
         L->K = K < 1 ? 1 : K > fp->N ? fp->N : K;
     }
     fp->reads = o->k + o->learned;

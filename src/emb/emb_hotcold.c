@@ -1,10 +1,12 @@
 /* emb_hotcold: the frequency hybrid (Twitter's hybrid hashing, Zhang et al. 2020; the idea behind
  * CAFE's hot-id sketch, SIGMOD 2024): the H ids seen most often in the train split get rows of their
- * own (tables[1], H x w, in id order); every other id, the unseen ones and the OOV id among them, is
- * hashed into a shared cold table of m rows (tables[0]; row XXH64(id, seed_f) mod m, the hashing
+ * own (tables[1], H x w, in id order); every other id, the unseen ones included, is hashed into a
+ * shared cold table of m rows (tables[0]; row XXH64(id, seed_f) mod m, the hashing
  * trick's). The hot ids are found through an open-addressing map of 2^k >= 2H slots (a 4-byte key
  * and a 4-byte row each), which counts in the budget like parameters: memory the method needs per hot
- * id, as CAFE counts its sketch. Hot ids: the H largest train counts, ties to the smaller id.
+ * id, as CAFE counts its sketch. Hot ids: the H largest train counts, ties to the smaller id. The OOV
+ * id 0 is an id like the others: hot when it is frequent in train (prep's --min-count folds rare
+ * values into it), cold otherwise.
  *
  * H for a budget of N w / r: every H whose layout fits, (H + m) w + 2 slots(H) <= budget with m >= 1
  * cold rows, is scored by the train traffic the cold table serves times the other cold ids a row is
@@ -90,6 +92,7 @@ static void hotcold_plan(EmbFieldPlan *fp, const EmbOptions *common, const void 
 }
 
 static void hotcold_plan_cols(const EmbFieldPlan *fp, EmbPlanCols *c) {
+    if (!fp->feasible) return; /* no counts: no layout */
     snprintf(c->m, sizeof c->m, "%llu", (unsigned long long)layout(fp)->m);
     snprintf(c->hyper, sizeof c->hyper, "hot=%llu,m=%llu", (unsigned long long)layout(fp)->hot,
              (unsigned long long)layout(fp)->m);
