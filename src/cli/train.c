@@ -586,19 +586,13 @@ static int train_setup(Run *r, int *rc) {
     size_t BFw = (size_t)c->batch * F * w;
     r->batch_bytes = (uint64_t)c->batch * F * 4 + c->batch + 2 * BFw * 4 + 2ull * c->batch * 4 +
                      neval * 4 + ntrain * 4;
-    /* the train counts a strategy planned from, kept for its create (4 bytes an id, for the whole run),
-     * and create's sorted copy of the largest field's (8 bytes an id, on every core, for a moment) */
-    uint64_t counts_sort = 0;
+    /* the train counts a strategy planned from, kept for its create: 4 bytes an id, for the whole run */
     if (r->counts)
-        for (int f = 0; f < F; f++) {
-            r->batch_bytes += 4 * r->ds.cards[f];
-            if (8 * r->ds.cards[f] * (uint64_t)omp_get_num_procs() > counts_sort)
-                counts_sort = 8 * r->ds.cards[f] * (uint64_t)omp_get_num_procs();
-        }
+        for (int f = 0; f < F; f++) r->batch_bytes += 4 * r->ds.cards[f];
     {
         SysLimits lim;
         limits_read(&lim);
-        uint64_t model_b, need = r->batch_bytes + counts_sort;
+        uint64_t model_b, need = r->batch_bytes;
         if (model_size(c->model, F, c->dim, c->hidden, c->nhidden, c->batch, &r->dense_np, &model_b, &e))
             return *rc = cmd_usage_error("train", USAGE, "%s", e.msg), -1;
         uint64_t embb = r->plan.infeasible ? 0 : emb_plan_bytes(&r->plan, c->optim, c->batch);

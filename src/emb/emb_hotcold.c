@@ -26,6 +26,7 @@ typedef struct {
     uint64_t hot, m; /* hot rows (H), cold rows */
     uint64_t slots;  /* the hot-id map's slots: 0, or a power of two >= 2H */
     double share;    /* the hot ids' share of the train occurrences */
+    uint32_t edge;   /* the H-th largest count: create takes every id above it, then its ties in id order */
 } HotLayout;
 _Static_assert(sizeof(HotLayout) <= EMB_LAYOUT_BYTES, "hotcold's layout fits EmbFieldPlan.layout");
 
@@ -47,16 +48,6 @@ static uint64_t map_slots(uint64_t hot) {
 
 RADIX_SORT_DEFINE(sort_counts, uint32_t, 4, 8, RADIX_BYTE)
 
-/* The counts sorted in descending order (caller frees). */
-static uint32_t *counts_desc(const uint32_t *counts, uint64_t N) {
-    uint32_t *a = xmalloc(N * sizeof *a), *tmp = xmalloc(N * sizeof *tmp);
-    memcpy(a, counts, N * sizeof *a);
-    const uint32_t *s = sort_counts(a, tmp, N);
-    uint32_t *d = s == a ? tmp : a; /* the other buffer takes the reversed order */
-    for (uint64_t i = 0; i < N; i++) d[i] = s[N - 1 - i];
-    free(s == a ? a : tmp);
-    return d;
-}
 
 static void hotcold_plan(EmbFieldPlan *fp, const EmbOptions *common, const void *sopt, int w) {
     (void)common, (void)sopt;
@@ -69,19 +60,23 @@ static void hotcold_plan(EmbFieldPlan *fp, const EmbOptions *common, const void 
                  "hotcold chooses its hot ids from the train split's counts (plan --data DIR, not --cards)");
         return;
     }
-    uint32_t *c = counts_desc(fp->counts, N);
+    uint32_t *a = xmalloc(N * sizeof *a), *tmp = xmalloc(N * sizeof *tmp);
+    memcpy(a, fp->counts, N * sizeof *a);
+    const uint32_t *s = sort_counts(a, tmp, N); /* ascending: the H-th largest is s[N - H] */
     double total = 0;
-    for (uint64_t i = 0; i < N; i++) total += c[i];
+    for (uint64_t i = 0; i < N; i++) total += s[i];
     uint64_t best_h = 0, best_m = 1;
     double best = INFINITY, top = 0, best_top = 0;
-    for (uint64_t H = 0; H < N; top += c[H], H++) {
+    for (uint64_t H = 0; H < N; top += s[N - 1 - H], H++) {
         const double rows = floor((fp->budget - 2.0 * (double)map_slots(H)) / w);
         if (rows < (double)H + 1) break; /* fewer than one cold row: larger H fit no better */
         const uint64_t m = (uint64_t)rows - H;
         const double score = (total - top) * (double)(N - H - 1) / (double)m;
         if (score < best) best = score, best_h = H, best_m = m, best_top = top;
     }
-    free(c);
+    L->edge = best_h ? s[N - best_h] : 0;
+    free(a);
+    free(tmp);
     L->hot = best_h;
     L->m = best_m;
     L->slots = map_slots(best_h);
@@ -143,11 +138,8 @@ static void hotcold_create(EmbField *f, int max_batch, OptKind opt, Rng *rng) {
     emb_table_init_normal(&f->tables[1], 0.0, EMB_INIT_STD, rng);
     /* the hot ids: every count above the H-th largest, then that count's ids in id order */
     const uint64_t N = f->plan.N;
-    const uint32_t *cnt = f->plan.counts;
+    const uint32_t *cnt = f->plan.counts, edge = L->edge;
     CHECK(cnt);
-    uint32_t *c = counts_desc(cnt, N);
-    const uint32_t edge = c[L->hot - 1];
-    free(c);
     uint64_t above = 0;
     for (uint64_t i = 0; i < N; i++) above += cnt[i] > edge;
     h->key = xcalloc(L->slots, sizeof *h->key);
