@@ -457,18 +457,21 @@ estimate() { # ARGS (a run's train arguments) -> "seconds bytes"
     fi
     # the sizes from the plan and the backbone table (plan --cost): embedding parameters, the row width
     # and the multiply-adds of a sample's forward
-    local cost params macs width
+    local cost params macs emacs width
     if ! cost=$("$H" plan "${pa[@]}" --cost 2>&1); then
         echo "  warning: no estimate from plan --cost for '${pa[*]}': $(head -1 <<< "$cost")" >&2
         cost=""
     fi
     params=$(awk -F'\t' '$1 == "emb_params" && $2 != "NA" { print $2 }' <<< "$cost")
     macs=$(awk -F'\t' '$1 == "macs_per_sample" { print $2 }' <<< "$cost")
+    emacs=$(awk -F'\t' '$1 == "emb_macs_per_sample" && $2 != "NA" { print $2 }' <<< "$cost")
     width=$(awk -F'\t' '$1 == "width" { print $2 }' <<< "$cost")
-    awk -v rows="${rows:-0}" -v ep="$epochs" -v macs="${macs:-1}" -v w="${width:-$((dim + 1))}" -v f="${fields:-0}" -v b="$batch" -v p="${params:-0}" -v t="$threads" 'BEGIN {
+    awk -v rows="${rows:-0}" -v ep="$epochs" -v macs="${macs:-1}" -v emacs="${emacs:-0}" -v w="${width:-$((dim + 1))}" -v f="${fields:-0}" -v b="$batch" -v p="${params:-0}" -v t="$threads" -v slow=3 'BEGIN {
         if (macs < 1) macs = 1
-        # about 25 GFLOP/s per thread at these shapes, 6 flops per MAC (forward and backward)
-        sps = 25e9 * t / (6 * macs); if (sps > 300000 * t) sps = 300000 * t
+        # about 25 GFLOP/s per thread at these shapes, 6 flops per MAC (forward and backward); a
+        # strategy that computes its rows (tt, dhe: emb_macs_per_sample) runs its forward again in
+        # backward, in plain loops about `slow` times slower than sgemm
+        sps = 25e9 * t / (6 * (macs + emacs * 4 / 3 * slow)); if (sps > 300000 * t) sps = 300000 * t
         sec = rows * ep / sps * 1.3 + 5
         bytes = p * 4 * 3 + p * 1 + b * f * w * 4 * 2 + 3 * macs * 4 * 4 + rows * (f * 4 + 5) + 64e6
         printf "%.0f %.0f\n", sec, bytes }'

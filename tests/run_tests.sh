@@ -6,7 +6,8 @@
 # the environment.
 set -u
 export BUILD=${BUILD:-build}
-export HASHEMB=${HASHEMB:-$PWD/$BUILD/hashemb}
+case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD ;; esac # an absolute BUILD= works too
+export HASHEMB=${HASHEMB:-$BUILD/hashemb}
 export SHARED=${SHARED:-$(cd "$PWD/../shared" 2>/dev/null && pwd || echo "$PWD/../shared")}
 passed=0 failed=0 skipped=0
 failures=()

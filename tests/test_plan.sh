@@ -36,6 +36,20 @@ for emb in "full" "hash" "qr" "qr --qr-op concat" "bh" "bh --bh-blocks skip --bh
         END { exit !(s == t && r == tr) }' || no "plan --emb $emb: total params or rows are not the sum"
 done
 
+# every strategy the binary has (as its refusal of an unknown --emb lists them), at its defaults: the same table shape; those that plan from the train
+# split's counts (hotcold, mde) are infeasible without them (--cards), never an error
+names=$("$H" plan --cards 1000 --emb / 2>&1 | sed -n 's/.*is not one of \([a-z0-9|]*\).*/\1/p' | head -1 | tr '|' ' ')
+[ "$(wc -w <<< "$names")" -ge 10 ] || no "plan --help lists too few strategies: '$names'"
+for emb in $names; do
+    [ "$emb" = full ] && continue
+    run "$H" plan --cards $cards --emb "$emb" --ratio 10 --tsv
+    [ "$rc" = 0 ] || no "plan --emb $emb: exit $rc: $err"
+    printf '%s\n' "$out" | awk -F'\t' 'NF != 13 { bad = 1 } END { exit bad || NR != 9 }' ||
+        no "plan --emb $emb --tsv: not 9 rows of 13 columns: $out"
+    run "$H" plan --cards $cards --emb "$emb" --ratio 10 --cost
+    [ "$rc" = 0 ] && grep -q "^emb_macs_per_sample" <<< "$out" || no "plan --emb $emb --cost: exit $rc: $out $err"
+done
+
 # sizes of plan.tsv rows (vectors: hash N=12517 r=100 w=17 m=125; qr mult N=10131227 r=1000 w=16)
 run "$H" plan --cards 12517 --emb hash --ratio 100 --tsv
 [ "$(printf '%s\n' "$out" | awk -F'\t' '$1 == 0 { print $3, $8, $9, $10, $12 }')" = "125 125 2125 8500 0" ] ||
@@ -131,11 +145,11 @@ bad extra --cards 1000 --emb hash --ratio 2 extra
 # reads the 4-wide rows as they are and has no bias)
 run "$H" plan --cards 100,1000 --emb full --cost --dim 4 --mlp 8
 [ "$rc" = 0 ] && [ "$(printf '%s\n' "$out" | awk -F'\t' '{ printf "%s=%s ", $1, $2 }')" = \
-    "model=deepfm width=5 layers=8x8,8x1 dense_params=82 macs_per_sample=90 emb_params=5500 " ] ||
+    "model=deepfm width=5 layers=8x8,8x1 dense_params=82 macs_per_sample=90 emb_params=5500 emb_macs_per_sample=0 " ] ||
     no "plan --cost (deepfm): $out"
 run "$H" plan --cards 100,1000 --emb full --cost --dim 4 --mlp 8 --model mlp
 [ "$rc" = 0 ] && [ "$(printf '%s\n' "$out" | awk -F'\t' '{ printf "%s=%s ", $1, $2 }')" = \
-    "model=mlp width=4 layers=8x8,8x1 dense_params=81 macs_per_sample=72 emb_params=4400 " ] ||
+    "model=mlp width=4 layers=8x8,8x1 dense_params=81 macs_per_sample=72 emb_params=4400 emb_macs_per_sample=0 " ] ||
     no "plan --cost (mlp): $out"
 bad --mlp --cards 1000 --emb full --cost --mlp 8,x
 run "$H" plan --help

@@ -158,6 +158,15 @@ uint64_t emb_plan_bytes(const EmbPlan *p, OptKind opt, int max_batch) {
     return n;
 }
 
+double emb_plan_macs(const EmbPlan *p) {
+    double n = 0;
+    for (int i = 0; i < p->fields; i++) {
+        const EmbStrategy *s = emb_field_strategy(p, &p->f[i]);
+        if (s->plan_macs && p->f[i].feasible) n += s->plan_macs(&p->f[i], p->w);
+    }
+    return n;
+}
+
 int emb_plan_largest(const EmbPlan *p) {
     int big = 0;
     for (int i = 1; i < p->fields; i++)

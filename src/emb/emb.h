@@ -1,8 +1,8 @@
 /* emb: the embedding-strategy interface of SPEC 4 and what all strategies share: the plan (per-field
  * layout under the parameter budget, the two achieved ratios, clamped and infeasible fields), tables
  * with their sparse gradients and lazily updated optimizer state, and the whole-model embedding that
- * runs one strategy per field. A strategy is one file (emb_full.c, emb_hash.c, emb_qr.c, emb_bh.c,
- * emb_dhash.c, emb_robe.c, emb_hotcold.c) that fills one EmbStrategy; EMB_STRATEGIES lists them, indexed by EmbKind.
+ * runs one strategy per field. A strategy is one file (src/emb/emb_NAME.c) that fills one EmbStrategy,
+ * and one line of EMB_STRATEGY_LIST below; EMB_STRATEGIES lists them, indexed by EmbKind.
  *
  * Shapes: a batch of ids is (B, F) u32, row-major, as in the dataset; the output is (B, F, w) floats. A
  * field's strategy sees its column of ids and its (B, w) slice of the output through strides. */
@@ -30,7 +30,11 @@
     X(EMB_BH, "bh", EMB_BH_STRATEGY)                                                               \
     X(EMB_DHASH, "dhash", EMB_DHASH_STRATEGY)                                                      \
     X(EMB_ROBE, "robe", EMB_ROBE_STRATEGY)                                                         \
-    X(EMB_HOTCOLD, "hotcold", EMB_HOTCOLD_STRATEGY)
+    X(EMB_HOTCOLD, "hotcold", EMB_HOTCOLD_STRATEGY)                                                \
+    X(EMB_MDE, "mde", EMB_MDE_STRATEGY)                                                            \
+    X(EMB_TT, "tt", EMB_TT_STRATEGY)                                                               \
+    X(EMB_DHE, "dhe", EMB_DHE_STRATEGY)                                                            \
+    X(EMB_QR3, "qr3", EMB_QR3_STRATEGY)
 
 typedef enum {
 #define EMB_KIND_(kind, name, strategy) kind,
@@ -131,6 +135,8 @@ void emb_plan_free(EmbPlan *p);
 /* An upper bound of the bytes emb_create allocates for a feasible plan: parameters, optimizer state,
  * the per-row slots and the sparse-gradient rows of a batch (the memory check before a run). */
 uint64_t emb_plan_bytes(const EmbPlan *p, OptKind opt, int max_batch);
+/* The multiply-adds of one sample's embedding forward: every field's plan_macs. */
+double emb_plan_macs(const EmbPlan *p);
 /* The field with the most parameters (the first of equals): what a refusal names. */
 int emb_plan_largest(const EmbPlan *p);
 
@@ -164,6 +170,18 @@ static inline float *emb_grad_row(EmbTable *t, uint32_t row) {
         return g;
     }
     return t->g + (size_t)s * (size_t)t->width;
+}
+
+/* The gradient of a dense table, one whose every row each batch touches (a projection, an MLP's
+ * layer; allocated with max_touch >= rows): the first call of a batch touches every row in order, so
+ * that the gradient is the (rows, width) matrix t->g, row r at slot r. */
+static inline float *emb_grad_dense(EmbTable *t) {
+    if (t->ntouched == 0) {
+        for (uint32_t r = 0; r < (uint32_t)t->rows; r++) t->slot[r] = (int32_t)r, t->touched[r] = r;
+        t->ntouched = (uint32_t)t->rows;
+        for (size_t x = 0; x < (size_t)t->rows * (size_t)t->width; x++) t->g[x] = 0.0f;
+    }
+    return t->g;
 }
 
 /* Rows a strategy looks up are gathered in groups of EMB_GROUP: their indices first, then a prefetch of
@@ -259,6 +277,10 @@ typedef struct {
      * strategy whose tables are narrower than w (emb_plan_bytes adds the parameters, their optimizer
      * state and the slot maps). */
     uint64_t (*plan_touch_bytes)(const EmbFieldPlan *fp, int w, int max_batch);
+    /* Multiply-adds one id's vector costs in forward, on average over the train split's ids (may be
+     * NULL: a gather, none worth counting): plan --cost adds them to the backbone's, so that
+     * run_all.sh --dry-run's estimate sees a strategy that computes its rows (tt, dhe). */
+    double (*plan_macs)(const EmbFieldPlan *fp, int w);
     /* --- the tables --- */
     /* Allocate f->tables from f->plan (emb_table_alloc) and initialise them so that the composed
      * vectors have std EMB_INIT_STD element-wise (SPEC 4 Init); max_batch bounds the touched rows.
@@ -286,6 +308,10 @@ typedef struct {
      * expands to each alternative ("--bh-fuse {sum,mean}"), {,x} to without and with x. NULL-ended;
      * may be NULL: the defaults only. */
     const char *const *test_configs;
+    /* The half-width of the uniform values the tests fill table t with (may be NULL: 1, values in
+     * [-1, 1]): an MLP's layers (dhe) take 1/sqrt(fan-in)-like ranges, so that activations stay of
+     * order 1 and the float checks keep their precision. */
+    double (*test_range)(const EmbField *f, int t);
 } EmbStrategy;
 
 struct EmbField {

@@ -22,10 +22,21 @@ static void usage_line(char *buf, size_t n, const char *flag, const char *text) 
 const char *emb_options_usage(void) {
     static char buf[8192];
     if (buf[0]) return buf;
-    char names[240], emb[256];
-    names_join(names, sizeof names, EMB_NAMES, EMB_NKINDS, -1);
-    snprintf(emb, sizeof emb, "--emb %s", names);
-    usage_line(buf, sizeof buf, emb, "embedding strategy");
+    /* the strategies' names after the flag, wrapped under the descriptions' column */
+    char line[256] = "embedding strategy:";
+    const char *flag = "--emb STRATEGY";
+    for (int k = 0; k < EMB_NKINDS; k++) {
+        const int last = k == EMB_NKINDS - 1;
+        if (strlen(line) + strlen(EMB_NAMES[k]) + 2 > 100 - USAGE_COL) {
+            usage_line(buf, sizeof buf, flag, line);
+            flag = "";
+            line[0] = 0;
+        }
+        if (line[0]) strncat(line, " ", sizeof line - strlen(line) - 1);
+        strncat(line, EMB_NAMES[k], sizeof line - strlen(line) - 1);
+        if (!last) strncat(line, ",", sizeof line - strlen(line) - 1);
+    }
+    usage_line(buf, sizeof buf, flag, line);
     usage_line(buf, sizeof buf, "--ratio R",
                "target compression ratio (>= 1) of fields with N_f > --compress-min");
     usage_line(buf, sizeof buf, "--compress-min N", "fields with at most N ids stay full (default 200)");
