@@ -161,107 +161,169 @@ static void dhe_encode(const EmbFieldPlan *p, EmbMod mod, uint32_t id, float *x)
     }
 }
 
-/* Mish, x tanh(softplus x): with n = e^x, tanh(log(1 + n)) = n (n + 2) / (n (n + 2) + 2); its
- * derivative t + x (1 - t^2) sigmoid(x). */
-static inline float mish_t(float x) {
-    if (x > 20.0f) return 1.0f;
-    const float n = expf(x), q = n * (n + 2.0f);
-    return q / (q + 2.0f);
-}
-
-static void mish_forward(const float *z, float *a, size_t n) {
-    for (size_t i = 0; i < n; i++) a[i] = z[i] * mish_t(z[i]);
-}
-
-/* da *= mish'(z) */
-static void mish_backward(const float *z, float *da, size_t n) {
+/* Mish, x tanh(softplus x): with e = e^x, tanh(log(1 + e)) = e (e + 2) / (e (e + 2) + 2). */
+/* a = mish(z) = z t(z); with grad, z is replaced by mish'(z) = t + z (1 - t^2) sigmoid(z), for
+ * backward (one exp per element: sigmoid(z) = n / (n + 1)) */
+static void mish_forward(float *z, float *a, size_t n, int grad) {
     for (size_t i = 0; i < n; i++) {
-        const float t = mish_t(z[i]), s = 1.0f / (1.0f + expf(-z[i]));
-        da[i] *= t + z[i] * (1.0f - t * t) * s;
+        const float x = z[i];
+        if (x > 20.0f) {
+            a[i] = x;
+            if (grad) z[i] = 1.0f;
+            continue;
+        }
+        const float e = expf(x), q = e * (e + 2.0f), t = q / (q + 2.0f);
+        a[i] = x * t;
+        if (grad) z[i] = t + x * (1.0f - t * t) * (e / (e + 1.0f));
+    }
+}
+
+/* The kernels below run on 8-float vectors (GCC's vector extension: AVX where the CPU has it, two SSE
+ * registers elsewhere), in blocks of up to 4 rows. Every element is a sum taken in one order, whatever
+ * the block it falls in: a lane of a vector adds exactly what the scalar tail would, one product at a
+ * time (no fused multiply-add: ISO C keeps -ffp-contract=off), so a row's bits do not depend on the
+ * batch around it. */
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v8u __attribute__((vector_size(32), aligned(4))); /* for unaligned loads and stores */
+#define RB 4
+
+static inline v8 ld(const float *p) { return *(const v8u *)p; }
+static inline void st(float *p, v8 x) { *(v8u *)p = x; }
+
+/* Z's columns [j, j + 16) for nr rows (nr a constant where it is inlined: the accumulators stay in
+ * registers) */
+static inline __attribute__((always_inline)) void fwd16(const float *W, int in, int out, const float *const *a,
+                                                        float *const *z, int j, const int nr) {
+    v8 acc[RB][2];
+    const float *bias = W + (size_t)in * out;
+    for (int r = 0; r < nr; r++) acc[r][0] = ld(bias + j), acc[r][1] = ld(bias + j + 8);
+    for (int i = 0; i < in; i++) {
+        const float *wi = W + (size_t)i * out + j;
+        const v8 w0 = ld(wi), w1 = ld(wi + 8);
+        for (int r = 0; r < nr; r++) {
+            acc[r][0] += a[r][i] * w0;
+            acc[r][1] += a[r][i] * w1;
+        }
+    }
+    for (int r = 0; r < nr; r++) st(z[r] + j, acc[r][0]), st(z[r] + j + 8, acc[r][1]);
+}
+
+static inline __attribute__((always_inline)) void fwd8(const float *W, int in, int out, const float *const *a,
+                                                       float *const *z, int j, const int nr) {
+    v8 acc[RB];
+    const float *bias = W + (size_t)in * out;
+    for (int r = 0; r < nr; r++) acc[r] = ld(bias + j);
+    for (int i = 0; i < in; i++) {
+        const v8 w0 = ld(W + (size_t)i * out + j);
+        for (int r = 0; r < nr; r++) acc[r] += a[r][i] * w0;
+    }
+    for (int r = 0; r < nr; r++) st(z[r] + j, acc[r]);
+}
+
+static inline __attribute__((always_inline)) void fwd_rows(const float *W, int in, int out, const float *const *a,
+                                                           float *const *z, const int nr) {
+    if (out < 8) { /* too narrow for a vector */
+        for (int r = 0; r < nr; r++)
+            for (int j = 0; j < out; j++) {
+                float x = W[(size_t)in * out + j];
+                for (int i = 0; i < in; i++) x += a[r][i] * W[(size_t)i * out + j];
+                z[r][j] = x;
+            }
+        return;
+    }
+    int j = 0;
+    for (; j + 16 <= out; j += 16) fwd16(W, in, out, a, z, j, nr);
+    /* the last columns: a block ending at the row's end, again over columns already written (the same
+     * sums, so the same bits) */
+    if (j < out) {
+        if (out >= 16) fwd16(W, in, out, a, z, out - 16, nr);
+        else fwd8(W, in, out, a, z, 0, nr), fwd8(W, in, out, a, z, out - 8, nr);
     }
 }
 
 /* Z (n, out) = A (n, in) W + b, W the layer's table (in + 1 rows of out, the last the bias): every
- * element from b then in order of i, four rows sharing each row of W. */
+ * element from b, then + a_i w_ij in order of i. */
 static void linear_forward(const float *W, int in, int out, const float *A, float *Z, int n) {
-    const float *bias = W + (size_t)in * out;
-    int r = 0;
-    for (; r + 4 <= n; r += 4) {
-        float *z0 = Z + (size_t)r * out, *z1 = z0 + out, *z2 = z1 + out, *z3 = z2 + out;
-        const float *a0 = A + (size_t)r * in, *a1 = a0 + in, *a2 = a1 + in, *a3 = a2 + in;
-        for (int j = 0; j < out; j++) z0[j] = z1[j] = z2[j] = z3[j] = bias[j];
-        for (int i = 0; i < in; i++) {
-            const float *wi = W + (size_t)i * out, x0 = a0[i], x1 = a1[i], x2 = a2[i], x3 = a3[i];
-            for (int j = 0; j < out; j++) {
-                z0[j] += x0 * wi[j];
-                z1[j] += x1 * wi[j];
-                z2[j] += x2 * wi[j];
-                z3[j] += x3 * wi[j];
-            }
-        }
-    }
-    for (; r < n; r++) {
-        float *z = Z + (size_t)r * out;
-        const float *a = A + (size_t)r * in;
-        for (int j = 0; j < out; j++) z[j] = bias[j];
-        for (int i = 0; i < in; i++) {
-            const float *wi = W + (size_t)i * out, x = a[i];
-            for (int j = 0; j < out; j++) z[j] += x * wi[j];
+    for (int r0 = 0; r0 < n; r0 += RB) {
+        const int nr = n - r0 < RB ? n - r0 : RB;
+        const float *a[RB];
+        float *z[RB];
+        for (int r = 0; r < nr; r++) a[r] = A + (size_t)(r0 + r) * in, z[r] = Z + (size_t)(r0 + r) * out;
+        switch (nr) {
+        case 4: fwd_rows(W, in, out, a, z, 4); break;
+        case 3: fwd_rows(W, in, out, a, z, 3); break;
+        case 2: fwd_rows(W, in, out, a, z, 2); break;
+        default: fwd_rows(W, in, out, a, z, 1); break;
         }
     }
 }
 
-/* G += A^T dZ and the bias row += the sum of dZ's rows, every element in order of the rows (the order
- * one row at a time gives, whatever the chunks); dA (may be NULL) = dZ W^T. */
-static void linear_backward(const float *W, float *G, int in, int out, const float *A, const float *dZ, float *dA,
-                            int n) {
-    float *gb = G + (size_t)in * out;
-    int r = 0;
-    for (; r + 4 <= n; r += 4) {
-        const float *d0 = dZ + (size_t)r * out, *d1 = d0 + out, *d2 = d1 + out, *d3 = d2 + out;
-        const float *a0 = A + (size_t)r * in, *a1 = a0 + in, *a2 = a1 + in, *a3 = a2 + in;
-        for (int i = 0; i < in; i++) {
-            float *g = G + (size_t)i * out;
-            const float x0 = a0[i], x1 = a1[i], x2 = a2[i], x3 = a3[i];
-            for (int j = 0; j < out; j++) {
-                float s = g[j];
-                s += x0 * d0[j];
-                s += x1 * d1[j];
-                s += x2 * d2[j];
-                s += x3 * d3[j];
-                g[j] = s;
-            }
-        }
-        for (int j = 0; j < out; j++) {
-            float s = gb[j];
-            s += d0[j];
-            s += d1[j];
-            s += d2[j];
-            s += d3[j];
-            gb[j] = s;
-        }
+/* G += A^T dZ over nr rows, G's columns [j, j + 8) with the lanes below `from` left as they are (dZ's
+ * lanes zeroed: x + a 0 = x) */
+static inline __attribute__((always_inline)) void gup8(float *G, int in, int out, const float *const *a,
+                                                       const float *const *d, int j, int from, const int nr) {
+    v8 dv[RB], mask;
+    for (int l = 0; l < 8; l++) mask[l] = j + l >= from ? 1.0f : 0.0f;
+    for (int r = 0; r < nr; r++) dv[r] = ld(d[r] + j) * mask;
+    for (int i = 0; i < in; i++) {
+        float *g = G + (size_t)i * out + j;
+        v8 x = ld(g);
+        for (int r = 0; r < nr; r++) x += a[r][i] * dv[r];
+        st(g, x);
     }
-    for (; r < n; r++) {
-        const float *d = dZ + (size_t)r * out, *a = A + (size_t)r * in;
-        for (int i = 0; i < in; i++) {
-            float *g = G + (size_t)i * out;
-            const float x = a[i];
-            for (int j = 0; j < out; j++) g[j] += x * d[j];
-        }
-        for (int j = 0; j < out; j++) gb[j] += d[j];
+    float *gb = G + (size_t)in * out + j;
+    v8 x = ld(gb);
+    for (int r = 0; r < nr; r++) x += dv[r];
+    st(gb, x);
+}
+
+static inline __attribute__((always_inline)) void bwd_rows(const float *W, float *G, int in, int out,
+                                                           const float *const *a, const float *const *d, float *dA,
+                                                           int r0, const int nr) {
+    if (out < 8) {
+        for (int i = 0; i <= in; i++) /* the bias row: a = 1 */
+            for (int j = 0; j < out; j++) {
+                float x = G[(size_t)i * out + j];
+                for (int r = 0; r < nr; r++) x += (i < in ? a[r][i] : 1.0f) * d[r][j];
+                G[(size_t)i * out + j] = x;
+            }
+    } else {
+        int j = 0;
+        for (; j + 8 <= out; j += 8) gup8(G, in, out, a, d, j, j, nr);
+        if (j < out) gup8(G, in, out, a, d, out - 8, j, nr);
     }
     if (!dA) return;
-    /* dA[r][i] = W[i] . dZ[r]: eight partial sums, the same for every row */
-    for (r = 0; r < n; r++) {
-        const float *d = dZ + (size_t)r * out;
-        for (int i = 0; i < in; i++) {
-            const float *wi = W + (size_t)i * out;
-            float s[8] = {0};
-            int j = 0;
-            for (; j + 8 <= out; j += 8)
-                for (int l = 0; l < 8; l++) s[l] += wi[j + l] * d[j + l];
-            for (int l = 0; j < out; j++, l++) s[l] += wi[j] * d[j];
-            dA[(size_t)r * in + i] = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    for (int i = 0; i < in; i++) {
+        const float *wi = W + (size_t)i * out;
+        v8 s[RB];
+        for (int r = 0; r < nr; r++) s[r] = (v8){0, 0, 0, 0, 0, 0, 0, 0};
+        int q = 0;
+        for (; q + 8 <= out; q += 8) {
+            const v8 w = ld(wi + q);
+            for (int r = 0; r < nr; r++) s[r] += w * ld(d[r] + q);
+        }
+        for (int r = 0; r < nr; r++) {
+            for (int l = 0; q + l < out; l++) s[r][l] += wi[q + l] * d[r][q + l];
+            dA[(size_t)(r0 + r) * in + i] =
+                ((s[r][0] + s[r][1]) + (s[r][2] + s[r][3])) + ((s[r][4] + s[r][5]) + (s[r][6] + s[r][7]));
+        }
+    }
+}
+
+/* G += A^T dZ and the bias row += the sum of dZ's rows, every element taking the rows' terms in row
+ * order (the order one row at a time gives, whatever the chunks); dA (may be NULL) = dZ W^T, each
+ * element a dot product of eight partial sums, added in one fixed order. */
+static void linear_backward(const float *W, float *G, int in, int out, const float *A, const float *dZ, float *dA,
+                            int n) {
+    for (int r0 = 0; r0 < n; r0 += RB) {
+        const int nr = n - r0 < RB ? n - r0 : RB;
+        const float *a[RB], *d[RB];
+        for (int r = 0; r < nr; r++) a[r] = A + (size_t)(r0 + r) * in, d[r] = dZ + (size_t)(r0 + r) * out;
+        switch (nr) {
+        case 4: bwd_rows(W, G, in, out, a, d, dA, r0, 4); break;
+        case 3: bwd_rows(W, G, in, out, a, d, dA, r0, 3); break;
+        case 2: bwd_rows(W, G, in, out, a, d, dA, r0, 2); break;
+        default: bwd_rows(W, G, in, out, a, d, dA, r0, 1); break;
         }
     }
 }
@@ -282,14 +344,14 @@ static float *scratch_alloc(const DheLayout *L, int w, DheScratch *s) {
     return buf;
 }
 
-/* The hidden layers of n ids: X, then Z and A of each layer. */
-static void dhe_hidden(const EmbField *f, const uint32_t *ids, size_t id_stride, int n, DheScratch *s) {
+/* The hidden layers of n ids: X, then Z and A of each layer (with grad, Z holds Mish's derivative). */
+static void dhe_hidden(const EmbField *f, const uint32_t *ids, size_t id_stride, int n, DheScratch *s, int grad) {
     const DheLayout *L = layout(&f->plan);
     const EmbMod mod = emb_mod_init(DHE_BUCKETS);
     for (int b = 0; b < n; b++) dhe_encode(&f->plan, mod, ids[(size_t)b * id_stride], s->X + (size_t)b * L->k);
     for (int l = 0; l < L->layers; l++) {
         linear_forward(f->tables[l].w, fan_in(L, l), L->d, l ? s->A[l - 1] : s->X, s->Z[l], n);
-        mish_forward(s->Z[l], s->A[l], (size_t)n * L->d);
+        mish_forward(s->Z[l], s->A[l], (size_t)n * L->d, grad);
     }
 }
 
@@ -301,7 +363,7 @@ static void dhe_forward(const EmbField *f, float *out, size_t out_stride, const 
     float *buf = scratch_alloc(L, w, &s);
     for (int b0 = 0; b0 < B; b0 += DHE_CHUNK) {
         const int n = B - b0 < DHE_CHUNK ? B - b0 : DHE_CHUNK;
-        dhe_hidden(f, ids + (size_t)b0 * id_stride, id_stride, n, &s);
+        dhe_hidden(f, ids + (size_t)b0 * id_stride, id_stride, n, &s, 0);
         linear_forward(f->tables[L->layers].w, L->d, w, s.A[L->layers - 1], s.dZ, n);
         for (int b = 0; b < n; b++) emb_row_copy(out + (size_t)(b0 + b) * out_stride, s.dZ + (size_t)b * w, w);
     }
@@ -318,13 +380,13 @@ static void dhe_backward(EmbField *f, const float *dout, size_t dout_stride, con
     for (int l = 0; l <= L->layers; l++) G[l] = emb_grad_dense(&f->tables[l]);
     for (int b0 = 0; b0 < B; b0 += DHE_CHUNK) {
         const int n = B - b0 < DHE_CHUNK ? B - b0 : DHE_CHUNK;
-        dhe_hidden(f, ids + (size_t)b0 * id_stride, id_stride, n, &s); /* recomputed: forward keeps nothing */
+        dhe_hidden(f, ids + (size_t)b0 * id_stride, id_stride, n, &s, 1); /* recomputed: forward keeps nothing */
         for (int b = 0; b < n; b++) emb_row_copy(s.dZ + (size_t)b * w, dout + (size_t)(b0 + b) * dout_stride, w);
         for (int l = L->layers; l >= 0; l--) {
             const int in = fan_in(L, l), out = fan_out(L, l, w);
             linear_backward(f->tables[l].w, G[l], in, out, l ? s.A[l - 1] : s.X, s.dZ, l ? s.dA : NULL, n);
             if (!l) break;
-            mish_backward(s.Z[l - 1], s.dA, (size_t)n * in);
+            for (size_t x = 0; x < (size_t)n * in; x++) s.dA[x] *= s.Z[l - 1][x]; /* mish'(z) */
             float *t = s.dZ; /* dA becomes the next layer down's dZ */
             s.dZ = s.dA;
             s.dA = t;
