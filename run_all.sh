@@ -353,7 +353,7 @@ declare -A RUN_ARGV=()
 RUN_ORDER=()
 expand_grid() {
     local sweep=$1 out=results/$1/grid.tsv perr=results/$1/plan.err one=$TMPD/plan.err.one
-    local gtmp perrtmp m strat r lr s emb lrs variant plankey plantsv planout feas run cfg di DATA dname rarg d k
+    local gtmp perrtmp m strat r lr s emb lrs sratios variant plankey plantsv planout feas run cfg di DATA dname rarg d k
     local lm lr_l s_l r_l
     local -a models seeds ratios lrlist sw trainw dimargs rargs argv
     mkdir -p "results/$sweep/runs" || return 1
@@ -369,7 +369,11 @@ expand_grid() {
     for m in "${models[@]}"; do
         label lm "$m"
         for strat in "${S_STRATS[@]}"; do
-            lrs=$S_LRS
+            lrs=$S_LRS sratios=$S_RATIOS
+            if [[ $strat == *"ratios="* ]]; then # the strategy's own ratios instead of the sweep's
+                sratios=$(printf '%s\n' "$strat" | sed 's/.*ratios=\([^ ]*\).*/\1/' | tr ',' ' ')
+                strat=$(printf '%s\n' "$strat" | sed 's/ *ratios=[^ ]*//')
+            fi
             if [[ $strat == *"lr="* ]]; then
                 lrs=$(printf '%s\n' "$strat" | sed 's/.*lr=\([^ ]*\).*/\1/' | tr ',' ' ')
                 strat=$(printf '%s\n' "$strat" | sed 's/ *lr=[^ ]*//')
@@ -377,7 +381,7 @@ expand_grid() {
             read -ra lrlist <<< "$lrs"
             read -ra sw <<< "$strat"
             emb=${sw[0]:-}
-            if [ "$emb" = full ]; then ratios=(1); else read -ra ratios <<< "$S_RATIOS"; fi
+            if [ "$emb" = full ]; then ratios=(1); else read -ra ratios <<< "$sratios"; fi
             for r in "${ratios[@]}"; do
                 rarg="" rargs=()
                 [ "$emb" = full ] || { rarg="--ratio $r"; rargs=(--ratio "$r"); }
@@ -466,11 +470,12 @@ estimate() { # ARGS (a run's train arguments) -> "seconds bytes"
     macs=$(awk -F'\t' '$1 == "macs_per_sample" { print $2 }' <<< "$cost")
     emacs=$(awk -F'\t' '$1 == "emb_macs_per_sample" && $2 != "NA" { print $2 }' <<< "$cost")
     width=$(awk -F'\t' '$1 == "width" { print $2 }' <<< "$cost")
-    awk -v rows="${rows:-0}" -v ep="$epochs" -v macs="${macs:-1}" -v emacs="${emacs:-0}" -v w="${width:-$((dim + 1))}" -v f="${fields:-0}" -v b="$batch" -v p="${params:-0}" -v t="$threads" -v slow=3 'BEGIN {
+    awk -v rows="${rows:-0}" -v ep="$epochs" -v macs="${macs:-1}" -v emacs="${emacs:-0}" -v w="${width:-$((dim + 1))}" -v f="${fields:-0}" -v b="$batch" -v p="${params:-0}" -v t="$threads" -v slow=3.5 'BEGIN {
         if (macs < 1) macs = 1
         # about 25 GFLOP/s per thread at these shapes, 6 flops per MAC (forward and backward); a
         # strategy that computes its rows (tt, dhe: emb_macs_per_sample) runs its forward again in
-        # backward, in plain loops about `slow` times slower than sgemm
+        # backward, in loops about `slow` times slower than sgemm (3.5: dhe at r = 100 on the bench set,
+        # 2026-11-30, took 1.5x the time of full for 10% more multiply-adds)
         sps = 25e9 * t / (6 * (macs + emacs * 4 / 3 * slow)); if (sps > 300000 * t) sps = 300000 * t
         sec = rows * ep / sps * 1.3 + 5
         bytes = p * 4 * 3 + p * 1 + b * f * w * 4 * 2 + 3 * macs * 4 * 4 + rows * (f * 4 + 5) + 64e6

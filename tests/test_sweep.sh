@@ -90,6 +90,19 @@ sed -i 's/--epochs 1/--epochs 2/' "$T/b/experiments/broken.sweep"
 grep -q "5 runs (5 to do)" "$T/b2.out" || bad "changed training flags must rerun every run: $(grep 'to do' "$T/b2.out")"
 [ "$(awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next } $c["variant"] == "full" { print $c["epochs_mean"] }' "$T/b/results/broken/summary.tsv")" != "" ] || bad "summary after the change"
 
+# a strategy's own ratios (ratios=) replace the sweep's for it alone, with lr= in either order
+cat > "$T/b/experiments/perratio.sweep" <<'SWEEP'
+dataset   tiny = gen --profile tiny --rows 20000 --seed 3
+ratios    2 4
+seeds     1
+train     --dim 8 --mlp 16 --batch 512 --epochs 1
+strategy  hash --compress-min 50 ratios=4 lr=1e-3,3e-3
+strategy  qr --compress-min 50
+SWEEP
+(cd "$T/b" && ./run_all.sh perratio --no-plots --dry-run > "$T/pr.out" 2>&1) || bad "ratios= sweep: $(tail -2 "$T/pr.out")"
+got=$(awk -F'\t' '{ split($3, v, ":"); print v[1], $4, $5 }' "$T/b/results/perratio/grid.tsv" | sort -u | tr '\n' ';')
+[ "$got" = "hash 4 1e-3;hash 4 3e-3;qr 2 1e-3;qr 4 1e-3;" ] || bad "ratios= per strategy: grid $got"
+
 # --- killed with SIGKILL in the middle, started again: one result per grid point ---
 # (the driver runs in its own process group, which is killed whole: the driver and its trainer)
 mkcopy "$T/c"
