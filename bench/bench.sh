@@ -20,7 +20,8 @@
 # Environment: REPS (3), THREADS ("1 2"), STRATS1 (strategies at 1 thread), STRATS2 (at the other
 # thread counts; every strategy at r = 100 and 1000), ONLY=train (section a alone), PEER_THREADS ("2"), PEER_STEPS (40 training steps per peer run; 0 = a whole epoch),
 # OUT (results/bench), HASHEMB (build/hashemb), PY (/usr/bin/python3), AGREE_SEEDS ("1 2 3"),
-# AGREE_THREADS (2), AGREE_STRATS ("full", then hash, qr, bh, dhash, robe and hotcold at 10 and 100).
+# AGREE_THREADS (2), AGREE_STRATS ("full", then hash, qr, bh, dhash, robe, hotcold, tt, dhe and qr3 at 10
+# and 100, mde at 5 and 10: its ceiling is about w).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -87,7 +88,7 @@ torch_status() { # prints "ok VERSION" or "skipped: reason"
 if [ "${AGREE:-0}" != 0 ]; then
     AGREE_SEEDS=${AGREE_SEEDS:-1 2 3}
     AGREE_THREADS=${AGREE_THREADS:-2}
-    AGREE_STRATS=${AGREE_STRATS:-full hash:10 hash:100 qr:10 qr:100 bh:10 bh:100 dhash:10 dhash:100 robe:10 robe:100 hotcold:10 hotcold:100}
+    AGREE_STRATS=${AGREE_STRATS:-full hash:10 hash:100 qr:10 qr:100 bh:10 bh:100 dhash:10 dhash:100 robe:10 robe:100 hotcold:10 hotcold:100 mde:5 mde:10 tt:10 tt:100 dhe:10 dhe:100 qr3:10 qr3:100}
     case $AGREE in 1|full|strategies|check) ;; *) say "bench: AGREE=$AGREE: give 1, full, strategies or check"; exit 2 ;; esac
     ts=$(torch_status)
     case $ts in ok*) ;; *) say "bench: agreement needs the peer: $ts"; exit 1 ;; esac
@@ -163,6 +164,14 @@ if [ "${AGREE:-0}" = 1 ] || [ "${AGREE:-0}" = strategies ] || [ "${AGREE:-0}" = 
 --emb robe --ratio 100 --robe-z 2
 --emb hotcold --ratio 10
 --emb hotcold --ratio 100
+--emb mde --ratio 5
+--emb mde --ratio 8 --mde-blocks 2 --mde-alpha 1
+--emb tt --ratio 10
+--emb tt --ratio 100
+--emb dhe --ratio 10
+--emb dhe --ratio 100 --dhe-dist gaussian --dhe-k 8 --dhe-layers 1
+--emb qr3 --ratio 10
+--emb qr3 --ratio 10 --qr3-op mult
 FLAGS
     rm -rf "$WORK/check_init"
     mv "$f.tmp" "$f"

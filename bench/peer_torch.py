@@ -313,6 +313,38 @@ class Field(torch.nn.Module):
             self.register_buffer("row", torch.from_numpy(row))
             self.register_buffer("is_hot", torch.from_numpy(is_hot))
             shapes = [(m, w)] + ([(H, w)] if H else [])
+        elif self.kind == "mde":  # Ginart et al.'s blocks by train count: E_i (n_i, d_i), then P_i (d_i, w) if d_i < w
+            D = L["layout"]
+            dims, sizes = [int(v) for v in D["dims"].split(",")], [int(v) for v in D["sizes"].split(",")]
+            order = np.lexsort((np.arange(N), -L["counts"].astype(np.int64)))  # count descending, then id
+            rank = np.empty(N, dtype=np.int64)
+            rank[order] = np.arange(N)
+            starts = np.cumsum([0] + sizes)
+            block = np.searchsorted(starts, rank, side="right") - 1
+            self.register_buffer("block", torch.from_numpy(block))
+            self.register_buffer("brow", torch.from_numpy(rank - starts[block]))
+            shapes, self.tE, self.tP, self.dims = [], [], [], dims
+            for n_i, d_i in zip(sizes, dims):
+                self.tE.append(len(shapes))
+                shapes.append((n_i, d_i))
+                self.tP.append(len(shapes) if d_i < w else None)
+                if d_i < w:
+                    shapes.append((d_i, w))
+        elif self.kind == "tt":  # TT-Rec: three cores, the row's first w of w1 w2 w3 columns
+            D = L["layout"]
+            self.R, self.n = int(D["R"]), (int(D["n1"]), int(D["n2"]), int(D["n3"]))
+            self.wf = (int(D["w1"]), int(D["w2"]), int(D["w3"]))
+            R, (w1, w2, w3) = self.R, self.wf
+            shapes = [(self.n[0], w1 * R), (self.n[1], R * w2 * R), (self.n[2], R * w3)]
+        elif self.kind == "dhe":  # Kang et al.: k hashes mod 1e6 as an encoding, L Linear + Mish layers, Linear to w
+            D = L["layout"]
+            self.k, self.d, self.layers, self.dist = int(D["k"]), int(D["d"]), int(D["layers"]), D["dist"]
+            self.seed_f = L["seed_f"]
+            shapes = [(self.k + 1, self.d)] + [(self.d + 1, self.d)] * (self.layers - 1) + [(self.d + 1, w)]
+        elif self.kind == "qr3":  # three complementary partitions: A[id % m] op B[(id / m) % m] op C[id / m^2]
+            D = L["layout"]
+            self.m, self.q, self.op = int(D["m"]), int(D["q"]), D["op"]
+            shapes = [(self.m, w), (self.m, w), (self.q, w)]
         else:
             sys.exit(f"peer_torch: field {L['f']}: strategy '{self.kind}' is not one the peer knows")
         self.shapes = shapes
@@ -338,6 +370,48 @@ class Field(torch.nn.Module):
             hi, ci = torch.nonzero(h).squeeze(1), torch.nonzero(~h).squeeze(1)
             out = torch.zeros(x.shape[0], self.w, dtype=T[0].weight.dtype)
             return out.index_copy(0, ci, T[0](r[ci])).index_copy(0, hi, T[1](r[hi]))
+        if self.kind == "mde":
+            blk, r = self.block[x], self.brow[x]
+            out = torch.zeros(x.shape[0], self.w, dtype=T[0].weight.dtype)
+            for i, d_i in enumerate(self.dims):
+                sel = torch.nonzero(blk == i).squeeze(1)
+                if sel.numel() == 0:
+                    continue
+                e = T[self.tE[i]](r[sel])
+                if self.tP[i] is not None:  # the projection, read whole (every row in the sparse gradient)
+                    e = e @ T[self.tP[i]](torch.arange(d_i))
+                out = out.index_copy(0, sel, e)
+            return out
+        if self.kind == "tt":
+            R, (w1, w2, w3), (n1, n2, n3) = self.R, self.wf, self.n
+            g1 = T[0](torch.div(x, n2 * n3, rounding_mode="floor")).view(-1, w1, R)
+            g2 = T[1](torch.remainder(torch.div(x, n3, rounding_mode="floor"), n2)).view(-1, R, w2, R)
+            g3 = T[2](torch.remainder(x, n3)).view(-1, R, w3)
+            return torch.einsum("bar,brcs,bsd->bacd", g1, g2, g3).reshape(x.shape[0], -1)[:, :self.w]
+        if self.kind == "dhe":
+            ids = x.numpy().astype(np.uint32)
+            h = np.stack([xxh64_u32(ids, (self.seed_f + i) % (1 << 64)) % np.uint64(1000000)
+                          for i in range(self.k + (self.k % 2 if self.dist == "gaussian" else 0))], 1)
+            h = h.astype(np.float64)
+            if self.dist == "uniform":
+                enc = 2.0 * h / 999999.0 - 1.0
+            else:  # Box-Muller on pairs
+                u, v = (h[:, 0::2] + 1) / 1e6, h[:, 1::2] / 1e6
+                r = np.sqrt(-2.0 * np.log(u))
+                enc = np.stack([r * np.cos(2 * np.pi * v), r * np.sin(2 * np.pi * v)], 2).reshape(len(ids), -1)
+                enc = enc[:, :self.k]
+            a = torch.from_numpy(enc.astype(np.float32))
+            for l, t in enumerate(T):
+                W = t(torch.arange(t.num_embeddings))  # the layer read whole: (fan_in + 1, fan_out)
+                a = a @ W[:-1] + W[-1]
+                if l < len(T) - 1:
+                    a = torch.nn.functional.mish(a)
+            return a
+        if self.kind == "qr3":
+            A = T[0](torch.remainder(x, self.m))
+            B = T[1](torch.remainder(torch.div(x, self.m, rounding_mode="floor"), self.m))
+            C = T[2](torch.div(x, self.m * self.m, rounding_mode="floor"))
+            return A * B * C if self.op == "mult" else A + B + C
         if self.kind == "qr":  # dlrm's QREmbeddingBag
             q, r = T[0](torch.div(x, self.m, rounding_mode="floor")), T[1](torch.remainder(x, self.m))
             return q * r if self.op == "mult" else q + r if self.op == "add" else torch.cat((q, r), 1)
@@ -510,8 +584,8 @@ def main():
         kinds = sorted({L["kind"] for L in layouts})
         print(f"# peer_torch: init from {a.init} ({keys['variant'][0]}; fields {', '.join(kinds)}); XXH64 "
               f"checked on {nvec} known answers", file=sys.stderr)
-        for L in layouts:  # hotcold's hot ids come from the train split's counts, counted here
-            if L["kind"] == "hotcold":
+        for L in layouts:  # hotcold's hot ids and mde's ranks come from the train split's counts, counted here
+            if L["kind"] in ("hotcold", "mde"):
                 L["counts"] = np.bincount(splits["train"][1][:, L["f"]].astype(np.int64), minlength=L["N"])
         net = Net(a.model, cards, a.dim, hidden, layouts, a.seed)
         net.load_init(a.init, tables, int(keys["dense"][1]))
