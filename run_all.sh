@@ -253,7 +253,24 @@ parse_sweep() { # sets: S_DATASETS[] S_MODELS S_RATIOS S_SEEDS S_TRAIN S_LRS S_S
         seeds) S_SEEDS=$rest ;;
         train) S_TRAIN=$rest ;;
         lr) S_LRS=$rest ;;
-        strategy) S_STRATS+=("$rest") ;;
+        strategy) # words joined by one space; lr= and ratios= checked here, each at most once
+            local -a sw=()
+            local wd nr=0 nl=0
+            read -ra sw <<< "$rest"
+            for wd in "${sw[@]}"; do
+                case $wd in
+                ratios=*) nr=$((nr + 1)) ;;
+                lr=*) nl=$((nl + 1)) ;;
+                *) continue ;;
+                esac
+                [[ ${wd#*=} =~ ^[0-9.eE+-]+(,[0-9.eE+-]+)*$ ]] ||
+                    { echo "run_all.sh: $f:$n: '$wd': give numbers separated by commas" >&2; return 1; }
+            done
+            [ "$nr" -le 1 ] && [ "$nl" -le 1 ] ||
+                { echo "run_all.sh: $f:$n: ratios= or lr= given twice on one strategy line" >&2; return 1; }
+            [ "${sw[0]:-}" = full ] && [ "$nr" -gt 0 ] &&
+                { echo "run_all.sh: $f:$n: 'full' has no ratio (ratios= is for compressing strategies)" >&2; return 1; }
+            S_STRATS+=("${sw[*]}") ;;
         *) echo "run_all.sh: $f:$n: unknown key '$key' (dataset, models, ratios, seeds, train, lr, strategy)" >&2; return 1 ;;
         esac
     done < "$f"

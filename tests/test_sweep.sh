@@ -102,6 +102,12 @@ SWEEP
 (cd "$T/b" && ./run_all.sh perratio --no-plots --dry-run > "$T/pr.out" 2>&1) || bad "ratios= sweep: $(tail -2 "$T/pr.out")"
 got=$(awk -F'\t' '{ split($3, v, ":"); print v[1], $4, $5 }' "$T/b/results/perratio/grid.tsv" | sort -u | tr '\n' ';')
 [ "$got" = "hash 4 1e-3;hash 4 3e-3;qr 2 1e-3;qr 4 1e-3;" ] || bad "ratios= per strategy: grid $got"
+for l in 'hash ratios=' 'hash ratios=4 ratios=8' 'full ratios=4' $'hash\tratios=4,x'; do
+    sed -i '$d' "$T/b/experiments/perratio.sweep"
+    printf 'strategy  %s\n' "$l" >> "$T/b/experiments/perratio.sweep"
+    (cd "$T/b" && ./run_all.sh perratio --no-plots --dry-run > "$T/pr2.out" 2>&1) && bad "'$l' should be refused"
+    grep -q "perratio.sweep:6: " "$T/pr2.out" || bad "'$l': no FILE:LINE in $(tail -1 "$T/pr2.out")"
+done
 
 # --- killed with SIGKILL in the middle, started again: one result per grid point ---
 # (the driver runs in its own process group, which is killed whole: the driver and its trainer)
