@@ -8,7 +8,7 @@
  *
  * The width: TT factors the row, and DeepFM's w = d + 1 = 17 is prime. The row is padded to w', the
  * smallest width >= w with three factors none above 2 ceil(cbrt(w')) (17 -> 18 = 2 x 3 x 3, 16 = 2 x 2
- * x 4, 65 -> 72 = 3 x 4 x 6); the pad columns are computed, never read, and their parameters count in
+ * x 4, 65 -> 70 = 2 x 5 x 7); the pad columns are computed, never read, and their parameters count in
  * the budget (1/18 of the cores at w = 17). Keeping column 0 (DeepFM's first-order weight) in a table of
  * its own instead would cost N_f parameters, more than the whole budget past r = w, or a compression of
  * its own: padding keeps one method per field.
@@ -66,7 +66,8 @@ static void tt_variant(const void *sopt, long compress_min, char *buf, size_t n)
 /* --- layout --- */
 
 /* The padded width and its factors: the smallest w' >= w with a factorisation a <= b <= c, c <=
- * 2 ceil(cbrt(w')), taking the one with the smallest c (then the smallest a). */
+ * 2 ceil(cbrt(w')), taking the one with the smallest c, then the largest a (16 = 2 x 2 x 4, not 1 x 4 x 4):
+ * the more even factorisation, as TT-Rec factors both the ids and the width as evenly as it can. */
 static void tt_width(int w, int *wf, int *wp) {
     for (int x = w;; x++) {
         int lim = 1;
@@ -78,7 +79,7 @@ static void tt_width(int w, int *wf, int *wp) {
             for (int b = a; a * b * b <= x; b++) {
                 if ((x / a) % b) continue;
                 const int c = x / a / b;
-                if (c <= lim && (!best || c < wf[2])) wf[0] = a, wf[1] = b, wf[2] = c, best = 1;
+                if (c <= lim && (!best || c <= wf[2])) wf[0] = a, wf[1] = b, wf[2] = c, best = 1;
             }
         }
         if (best) {
