@@ -595,7 +595,11 @@ static int train_setup(Run *r, int *rc) {
         uint64_t model_b, need = r->batch_bytes;
         if (model_size(c->model, F, c->dim, c->hidden, c->nhidden, c->batch, &r->dense_np, &model_b, &e))
             return *rc = cmd_usage_error("train", USAGE, "%s", e.msg), -1;
-        uint64_t embb = r->plan.infeasible ? 0 : emb_plan_bytes(&r->plan, c->optim, c->batch);
+        /* the tables, and what create holds for a moment (a sort's buffers): the largest field's, on
+         * every core, as fields are created in parallel */
+        uint64_t embb = r->plan.infeasible ? 0
+                                           : emb_plan_bytes(&r->plan, c->optim, c->batch) +
+                                                 emb_plan_create_temp_bytes(&r->plan) * (uint64_t)omp_get_num_procs();
         uint64_t dense = model_b + (uint64_t)optim_state_per_param(c->optim) * r->dense_np * sizeof(float);
         need += embb + dense;
         int threads;

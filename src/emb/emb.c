@@ -167,6 +167,16 @@ double emb_plan_macs(const EmbPlan *p) {
     return n;
 }
 
+uint64_t emb_plan_create_temp_bytes(const EmbPlan *p) {
+    uint64_t n = 0;
+    for (int i = 0; i < p->fields; i++) {
+        const EmbStrategy *s = emb_field_strategy(p, &p->f[i]);
+        const uint64_t b = s->create_temp_bytes && p->f[i].feasible ? s->create_temp_bytes(&p->f[i]) : 0;
+        if (b > n) n = b;
+    }
+    return n;
+}
+
 int emb_plan_largest(const EmbPlan *p) {
     int big = 0;
     for (int i = 1; i < p->fields; i++)

@@ -139,6 +139,8 @@ uint64_t emb_plan_bytes(const EmbPlan *p, OptKind opt, int max_batch);
 double emb_plan_macs(const EmbPlan *p);
 /* The field with the most parameters (the first of equals): what a refusal names. */
 int emb_plan_largest(const EmbPlan *p);
+/* The largest create_temp_bytes of the plan's feasible fields (0: none). */
+uint64_t emb_plan_create_temp_bytes(const EmbPlan *p);
 
 /* seed_f of SPEC 4, and the hash of an id under it */
 uint64_t emb_field_seed(uint32_t f, uint64_t seed);
@@ -286,6 +288,10 @@ typedef struct {
      * vectors have std EMB_INIT_STD element-wise (SPEC 4 Init); max_batch bounds the touched rows.
      * Every parameter of a strategy lives in f->tables: they are what a checkpoint saves. */
     void (*create)(EmbField *f, int max_batch, OptKind opt, Rng *rng);
+    /* Bytes create allocates for a moment and frees before it returns (a sort's buffers), beyond what
+     * emb_plan_bytes counts; may be NULL: none. Fields are created in parallel, so train's memory
+     * check reserves the largest field's on every core (emb_plan_create_temp_bytes). */
+    uint64_t (*create_temp_bytes)(const EmbFieldPlan *fp);
     /* out[b*out_stride + 0..w) = vector of ids[b*id_stride]   out (B, w) strided, ids (B) strided */
     void (*forward)(const EmbField *f, float *out, size_t out_stride, const uint32_t *ids,
                     size_t id_stride, int B);

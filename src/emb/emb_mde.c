@@ -17,9 +17,15 @@
  * (17 for DeepFM at d = 16) and larger ratios are infeasible, as the method is.
  *
  * The rank of an id comes from the train counts (train and plan --data count them; plan --cards has
- * none: infeasible). It is kept as an N-entry index (4 bytes per id) that does not count in the
- * budget: it is the vocabulary's frequency order, which prep's default --id-order freq gives every
- * dataset for free (the rank is then the id itself); the memory check counts it.
+ * none: infeasible). It is kept as an N-entry index (4 bytes per id), always read, that does not
+ * count in the budget: a practitioner composes it with the vocabulary (raw value -> id) into one
+ * value -> rank map, as Ginart et al.'s blocks assume ids numbered by frequency, so it costs no more
+ * than the vocabulary every strategy keeps outside its parameters. (hashemb's ids need not be in that
+ * order: --id-order first or hash, as the zoo's data, number them otherwise, and even freq puts the
+ * OOV id 0 first whatever its count; so the index is kept here.) Counted as hotcold counts its map,
+ * 4 bytes a parameter, the index alone would be N parameters and mde's ceiling would fall from about
+ * w to about w/2 (8.5 at w = 17). The memory check counts it, and create's sort (16 bytes an id, for
+ * a moment).
  * Init: E_i from N(0, 1e-4), P_i Gaussian with every column scaled to norm 1, so that each column of
  * the composed vectors has std 1e-4.
  * Not built: dlrm's md_solver form (one dimension per field, by the field's size), which allots the
@@ -181,7 +187,15 @@ static void mde_plan_cols(const EmbFieldPlan *fp, EmbPlanCols *c) {
     if (!fp->feasible) return;
     char d[128];
     mde_dims(layout(fp), d, sizeof d);
-    snprintf(c->hyper, sizeof c->hyper, "d=%s", d);
+    /* 16 blocks of 4-digit widths overflow the column: cut at a comma and mark the cut */
+    if ((size_t)snprintf(c->hyper, sizeof c->hyper, "d=%s", d) >= sizeof c->hyper) {
+        char *cut = strrchr(c->hyper, ',');
+        while (cut && (size_t)(cut - c->hyper) + 4 >= sizeof c->hyper) {
+            *cut = 0;
+            cut = strrchr(c->hyper, ',');
+        }
+        if (cut) strcpy(cut, ",...");
+    }
 }
 
 static void mde_plan_note(const EmbFieldPlan *fp, char *buf, size_t n) {
@@ -267,6 +281,9 @@ static void mde_create(EmbField *f, int max_batch, OptKind opt, Rng *rng) {
     free(k);
     free(tmp);
 }
+
+/* create's sort: keys and their scratch, 8 bytes an id each */
+static uint64_t mde_create_temp_bytes(const EmbFieldPlan *fp) { return 16 * fp->N; }
 
 static void mde_free_priv(EmbField *f) {
     MdePriv *P = f->priv;
@@ -356,6 +373,7 @@ const EmbStrategy EMB_MDE_STRATEGY = {
     .plan_touch_bytes = mde_touch_bytes,
     .plan_macs = mde_macs,
     .create = mde_create,
+    .create_temp_bytes = mde_create_temp_bytes,
     .forward = mde_forward,
     .backward = mde_backward,
     .free_priv = mde_free_priv,
