@@ -12,6 +12,7 @@ int cmd_prep(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
 /* Shared by the commands: print "hashemb CMD: message", the usage, and return 2. */

@@ -18,6 +18,7 @@ static const char USAGE[] =
     "  info   describe a prepared dataset: rows, click rates, cardinalities, oracle\n"
     "  plan   show how a strategy would lay out each field's tables, without training\n"
     "  train  train DeepFM or an MLP with one embedding strategy and write a result row\n"
+    "  eval   score a split of a dataset with a model train --save wrote\n"
     "  bench  kernel and end-to-end speed measurements\n";
 
 /* Under `ulimit -v`, OpenBLAS 0.3.21 maps a 128 MiB buffer per thread while it loads (one thread per
@@ -100,6 +101,7 @@ int main(int argc, char **argv) {
         {"info", cmd_info},
         {"plan", cmd_plan},
         {"train", cmd_train},
+        {"eval", cmd_eval},
         {"bench", cmd_bench},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)

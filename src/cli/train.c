@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <math.h>
 #include <omp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <xxhash.h>
 
 #include "core/blas.h"
+#include "cli/ckpt.h"
 #include "cli/cmd.h"
 #include "data/dataset.h"
 #include "model/layers.h"
@@ -39,6 +41,12 @@ static const char USAGE_TAIL[] =
     "                                     Without --out the result is printed on stdout.\n"
     "  --quiet                            no configuration table or progress on stderr\n"
     "  --profile                          print where the training time went, per phase\n"
+    "  --save DIR                         after every epoch, write a checkpoint (model, tables,\n"
+    "                                     optimizer state, progress) to DIR/last, and the best\n"
+    "                                     epoch's to DIR/best (atomically; DIR is created)\n"
+    "  --resume DIR                       continue from DIR/last as if never stopped (the same\n"
+    "                                     flags; a fresh start when DIR/last is absent) and save\n"
+    "                                     there (or to --save)\n"
     "  --dump-init DIR                    write the run's initial parameters (raw float32) and each\n"
     "                                     epoch's row order (raw u32), described by DIR/init.tsv,\n"
     "                                     then stop without training: what bench/peer_torch.py --init\n"
@@ -88,7 +96,7 @@ static int parent_unwritable(const char *flag, const char *path) {
 
 int train_parse_args(TrainConfig *c, int argc, char **argv) {
     enum { O_DATA = 256, O_MODEL, O_DIM, O_MLP, O_BATCH, O_LR, O_OPTIM, O_L2, O_EPOCHS, O_PATIENCE,
-           O_SEED, O_THREADS, O_OUT, O_QUIET, O_HELP, O_STRATEGY, O_PROFILE, O_DUMP };
+           O_SEED, O_THREADS, O_OUT, O_QUIET, O_HELP, O_STRATEGY, O_PROFILE, O_DUMP, O_SAVE, O_RESUME };
     static const struct option base[] = {
         {"data", required_argument, 0, O_DATA},       {"model", required_argument, 0, O_MODEL},
         {"dim", required_argument, 0, O_DIM},         {"mlp", required_argument, 0, O_MLP},
@@ -98,7 +106,8 @@ int train_parse_args(TrainConfig *c, int argc, char **argv) {
         {"seed", required_argument, 0, O_SEED},       {"threads", required_argument, 0, O_THREADS},
         {"out", required_argument, 0, O_OUT},         {"quiet", no_argument, 0, O_QUIET},
         {"help", no_argument, 0, O_HELP},             {"profile", no_argument, 0, O_PROFILE},
-        {"dump-init", required_argument, 0, O_DUMP}};
+        {"dump-init", required_argument, 0, O_DUMP},  {"save", required_argument, 0, O_SAVE},
+        {"resume", required_argument, 0, O_RESUME}};
     struct option opts[sizeof base / sizeof base[0] + EMB_MAX_LONGOPTS + 1];
     emb_longopts(opts, base, (int)(sizeof base / sizeof base[0]), O_STRATEGY);
     Err e;
@@ -116,6 +125,8 @@ int train_parse_args(TrainConfig *c, int argc, char **argv) {
         case O_DATA: c->data = optarg; break;
         case O_OUT: c->out = optarg; break;
         case O_DUMP: c->dump_init = optarg; break; /* argv's string: trailing slashes are cut in it */
+        case O_SAVE: c->save = optarg; break;
+        case O_RESUME: c->resume = optarg; break;
         case O_MODEL:
             if (parse_name(optarg, MODEL_NAMES, MODEL_NKINDS, fl, &k, &e)) goto bad;
             c->model = (ModelKind)k;
@@ -199,6 +210,22 @@ int train_parse_args(TrainConfig *c, int argc, char **argv) {
         if (!lstat(dir, &st))
             return cmd_usage_error("train", USAGE, "--dump-init: '%s' exists; give a new directory", dir);
         if (parent_unwritable("--dump-init", dir)) return 2;
+    }
+    if (c->resume && !c->save) c->save = c->resume;
+    if (c->save) {
+        /* the directory now (created when absent), not after the first epoch */
+        struct stat st;
+        if (c->dump_init)
+            return cmd_usage_error("train", USAGE, "--dump-init and --save/--resume: a dump trains nothing");
+        if (!*c->save) return cmd_usage_error("train", USAGE, "--save: an empty directory name");
+        if (stat(c->save, &st) && (errno != ENOENT || mkdir(c->save, 0777)))
+            return cmd_usage_error("train", USAGE, "--save: cannot create directory '%s': %s", c->save,
+                                   strerror(errno));
+        if (!stat(c->save, &st) && !S_ISDIR(st.st_mode))
+            return cmd_usage_error("train", USAGE, "--save: '%s' is not a directory", c->save);
+        if (access(c->save, W_OK))
+            return cmd_usage_error("train", USAGE, "--save: cannot write into directory '%s': %s", c->save,
+                                   strerror(errno));
     }
     if (c->emb.kind != EMB_FULL && !ratio_given)
         return cmd_usage_error("train", USAGE, "--ratio: needed with --emb %s", EMB_NAMES[c->emb.kind]);
@@ -285,8 +312,7 @@ typedef struct {
     ResultRow row;
     char variant[128], config[1024], name[512];
     size_t dense_np;            // the backbone's parameters (also an infeasible row's)
-    CurveRow *curve;
-    int ncurve;
+    CkptProgress prog;          /* the epochs done (prog.curve, prog.epoch rows) and the best */
 } Run;
 
 static inline double phase_mark(Run *r, int ph, double t0) {
@@ -687,6 +713,9 @@ static int train_build(Run *r) {
     r->dlogits = xaligned((size_t)c->batch * sizeof(float));
     r->eval_logits = xaligned((neval ? neval : 1) * sizeof(float));
     r->order = xmalloc(ntrain * sizeof(uint32_t));
+    r->prog.curve = xcalloc((size_t)c->epochs, sizeof *r->prog.curve);
+    r->prog.es = (EarlyStop){0, -INFINITY, 0};
+    r->prog.valid_auc = r->prog.valid_logloss = r->prog.test_auc = r->prog.test_logloss = NAN;
 
     ResultRow *row = &r->row;
     uint64_t pbytes, obytes;
@@ -702,19 +731,113 @@ static int train_build(Run *r) {
     return 0;
 }
 
-/* The epochs: block-shuffled order, steps, evaluation, the best epoch and early stopping; the curve
- * in r->curve and the row's metrics. */
-static void train_epochs(Run *r) {
+/* What a checkpoint says the run is (its model, tables and data), for ckpt_save. */
+static void ckpt_run_of(const Run *r, CkptRun *k) {
     const TrainConfig *c = r->c;
+    memset(k, 0, sizeof *k);
+    snprintf(k->config, sizeof k->config, "%s", r->config);
+    k->model = c->model;
+    k->dim = c->dim;
+    k->nhidden = c->nhidden;
+    memcpy(k->hidden, c->hidden, sizeof k->hidden);
+    k->batch = c->batch;
+    k->optim = c->optim;
+    k->lr = c->lr;
+    k->emb_l2 = c->emb_l2;
+    k->seed = c->seed;
+    k->emb = c->emb;
+    k->fields = (int)r->ds.fields;
+    k->cards = r->ds.cards;
+    k->counts = (const uint32_t *const *)r->counts;
+}
+
+/* --save: DIR/last after every epoch, DIR/best too when the epoch is the new best. */
+static int save_checkpoint(Run *r, int best) {
+    char last[4096], bestp[4096];
+    snprintf(last, sizeof last, "%s/last", r->c->save);
+    snprintf(bestp, sizeof bestp, "%s/best", r->c->save);
+    CkptRun k;
+    ckpt_run_of(r, &k);
+    CkptState st = {&r->model, r->dense_m, r->dense_v, &r->emb, 0};
+    r->prog.optim_step = r->opt.step;
+    Err e;
+    if (ckpt_save(last, best ? bestp : NULL, &k, &r->prog, &st, &e)) {
+        fprintf(stderr, "hashemb train: --save: %s\n", e.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* --resume: the state and progress of DIR/last, when it exists, into the built run; 1 when nothing
+ * was there (a fresh start), -1 on a refusal (printed). */
+static int resume_checkpoint(Run *r) {
+    const TrainConfig *c = r->c;
+    char last[4096];
+    snprintf(last, sizeof last, "%s/last", c->resume);
+    if (access(last, F_OK)) {
+        if (!c->quiet) fprintf(stderr, "hashemb train: --resume: no %s yet: starting from the beginning\n", last);
+        return 1;
+    }
+    Ckpt k;
+    Err e;
+    if (ckpt_open(&k, last, &e)) {
+        fprintf(stderr, "hashemb train: --resume: %s\n", e.msg);
+        return -1;
+    }
+    int rc = -1;
+    if (strcmp(k.run.config, r->config)) {
+        fprintf(stderr, "hashemb train: --resume: %s is another run's: it was\n  %s\nand this one is\n  %s\n",
+                last, k.run.config, r->config);
+        goto done;
+    }
+    if (k.run.fields != (int)r->ds.fields || memcmp(k.run.cards, r->ds.cards, (size_t)k.run.fields * 8)) {
+        fprintf(stderr, "hashemb train: --resume: %s: the dataset %s has other fields or cardinalities "
+                        "than the run that saved it (made again?)\n", last, c->data);
+        goto done;
+    }
+    if (k.progress.epoch > c->epochs) {
+        fprintf(stderr, "hashemb train: --resume: %s has %d epochs, more than --epochs %d\n", last,
+                k.progress.epoch, c->epochs);
+        goto done;
+    }
+    CkptState st = {&r->model, r->dense_m, r->dense_v, &r->emb, 0};
+    if (ckpt_restore(&k, &st, &e)) {
+        fprintf(stderr, "hashemb train: --resume: %s\n", e.msg);
+        goto done;
+    }
+    CurveRow *curve = r->prog.curve;
+    memcpy(curve, k.progress.curve, (size_t)k.progress.epoch * sizeof *curve);
+    r->prog = k.progress;
+    r->prog.curve = curve;
+    r->opt.step = k.progress.optim_step;
+    if (!c->quiet)
+        fprintf(stderr, "hashemb train: --resume: %s: %d epoch(s) done, %s\n", last, r->prog.epoch,
+                r->prog.finished ? "the run had ended" : "continuing");
+    rc = 0;
+done:
+    ckpt_close(&k);
+    return rc;
+}
+
+/* The epochs: block-shuffled order, steps, evaluation, the best epoch and early stopping; the curve
+ * in r->prog and the row's metrics. Starts after r->prog.epoch (a resumed run's). -1: a checkpoint
+ * could not be written. */
+static int train_epochs(Run *r) {
+    const TrainConfig *c = r->c;
+    /* tests: HASHEMB_TEST_KILL=step:N or save:N sends this process SIGKILL after its N-th step or
+     * checkpoint, a crash at a point the test chooses */
+    long kill_step = 0, kill_save = 0, steps_here = 0, saves_here = 0;
+    const char *kill = getenv("HASHEMB_TEST_KILL");
+    if (kill && !strncmp(kill, "step:", 5)) kill_step = atol(kill + 5);
+    if (kill && !strncmp(kill, "save:", 5)) kill_save = atol(kill + 5);
     ResultRow *row = &r->row;
+    CkptProgress *p = &r->prog;
     const uint64_t ntrain = r->ds.split[DS_TRAIN].rows;
-    r->curve = xcalloc((size_t)c->epochs, sizeof *r->curve);
-    EarlyStop es = {0, -INFINITY, 0};
-    int diverged = 0, tty = !c->quiet && isatty(2);
-    double train_seconds = 0, t_start = now_seconds();
-    long step = 0;
-    uint64_t samples = 0;
-    for (int epoch = 1; epoch <= c->epochs && !diverged; epoch++) {
+    int diverged = 0, failed = 0, tty = !c->quiet && isatty(2);
+    double t_start = now_seconds() - (p->epoch ? p->curve[p->epoch - 1].seconds : 0);
+    uint64_t samples0 = p->samples;
+    double seconds0 = p->train_seconds;
+    for (int epoch = p->epoch + 1; epoch <= c->epochs && !p->finished && !diverged; epoch++) {
         train_epoch_order(r->order, ntrain, c->seed, epoch);
         double loss_sum = 0, t_epoch = now_seconds(), t_last = 0, epoch_seconds = 0;
         uint64_t loss_n = 0;
@@ -726,14 +849,15 @@ static void train_epochs(Run *r) {
             double loss = train_step(r, B);
             double dt = now_seconds() - t0;
             epoch_seconds += dt;
-            step++;
+            p->step++;
+            if (++steps_here == kill_step) raise(SIGKILL);
             if (!isfinite(loss)) {
                 diverged = 1;
                 fprintf(stderr, "%shashemb train: loss is %g at epoch %d step %ld: diverged\n",
-                        tty ? "\n" : "", loss, epoch, step);
+                        tty ? "\n" : "", loss, epoch, p->step);
                 break;
             }
-            samples += (uint64_t)B;
+            p->samples += (uint64_t)B;
             loss_sum += loss * B;
             loss_n += (uint64_t)B;
             if (tty && (now_seconds() - t_last > 0.25 || b0 + (uint64_t)B >= ntrain)) {
@@ -742,11 +866,11 @@ static void train_epochs(Run *r) {
                              (double)(b0 + (uint64_t)B) / epoch_seconds, loss_sum / (double)loss_n);
             }
         }
-        train_seconds += epoch_seconds;
+        p->train_seconds += epoch_seconds;
         if (diverged) break;
-        CurveRow *cr = &r->curve[r->ncurve++];
+        CurveRow *cr = &p->curve[p->epoch++];
         cr->epoch = epoch;
-        cr->step = step;
+        cr->step = p->step;
         cr->train_loss = loss_sum / (double)loss_n;
         double vl, ta, tl;
         evaluate(r, DS_VALID, &cr->valid_auc, &cr->valid_logloss);
@@ -759,25 +883,34 @@ static void train_epochs(Run *r) {
                             "%.5f, %.0f samples/s, %.1f s\n",
                     tty ? "\r\033[K" : "", epoch, c->epochs, cr->train_loss, cr->valid_auc, vl, ta,
                     (double)ntrain / epoch_seconds, now_seconds() - t_epoch);
-        int stop;
-        if (train_early_stop(&es, epoch, cr->valid_auc, c->patience, &stop)) {
-            row->valid_auc = cr->valid_auc;
-            row->valid_logloss = vl;
-            row->test_auc = ta;
-            row->test_logloss = tl;
-        } else if (stop) {
-            if (!c->quiet)
-                fprintf(stderr, "  early stop: %d epoch(s) without a better valid AUC\n", es.since_best);
+        int stop, best = train_early_stop(&p->es, epoch, cr->valid_auc, c->patience, &stop);
+        if (best) {
+            p->valid_auc = cr->valid_auc;
+            p->valid_logloss = vl;
+            p->test_auc = ta;
+            p->test_logloss = tl;
+        } else if (stop && !c->quiet) {
+            fprintf(stderr, "  early stop: %d epoch(s) without a better valid AUC\n", p->es.since_best);
+        }
+        p->finished = stop || epoch == c->epochs;
+        if (c->save && save_checkpoint(r, best)) {
+            failed = 1;
             break;
         }
+        if (c->save && ++saves_here == kill_save) raise(SIGKILL);
     }
-    if (c->profile && samples) print_profile(r, train_seconds, samples);
-    row->epochs = r->ncurve + diverged;
-    row->best_epoch = es.best;
-    row->train_seconds = train_seconds;
-    row->samples_per_sec = train_seconds > 0 ? (double)samples / train_seconds : NAN;
+    if (c->profile && p->samples > samples0) print_profile(r, p->train_seconds - seconds0, p->samples - samples0);
+    row->valid_auc = p->valid_auc;
+    row->valid_logloss = p->valid_logloss;
+    row->test_auc = p->test_auc;
+    row->test_logloss = p->test_logloss;
+    row->epochs = p->epoch + diverged;
+    row->best_epoch = p->es.best;
+    row->train_seconds = p->train_seconds;
+    row->samples_per_sec = p->train_seconds > 0 ? (double)p->samples / p->train_seconds : NAN;
     row->status = diverged ? "diverged" : "ok";
     row->peak_rss_bytes = peak_rss_bytes();
+    return failed ? -1 : 0;
 }
 
 /* The curve (of a trained run), then the row: to --out, or on stdout. */
@@ -791,7 +924,7 @@ static int train_write(Run *r) {
     }
     char cpath[4096];
     result_curve_path(c->out, cpath, sizeof cpath);
-    if (r->curve && curve_write(cpath, r->curve, r->ncurve, &e)) {
+    if (r->prog.curve && curve_write(cpath, r->prog.curve, r->prog.epoch, &e)) {
         fprintf(stderr, "hashemb train: %s\n", e.msg);
         return 1;
     }
@@ -810,7 +943,7 @@ static int train_write(Run *r) {
 }
 
 static void train_free(Run *r) {
-    free(r->curve);
+    free(r->prog.curve);
     free(r->dense_m);
     free(r->dense_v);
     free(r->ids);
@@ -862,10 +995,11 @@ int cmd_train(int argc, char **argv) {
         }
         st = -1;
     }
+    if (st == 0 && c.resume && resume_checkpoint(r) < 0) rc = 1, st = -1;
     if (st == 0) {
         if (!c.quiet) print_config(r, r->variant);
         warn_valid_split(r);
-        train_epochs(r);
+        if (train_epochs(r)) rc = 1, st = -1; /* a checkpoint could not be written: no row */
     }
     if (st >= 0) rc = train_write(r);
     train_free(r);

@@ -30,6 +30,9 @@ typedef struct {
     int threads_given; /* --threads was given: a count that cannot fit is an error, not lowered */
     int quiet; /* no progress output (tests) */
     int profile; /* --profile: time each phase of a step */
+    /* --save DIR: a checkpoint after every epoch to DIR/last, the best epoch's to DIR/best;
+     * --resume DIR: continue from DIR/last when it exists (and save there, without --save) */
+    const char *save, *resume;
 } TrainConfig;
 
 void train_config_default(TrainConfig *c);
