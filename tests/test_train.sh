@@ -136,6 +136,18 @@ expect 1 "nothing to write" "$H" train --data "$T/tiny" --emb qr --ratio 1e9 --c
 [ -e "$T/init2" ] && bad "--dump-init: no directory for an infeasible run"
 ls -d "$T"/init*.tmp.* >/dev/null 2>&1 && bad "--dump-init: temporary directory left behind"
 
+# --- --steps N: N batches across epochs (the tiny set's 48,000 train rows are 188 batches of 256),
+# no evaluation ---
+"$H" train --data "$T/tiny" --emb full --dim 8 --mlp 16 --batch 256 --steps 200 --threads 2 --quiet \
+    --out "$T/steps.tsv" || bad "--steps run"
+[ "$(col "$T/steps.tsv" epochs)" = 2 ] && [ "$(col "$T/steps.tsv" test_auc)" = NA ] &&
+    [ "$(col "$T/steps.tsv" best_epoch)" = NA ] || bad "--steps 200: 2 epochs begun, metrics NA"
+awk -v t="$(col "$T/steps.tsv" train_seconds)" -v s="$(col "$T/steps.tsv" samples_per_sec)" \
+    'BEGIN { exit !((t * s - 51072)^2 < 1) }' || bad "--steps 200: samples/s x seconds is not 48,000 + 12 x 256 samples"
+grep -q " steps=200" "$T/steps.tsv" || bad "--steps in the config column"
+"$H" train --data "$T/tiny" --emb full --steps 5 --save "$T/ss" 2> /dev/null
+[ $? = 2 ] || bad "--steps with --save: refused"
+
 # --- the real Criteo sample: valid AUC >= 0.68 with the full table ---
 if [ -f "$SHARED/data/criteo/criteo_dac_train7200.tsv.gz" ]; then
     C=$SHARED/data/criteo

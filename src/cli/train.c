@@ -41,6 +41,8 @@ static const char USAGE_TAIL[] =
     "                                     Without --out the result is printed on stdout.\n"
     "  --quiet                            no configuration table or progress on stderr\n"
     "  --profile                          print where the training time went, per phase\n"
+    "  --steps N                          train N batches (from epoch 1, on into the next epochs)\n"
+    "                                     and stop without evaluating: for timing (metrics NA)\n"
     "  --save DIR                         after every epoch, write a checkpoint (model, tables,\n"
     "                                     optimizer state, progress) to DIR/last, and the best\n"
     "                                     epoch's to DIR/best (atomically; DIR is created)\n"
@@ -96,7 +98,7 @@ static int parent_unwritable(const char *flag, const char *path) {
 
 int train_parse_args(TrainConfig *c, int argc, char **argv) {
     enum { O_DATA = 256, O_MODEL, O_DIM, O_MLP, O_BATCH, O_LR, O_OPTIM, O_L2, O_EPOCHS, O_PATIENCE,
-           O_SEED, O_THREADS, O_OUT, O_QUIET, O_HELP, O_STRATEGY, O_PROFILE, O_DUMP, O_SAVE, O_RESUME };
+           O_SEED, O_THREADS, O_OUT, O_QUIET, O_HELP, O_STRATEGY, O_PROFILE, O_DUMP, O_SAVE, O_RESUME, O_STEPS };
     static const struct option base[] = {
         {"data", required_argument, 0, O_DATA},       {"model", required_argument, 0, O_MODEL},
         {"dim", required_argument, 0, O_DIM},         {"mlp", required_argument, 0, O_MLP},
@@ -107,7 +109,7 @@ int train_parse_args(TrainConfig *c, int argc, char **argv) {
         {"out", required_argument, 0, O_OUT},         {"quiet", no_argument, 0, O_QUIET},
         {"help", no_argument, 0, O_HELP},             {"profile", no_argument, 0, O_PROFILE},
         {"dump-init", required_argument, 0, O_DUMP},  {"save", required_argument, 0, O_SAVE},
-        {"resume", required_argument, 0, O_RESUME}};
+        {"resume", required_argument, 0, O_RESUME},   {"steps", required_argument, 0, O_STEPS}};
     struct option opts[sizeof base / sizeof base[0] + EMB_MAX_LONGOPTS + 1];
     emb_longopts(opts, base, (int)(sizeof base / sizeof base[0]), O_STRATEGY);
     Err e;
@@ -127,6 +129,10 @@ int train_parse_args(TrainConfig *c, int argc, char **argv) {
         case O_DUMP: c->dump_init = optarg; break; /* argv's string: trailing slashes are cut in it */
         case O_SAVE: c->save = optarg; break;
         case O_RESUME: c->resume = optarg; break;
+        case O_STEPS:
+            if (parse_i64(optarg, 1, (long long)1 << 40, fl, &v, &e)) goto bad;
+            c->steps = (long)v;
+            break;
         case O_MODEL:
             if (parse_name(optarg, MODEL_NAMES, MODEL_NKINDS, fl, &k, &e)) goto bad;
             c->model = (ModelKind)k;
@@ -211,6 +217,8 @@ int train_parse_args(TrainConfig *c, int argc, char **argv) {
             return cmd_usage_error("train", USAGE, "--dump-init: '%s' exists; give a new directory", dir);
         if (parent_unwritable("--dump-init", dir)) return 2;
     }
+    if (c->steps && (c->save || c->resume || c->dump_init))
+        return cmd_usage_error("train", USAGE, "--steps: a timing run has no epochs to save or resume");
     if (c->resume && !c->save) c->save = c->resume;
     if (c->save) {
         /* the directory now (created when absent), not after the first epoch */
@@ -250,6 +258,10 @@ void train_config_string(const TrainConfig *c, char *buf, size_t n) {
              c->data, MODEL_NAMES[c->model], EMB_NAMES[c->emb.kind], variant, c->emb.ratio, c->dim,
              c->nhidden ? mlp : "none", c->batch, c->lr, OPT_NAMES[c->optim], c->emb_l2, c->epochs,
              c->patience, (unsigned long long)c->seed);
+    if (c->steps) { /* only when given: the run_ids of epoch runs stay what they were */
+        const size_t at = strlen(buf);
+        if (at < n) snprintf(buf + at, n - at, " steps=%ld", c->steps);
+    }
 }
 
 void train_epoch_order(uint32_t *order, uint64_t rows, uint64_t seed, int epoch) {
@@ -837,7 +849,7 @@ static int train_epochs(Run *r) {
     double t_start = now_seconds() - (p->epoch ? p->curve[p->epoch - 1].seconds : 0);
     uint64_t samples0 = p->samples;
     double seconds0 = p->train_seconds;
-    for (int epoch = p->epoch + 1; epoch <= c->epochs && !p->finished && !diverged; epoch++) {
+    for (int epoch = p->epoch + 1; (epoch <= c->epochs || c->steps) && !p->finished && !diverged; epoch++) {
         train_epoch_order(r->order, ntrain, c->seed, epoch);
         double loss_sum = 0, t_epoch = now_seconds(), t_last = 0, epoch_seconds = 0;
         uint64_t loss_n = 0;
@@ -865,9 +877,19 @@ static int train_epochs(Run *r) {
                 progress_bar(epoch, c->epochs, b0 + (uint64_t)B, ntrain,
                              (double)(b0 + (uint64_t)B) / epoch_seconds, loss_sum / (double)loss_n);
             }
+            if (p->step == c->steps) break;
         }
         p->train_seconds += epoch_seconds;
         if (diverged) break;
+        if (c->steps && p->step < c->steps) continue; /* a timing run: no evaluation, no curve */
+        if (p->step == c->steps) {
+            if (!c->quiet)
+                fprintf(stderr, "%s  --steps %ld: %llu samples in %.2f s, %.0f samples/s\n", tty ? "\r\033[K" : "",
+                        c->steps, (unsigned long long)p->samples, p->train_seconds,
+                        (double)p->samples / p->train_seconds);
+            row->epochs = epoch;
+            break;
+        }
         CurveRow *cr = &p->curve[p->epoch++];
         cr->epoch = epoch;
         cr->step = p->step;
@@ -904,7 +926,7 @@ static int train_epochs(Run *r) {
     row->valid_logloss = p->valid_logloss;
     row->test_auc = p->test_auc;
     row->test_logloss = p->test_logloss;
-    row->epochs = p->epoch + diverged;
+    if (!c->steps) row->epochs = p->epoch + diverged;
     row->best_epoch = p->es.best;
     row->train_seconds = p->train_seconds;
     row->samples_per_sec = p->train_seconds > 0 ? (double)p->samples / p->train_seconds : NAN;

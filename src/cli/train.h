@@ -33,6 +33,7 @@ typedef struct {
     /* --save DIR: a checkpoint after every epoch to DIR/last, the best epoch's to DIR/best;
      * --resume DIR: continue from DIR/last when it exists (and save there, without --save) */
     const char *save, *resume;
+    long steps; /* --steps N: train N batches, then stop without evaluating (timing); 0: epochs */
 } TrainConfig;
 
 void train_config_default(TrainConfig *c);
