@@ -452,13 +452,25 @@ train_dim() { # the --dim among the training flags (the plan depends on it)
     printf '%s\n' " $S_TRAIN " | sed -n 's/.* --dim \([0-9]*\) .*/\1/p'
 }
 
+# this machine's sgemm at a model's shapes and $threads threads (hashemb bench sgemm, about a second,
+# once per model and sweep): "ceiling_samples_per_s gflops", cached in $TMPD
+sgemm_cal() { # MODEL MLP DIM BATCH FIELDS
+    local f="$TMPD/cal.$1.$2.$3.$4.$5" out
+    if [ ! -s "$f" ]; then
+        out=$("$H" bench sgemm --model "$1" --mlp "$2" --dim "$3" --batch "$4" --fields "$5" --threads "$threads" \
+            --reps 3 2>/dev/null | awk -F'\t' '$1 == "total" && $11 + 0 > 0 { print $11, $10 }')
+        echo "${out:-0 0}" > "$f"
+    fi
+    cat "$f"
+}
+
 estimate() { # ARGS (a run's train arguments) -> "seconds bytes"
-    local a v data="" epochs=3 mlp=400,400,400 dim=16 batch=4096 rows=0 fields=0 params
+    local a v data="" epochs=3 mlp=400,400,400 dim=16 batch=4096 rows=0 fields=0 params model=deepfm
     local -a pa=()
     while [ $# -gt 0 ]; do
         a=$1; shift
         case $a in
-        --data | --epochs | --mlp | --dim | --batch | --lr | --seed | --patience | --optim | --emb-l2)
+        --data | --epochs | --mlp | --dim | --batch | --lr | --seed | --patience | --optim | --emb-l2 | --model)
             v=${1-}; [ $# -gt 0 ] && shift
             case $a in
             --data) data=$v ;;
@@ -466,9 +478,10 @@ estimate() { # ARGS (a run's train arguments) -> "seconds bytes"
             --mlp) [[ $v =~ ^[0-9,]+$ ]] && mlp=$v ;;
             --dim) [[ $v =~ ^[0-9]+$ ]] && dim=$v ;;
             --batch) [[ $v =~ ^[0-9]+$ ]] && batch=$v ;;
+            --model) [[ $v =~ ^[a-z0-9]+$ ]] && model=$v ;;
             esac
             # the plan takes the layout's and the backbone's flags, not the training's
-            case $a in --data | --dim | --mlp) pa+=("$a" "$v") ;; esac ;;
+            case $a in --data | --dim | --mlp | --model) pa+=("$a" "$v") ;; esac ;;
         *) pa+=("$a") ;;
         esac
     done
@@ -478,23 +491,28 @@ estimate() { # ARGS (a run's train arguments) -> "seconds bytes"
     fi
     # the sizes from the plan and the backbone table (plan --cost): embedding parameters, the row width
     # and the multiply-adds of a sample's forward
-    local cost params macs emacs width
+    local cost params macs emacs width cal
     if ! cost=$("$H" plan "${pa[@]}" --cost 2>&1); then
         echo "  warning: no estimate from plan --cost for '${pa[*]}': $(head -1 <<< "$cost")" >&2
         cost=""
     fi
     params=$(awk -F'\t' '$1 == "emb_params" && $2 != "NA" { print $2 }' <<< "$cost")
     macs=$(awk -F'\t' '$1 == "macs_per_sample" { print $2 }' <<< "$cost")
-    emacs=$(awk -F'\t' '$1 == "emb_macs_per_sample" && $2 != "NA" { print $2 }' <<< "$cost")
+    emacs=$(awk -F'\t' '$1 == "emb_cost_macs_per_sample" && $2 != "NA" { print $2 }' <<< "$cost")
     width=$(awk -F'\t' '$1 == "width" { print $2 }' <<< "$cost")
-    awk -v rows="${rows:-0}" -v ep="$epochs" -v macs="${macs:-1}" -v emacs="${emacs:-0}" -v w="${width:-$((dim + 1))}" -v f="${fields:-0}" -v b="$batch" -v p="${params:-0}" -v t="$threads" -v slow=3.5 'BEGIN {
+    cal=$(sgemm_cal "$model" "$mlp" "$dim" "$batch" "${fields:-39}")
+    awk -v rows="${rows:-0}" -v ep="$epochs" -v macs="${macs:-1}" -v emacs="${emacs:-0}" -v w="${width:-$((dim + 1))}" -v f="${fields:-0}" -v b="$batch" -v p="${params:-0}" -v t="$threads" -v cal="$cal" 'BEGIN {
         if (macs < 1) macs = 1
-        # about 25 GFLOP/s per thread at these shapes, 6 flops per MAC (forward and backward); a
-        # strategy that computes its rows (tt, dhe: emb_macs_per_sample) runs its forward again in
-        # backward, in loops about `slow` times slower than sgemm (3.5: dhe at r = 100 on the bench set,
-        # 2026-11-30, took 1.5x the time of full for 10% more multiply-adds)
-        sps = 25e9 * t / (6 * (macs + emacs * 4 / 3 * slow)); if (sps > 300000 * t) sps = 300000 * t
-        sec = rows * ep / sps * 1.3 + 5
+        # the backbone: 85% of the sgemm ceiling of this machine for the model (bench sgemm; the
+        # full table of quick trains at 87% of it, EPYC Zen 3, 2026-12-01), or 25 GFLOP/s a thread
+        # where bench failed; a strategy that computes its rows adds emb_cost_macs_per_sample, its
+        # multiply-adds weighted by what each costs in sgemm multiply-adds (EmbStrategy.mac_cost)
+        split(cal, c, " ")
+        ceil = c[1] + 0; g = c[2] * 1e9
+        if (ceil <= 0 || g <= 0) { g = 25e9 * t; ceil = g / (6 * macs) }
+        spt = 1 / (0.85 * ceil) + emacs * 2 / g
+        sps = 1 / spt
+        sec = rows * ep / sps * 1.15 + 2
         bytes = p * 4 * 3 + p * 1 + b * f * w * 4 * 2 + 3 * macs * 4 * 4 + rows * (f * 4 + 5) + 64e6
         printf "%.0f %.0f\n", sec, bytes }'
 }

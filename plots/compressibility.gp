@@ -28,7 +28,7 @@ do for [t in "png pdf"] {
             ds = v[strstrt(v, '@') + 1:]
             fv = fullval(m, ds, 'test_auc_mean')
             if (fv ne '' && fv ne 'NA') {
-                cmd = cmd . sprintf("sel('%s','%s','ratio_compressed_mean test_auc_mean test_auc_std') using 1:(100*$2/%s):(100*$3/%s) with yerrorlines ls %d title '%s' noenhanced, ", m, v, fv, fv, (i - 1) % 10 + 1, ndatasets > 1 ? 'synthetic: ' . ds : label(v))
+                cmd = cmd . sprintf("sel('%s','%s','ratio_compressed_mean test_auc_mean test_auc_std') using 1:(100*$2/%s):(100*$3/%s) with yerrorlines ls %d title '%s' noenhanced, ", m, v, fv, fv, (i - 1) % nstyles + 1, ndatasets > 1 ? 'synthetic: ' . ds : label(v))
             }
         }
         cmd = cmd . sprintf("real using 1:(100*$2/%g) with linespoints ls 9 dt 2 title 'real Criteo (published)', ", real_ref)

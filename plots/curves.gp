@@ -24,7 +24,7 @@ do for [t in "png pdf"] {
         do for [i = 1:words(rs)] {
             f = sprintf('results/%s/runs/%s.curve.tsv', sweep, word(rs, i))
             if (system(sprintf('test -f %s && echo 1 || echo 0', f)) + 0) {
-                cmd = cmd . sprintf("'%s' using 1:4 with linespoints ls %d title '%s' noenhanced, ", f, (i - 1) % 10 + 1, vlab(m, word(rs, i)))
+                cmd = cmd . sprintf("'%s' using 1:4 with linespoints ls %d title '%s' noenhanced, ", f, (i - 1) % nstyles + 1, vlab(m, word(rs, i)))
             }
         }
         if (strlen(cmd) > 5) { eval(cmd[1:strlen(cmd) - 2]) }

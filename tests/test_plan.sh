@@ -145,12 +145,16 @@ bad extra --cards 1000 --emb hash --ratio 2 extra
 # reads the 4-wide rows as they are and has no bias)
 run "$H" plan --cards 100,1000 --emb full --cost --dim 4 --mlp 8
 [ "$rc" = 0 ] && [ "$(printf '%s\n' "$out" | awk -F'\t' '{ printf "%s=%s ", $1, $2 }')" = \
-    "model=deepfm width=5 layers=8x8,8x1 dense_params=82 macs_per_sample=90 emb_params=5500 emb_macs_per_sample=0 " ] ||
+    "model=deepfm width=5 layers=8x8,8x1 dense_params=82 macs_per_sample=90 emb_params=5500 emb_macs_per_sample=0 emb_cost_macs_per_sample=0 " ] ||
     no "plan --cost (deepfm): $out"
 run "$H" plan --cards 100,1000 --emb full --cost --dim 4 --mlp 8 --model mlp
 [ "$rc" = 0 ] && [ "$(printf '%s\n' "$out" | awk -F'\t' '{ printf "%s=%s ", $1, $2 }')" = \
-    "model=mlp width=4 layers=8x8,8x1 dense_params=81 macs_per_sample=72 emb_params=4400 emb_macs_per_sample=0 " ] ||
+    "model=mlp width=4 layers=8x8,8x1 dense_params=81 macs_per_sample=72 emb_params=4400 emb_macs_per_sample=0 emb_cost_macs_per_sample=0 " ] ||
     no "plan --cost (mlp): $out"
+# a strategy that computes its rows: its multiply-adds, and their cost in sgemm's (tt: 75 each)
+run "$H" plan --cards 100,100000 --emb tt --ratio 10 --cost
+[ "$rc" = 0 ] && printf '%s\n' "$out" | awk -F'\t' '{ v[$1] = $2 } END { exit !(v["emb_macs_per_sample"] > 0 &&
+    (v["emb_cost_macs_per_sample"] - 75 * v["emb_macs_per_sample"])^2 < 1) }' || no "plan --cost (tt): $out"
 bad --mlp --cards 1000 --emb full --cost --mlp 8,x
 run "$H" plan --help
 [ "$rc" = 0 ] && printf '%s' "$out" | grep -q -- --bh-fuse || no "plan --help: exit $rc"

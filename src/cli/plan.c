@@ -201,8 +201,10 @@ static int print_cost(const EmbPlan *p, ModelKind model, int fields, int dim, co
     printf("model\t%s\nwidth\t%d\nlayers\t", MODEL_NAMES[model], model_width(model, dim));
     for (int l = 0; l < nl; l++) printf("%s%dx%d", l ? "," : "", in[l], out[l]);
     printf("\ndense_params\t%zu\nmacs_per_sample\t%.0f\n", np, macs);
-    if (p->infeasible) printf("emb_params\tNA\nemb_macs_per_sample\tNA\n");
-    else printf("emb_params\t%llu\nemb_macs_per_sample\t%.0f\n", (unsigned long long)p->params, emb_plan_macs(p));
+    if (p->infeasible) printf("emb_params\tNA\nemb_macs_per_sample\tNA\nemb_cost_macs_per_sample\tNA\n");
+    else
+        printf("emb_params\t%llu\nemb_macs_per_sample\t%.0f\nemb_cost_macs_per_sample\t%.0f\n",
+               (unsigned long long)p->params, emb_plan_macs(p), emb_plan_cost_macs(p));
     return 0;
 }
 

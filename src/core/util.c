@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -64,6 +65,21 @@ void *xaligned_at(size_t n, const char *file, int line) {
     size_t rounded = (n + 63) / 64 * 64;
     if (posix_memalign(&p, 64, rounded ? rounded : 64) != 0)
         fatal_at(file, line, "out of memory allocating %zu aligned bytes", n);
+    return p;
+}
+
+void *xaligned_big_at(size_t n, const char *file, int line) {
+    enum { HUGE = 2u << 20 };
+    if (n < 4 * HUGE) return xaligned_at(n, file, line);
+    static int use = -1;
+    if (use < 0) {
+        const char *v = getenv("HASHEMB_HUGEPAGES");
+        use = !(v && !strcmp(v, "0"));
+    }
+    void *p = NULL;
+    const size_t rounded = (n + HUGE - 1) / HUGE * HUGE;
+    if (posix_memalign(&p, HUGE, rounded) != 0) fatal_at(file, line, "out of memory allocating %zu aligned bytes", n);
+    if (use) (void)madvise(p, rounded, MADV_HUGEPAGE); /* a hint: refused or unsupported, 4 KiB pages */
     return p;
 }
 

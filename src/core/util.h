@@ -34,7 +34,13 @@ void *xcalloc_at(size_t n, size_t size, const char *file, int line);
 void *xrealloc_at(void *p, size_t n, const char *file, int line);
 /* 64-byte aligned, for arrays the hot loops stream through */
 void *xaligned_at(size_t n, const char *file, int line);
+/* For the large tables a batch gathers rows from at random: 2 MiB aligned and, from 8 MiB up, marked
+ * for transparent huge pages (madvise MADV_HUGEPAGE, which Debian's default THP mode "madvise" waits
+ * for), so that a random row costs a TLB miss less often; HASHEMB_HUGEPAGES=0 in the environment
+ * leaves them on 4 KiB pages (the bench's comparison). Freed with free(). */
+void *xaligned_big_at(size_t n, const char *file, int line);
 char *xstrdup_at(const char *s, const char *file, int line);
+#define xaligned_big(n) xaligned_big_at((n), __FILE__, __LINE__)
 #define xmalloc(n) xmalloc_at((n), __FILE__, __LINE__)
 #define xcalloc(n, s) xcalloc_at((n), (s), __FILE__, __LINE__)
 #define xrealloc(p, n) xrealloc_at((p), (n), __FILE__, __LINE__)

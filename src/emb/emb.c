@@ -177,6 +177,15 @@ uint64_t emb_plan_create_temp_bytes(const EmbPlan *p) {
     return n;
 }
 
+double emb_plan_cost_macs(const EmbPlan *p) {
+    double n = 0;
+    for (int i = 0; i < p->fields; i++) {
+        const EmbStrategy *s = emb_field_strategy(p, &p->f[i]);
+        if (s->plan_macs && p->f[i].feasible) n += s->plan_macs(&p->f[i], p->w) * s->mac_cost;
+    }
+    return n;
+}
+
 int emb_plan_largest(const EmbPlan *p) {
     int big = 0;
     for (int i = 1; i < p->fields; i++)
@@ -197,14 +206,14 @@ void emb_table_alloc(EmbTable *t, uint64_t rows, int width, uint32_t max_touch, 
     t->rows = rows;
     t->width = width;
     size_t n = (size_t)rows * (size_t)width;
-    t->w = xaligned(n * sizeof(float));
+    t->w = xaligned_big(n * sizeof(float)); /* huge pages for large tables (core/util.h) */
     int per = optim_state_per_param(opt);
     if (per >= 1) {
-        t->v = xaligned(n * sizeof(float));
+        t->v = xaligned_big(n * sizeof(float));
         memset(t->v, 0, n * sizeof(float));
     }
     if (per >= 2) {
-        t->m = xaligned(n * sizeof(float));
+        t->m = xaligned_big(n * sizeof(float));
         memset(t->m, 0, n * sizeof(float));
     }
     t->slot = xmalloc((size_t)rows * sizeof *t->slot);

@@ -137,6 +137,8 @@ void emb_plan_free(EmbPlan *p);
 uint64_t emb_plan_bytes(const EmbPlan *p, OptKind opt, int max_batch);
 /* The multiply-adds of one sample's embedding forward: every field's plan_macs. */
 double emb_plan_macs(const EmbPlan *p);
+/* The same, each field's weighted by its strategy's mac_cost: sgemm multiply-adds of a training step. */
+double emb_plan_cost_macs(const EmbPlan *p);
 /* The field with the most parameters (the first of equals): what a refusal names. */
 int emb_plan_largest(const EmbPlan *p);
 /* The largest create_temp_bytes of the plan's feasible fields (0: none). */
@@ -283,6 +285,11 @@ typedef struct {
      * NULL: a gather, none worth counting): plan --cost adds them to the backbone's, so that
      * run_all.sh --dry-run's estimate sees a strategy that computes its rows (tt, dhe). */
     double (*plan_macs)(const EmbFieldPlan *fp, int w);
+    /* What one of those multiply-adds costs in a training step (forward, backward and any recompute),
+     * in sgemm multiply-adds at the model's shapes, as measured end to end against the full table
+     * (0 with plan_macs NULL): plan --cost's emb_cost_macs_per_sample, which run_all.sh's estimate
+     * adds to the backbone's. */
+    double mac_cost;
     /* --- the tables --- */
     /* Allocate f->tables from f->plan (emb_table_alloc) and initialise them so that the composed
      * vectors have std EMB_INIT_STD element-wise (SPEC 4 Init); max_batch bounds the touched rows.
