@@ -11,6 +11,8 @@
 #   growth  one criteo set of Criteo Kaggle's 45,840,617 train rows, made once: N_f per field against
 #           the listed cardinalities (GROWTH=0 skips it)
 #   auc     seconds of metric_auc on 10M predictions
+#   scale   samples/s and peak RSS of full, hash, qr and bh at quick's vocabulary (1.36M ids) and at
+#           Criteo's (33.8M, the growth set), a fixed number of batches a run (SCALE=0 skips it)
 #   memory  peak RSS of the full-table run against the bytes it accounts for
 # Every timing is the median of REPS runs (default 3), runs of different configurations interleaved,
 # each rep in another order, so drift hits them alike. AGREE=1 runs the accuracy agreement with the peer instead
@@ -18,7 +20,7 @@
 # exit 1 when a part disagrees).
 #
 # Environment: REPS (3), THREADS ("1 2"), STRATS1 (strategies at 1 thread), STRATS2 (at the other
-# thread counts; every strategy at r = 100 and 1000), ONLY=train (section a alone), PEER_THREADS ("2"), PEER_STEPS (40 training steps per peer run; 0 = a whole epoch),
+# thread counts; every strategy at r = 100 and 1000), ONLY=train (section a alone), ONLY=scale (the scale section alone), PEER_THREADS ("2"), PEER_STEPS (40 training steps per peer run; 0 = a whole epoch),
 # OUT (results/bench), HASHEMB (build/hashemb), PY (/usr/bin/python3), AGREE_SEEDS ("1 2 3"),
 # AGREE_THREADS (2), AGREE_STRATS ("full", then hash, qr, bh, dhash, robe, hotcold, tt, dhe and qr3 at 10
 # and 100, mde at 5 and 10: its ceiling is about w).
@@ -66,6 +68,88 @@ make_data() {
     fi
     say "bench: making $DATA (gen ${GEN_ARGS[*]})"
     "$HASHEMB" gen "${GEN_ARGS[@]}" --out "$DATA" 2>"$LOGS/gen_data.log"
+}
+
+# --- the full-size criteo set (Criteo Kaggle's 45,840,617 train rows, 57.3M rows, about 9.5 GB),
+# generated once and kept in $GROWTH_DIR while the generator's version and recipe stay (growth and
+# scale read it; the paper sweep's synthetic dataset is the same set, reused where run_all.sh made it)
+GROWTH_DIR=${GROWTH_DIR:-$ROOT/results/data/bench-criteo-full}
+G_SRC="gen --profile criteo --rows 57300772 --vocab-scale 1 --id-order hash --min-count 1 --seed 1"
+same_set() { [ -f "$1/dataset.meta" ] && [ "$(sed -n 's/^source=//p' "$1/dataset.meta")" = "$G_SRC" ] &&
+    [ "$(sed -n 's/^gen_version=//p' "$1/dataset.meta")" = "$("$HASHEMB" gen --version | cut -d' ' -f2)" ]; }
+full_set() {
+    rm -f "$LOGS/gen_full.log" # its speed line is this run's, or none when the set is reused
+    if ! same_set "$GROWTH_DIR"; then
+        for d in "$ROOT"/results/data/gen-*; do
+            if same_set "$d"; then GROWTH_DIR=$d; break; fi
+        done
+    fi
+    if ! same_set "$GROWTH_DIR"; then
+        mkdir -p "$(dirname "$GROWTH_DIR")"
+        "$HASHEMB" gen --profile criteo --rows 57300772 --seed 1 --out "$GROWTH_DIR" 2>"$LOGS/gen_full.log" ||
+            say "bench: the full-size gen failed (see $LOGS/gen_full.log)"
+    fi
+}
+
+# --- scale: the full table and three compressions at quick's vocabulary (gen criteo, 1M rows: 1.36M
+# ids) and at Criteo's (the full-size set: 33.8M ids), quick's model, SCALE_STEPS batches a run
+# (train --steps: no evaluation, so the section stays short), REPS reps interleaved, 2 threads (or
+# SCALE_THREADS): samples/s and peak RSS medians in scale.tsv; the full table at Criteo's vocabulary
+# also on 4 KiB pages (HASHEMB_HUGEPAGES=0: what huge pages bring); one --profile run of the full
+# table at each vocabulary (scale_profile_*.txt). SCALE=0 skips it; ONLY=scale runs it alone.
+SCALE_STEPS=${SCALE_STEPS:-150}
+SCALE_STRATS=${SCALE_STRATS:-full hash:100 qr:100 bh:100}
+SCALE_THREADS=${SCALE_THREADS:-$(nproc)}
+scale_section() {
+    local qd=$WORK/criteo1m sf=$OUT/scale.tsv sr=$RAW/scale_runs.tsv v s hp d r rep j n t0 wall
+    local -a jobs=() ea
+    say "bench: scale: quick's vocabulary and Criteo's, $SCALE_STEPS batches a run, ${REPS} reps, $SCALE_THREADS threads"
+    if ! { [ -f "$qd/dataset.meta" ] && grep -q '^source=gen --profile criteo --rows 1000000 ' "$qd/dataset.meta" &&
+        [ "$(sed -n 's/^gen_version=//p' "$qd/dataset.meta")" = "$("$HASHEMB" gen --version | cut -d' ' -f2)" ]; }; then
+        "$HASHEMB" gen --profile criteo --rows 1000000 --seed 1 --id-order hash --out "$qd" 2>"$LOGS/gen_quick.log"
+    fi
+    full_set
+    if [ ! -f "$GROWTH_DIR/dataset.meta" ]; then say "bench: scale: no full-size set, skipped"; return; fi
+    for v in quick criteo; do for s in $SCALE_STRATS; do jobs+=("$v $s 1"); done; done
+    jobs+=("criteo full 0")
+    rm -f "$sr"
+    for rep in $(seq 1 "$REPS"); do
+        for j in $(seq 0 $((${#jobs[@]} - 1))); do
+            read -r v s hp <<<"${jobs[$(( (j + (rep - 1) * ${#jobs[@]} / REPS) % ${#jobs[@]} ))]}"
+            d=$qd; [ "$v" = criteo ] && d=$GROWTH_DIR
+            case $s in full) ea=(--emb full) ;; *) ea=(--emb "${s%%:*}" --ratio "${s##*:}") ;; esac
+            t0=$(now)
+            r=$(HASHEMB_HUGEPAGES=$hp "$HASHEMB" train --data "$d" --model deepfm --dim 16 --mlp 256,128 --batch 4096 \
+                --seed 1 --steps "$SCALE_STEPS" "${ea[@]}" --threads "$SCALE_THREADS" --quiet 2>>"$LOGS/scale.log") || true
+            wall=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }')
+            [ -n "$r" ] || { say "  rep $rep, $v, $s: failed (see $LOGS/scale.log)"; continue; }
+            [ -f "$sr" ] || printf 'vocab\tstrategy\thugepages\trep\twall_seconds\t%s\n' "$(head -1 <<<"$r")" >"$sr"
+            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$v" "$s" "$hp" "$rep" "$wall" "$(tail -1 <<<"$r")" >>"$sr"
+            say "  rep $rep, $v vocabulary, $s$([ "$hp" = 0 ] && echo ' (4 KiB pages)'): $(col samples_per_sec <<<"$r") samples/s," \
+                "peak RSS $(awk -v b="$(col peak_rss_bytes <<<"$r")" 'BEGIN { printf "%.2f GB", b / 1e9 }'), ${wall} s wall"
+        done
+    done
+    [ -f "$sr" ] || return
+    local c_sps c_rss
+    c_sps=$(awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "samples_per_sec") print i; exit }' "$sr")
+    c_rss=$(awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "peak_rss_bytes") print i; exit }' "$sr")
+    smed() { awk -F'\t' -v v="$1" -v s="$2" -v h="$3" -v c="$4" 'NR > 1 && $1 == v && $2 == s && $3 == h { print $c }' "$sr" | median; }
+    ids() { awk -F'=' '$1 == "cardinalities" { n = split($2, a, ","); for (i = 1; i <= n; i++) t += a[i]; print t }' "$1/dataset.meta"; }
+    printf 'vocab\tids\tstrategy\thugepages\treps\tsamples_per_sec\trel_to_quick_vocab\tpeak_rss_bytes\tcpu\n' >"$sf"
+    for j in "${jobs[@]}"; do
+        read -r v s hp <<<"$j"
+        d=$qd; [ "$v" = criteo ] && d=$GROWTH_DIR
+        n=$(awk -F'\t' -v v="$v" -v s="$s" -v h="$hp" 'NR > 1 && $1 == v && $2 == s && $3 == h' "$sr" | wc -l)
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$v" "$(ids "$d")" "$s" "$hp" "$n" "$(smed "$v" "$s" "$hp" "$c_sps")" \
+            "$(div "$(smed "$v" "$s" "$hp" "$c_sps")" "$(smed quick "$s" 1 "$c_sps")")" "$(smed "$v" "$s" "$hp" "$c_rss")" \
+            "$CPU" >>"$sf"
+    done
+    for v in quick criteo; do
+        d=$qd; [ "$v" = criteo ] && d=$GROWTH_DIR
+        "$HASHEMB" train --data "$d" --model deepfm --dim 16 --mlp 256,128 --batch 4096 --seed 1 --steps "$SCALE_STEPS" \
+            --emb full --threads "$SCALE_THREADS" --profile 2>"$OUT/scale_profile_$v.txt" >/dev/null || true
+    done
+    say ""; say "== scale (scale.tsv)"; column -t -s $'\t' "$sf" >&2
 }
 
 torch_status() { # prints "ok VERSION" or "skipped: reason"
@@ -264,6 +348,10 @@ if awk -v l="$load1" 'BEGIN { exit !(l > 0.5) }'; then
 fi
 
 make_data
+if [ "${ONLY:-}" = scale ]; then
+    scale_section
+    exit 0
+fi
 
 # =====================================================================================================
 # a. training throughput: raw rows in raw/train_runs.tsv (every result column + rep), medians in train.tsv
@@ -487,25 +575,9 @@ done
 # stay; its N_f - 1 per field against the listed cardinality (SPEC 3.3: within 10% above 10,000).
 # GROWTH=0 skips it.
 GW=$OUT/growth.tsv
-GROWTH_DIR=${GROWTH_DIR:-$ROOT/results/data/bench-criteo-full}
 if [ "${GROWTH:-1}" = 1 ]; then
     say "bench: vocabulary growth at 45,840,617 train rows (generated once into ${GROWTH_DIR#"$ROOT"/})"
-    G_SRC="gen --profile criteo --rows 57300772 --vocab-scale 1 --id-order hash --min-count 1 --seed 1"
-    G_VER=$("$HASHEMB" gen --version | cut -d' ' -f2)
-    rm -f "$LOGS/gen_full.log" # its speed line is this run's, or none when the set is reused
-    same_set() { [ -f "$1/dataset.meta" ] && [ "$(sed -n 's/^source=//p' "$1/dataset.meta")" = "$G_SRC" ] &&
-        [ "$(sed -n 's/^gen_version=//p' "$1/dataset.meta")" = "$G_VER" ]; }
-    # the paper sweep's synthetic dataset is the same set: reuse it where run_all.sh made it
-    if ! same_set "$GROWTH_DIR"; then
-        for d in "$ROOT"/results/data/gen-*; do
-            if same_set "$d"; then GROWTH_DIR=$d; break; fi
-        done
-    fi
-    if ! same_set "$GROWTH_DIR"; then
-        mkdir -p "$(dirname "$GROWTH_DIR")"
-        "$HASHEMB" gen --profile criteo --rows 57300772 --seed 1 --out "$GROWTH_DIR" 2>"$LOGS/gen_full.log" ||
-            say "bench: the full-size gen failed (see $LOGS/gen_full.log)"
-    fi
+    full_set
     if [ -f "$GROWTH_DIR/dataset.meta" ]; then
         "$HASHEMB" gen --profile criteo --law >"$WORK/law.md"
         awk -F'|' -v cards="$(sed -n 's/^cardinalities=//p' "$GROWTH_DIR/dataset.meta")" '
@@ -519,6 +591,8 @@ if [ "${GROWTH:-1}" = 1 ]; then
         fi
     fi
 fi
+
+[ "${SCALE:-1}" = 0 ] || scale_section
 
 # =====================================================================================================
 # g. AUC of 10M predictions (each bench auc run is itself the median of 5 calls)
