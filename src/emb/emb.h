@@ -293,7 +293,10 @@ typedef struct {
     /* --- the tables --- */
     /* Allocate f->tables from f->plan (emb_table_alloc) and initialise them so that the composed
      * vectors have std EMB_INIT_STD element-wise (SPEC 4 Init); max_batch bounds the touched rows.
-     * Every parameter of a strategy lives in f->tables: they are what a checkpoint saves. */
+     * Every parameter of a strategy lives in f->tables: they are what a checkpoint saves (cli/ckpt.c),
+     * with the train counts the plan read; anything else create builds (f->priv: mde's ranks,
+     * hotcold's map) must follow from the plan and those counts alone, since resume and eval build it
+     * again with create and then load the tables. */
     void (*create)(EmbField *f, int max_batch, OptKind opt, Rng *rng);
     /* Bytes create allocates for a moment and frees before it returns (a sort's buffers), beyond what
      * emb_plan_bytes counts; may be NULL: none. Fields are created in parallel, so train's memory
