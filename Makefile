@@ -26,7 +26,9 @@ LDLIBS  := -lopenblas $(LDLIBS)
 
 GIT_SHA := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD -- src Makefile 2>/dev/null || echo -dirty)
 
-DEB_PKGS := libopenblas-openmp-dev libxxhash-dev zlib1g-dev gnuplot-nox
+DEB_PKGS := libopenblas-openmp-dev libxxhash-dev zlib1g-dev gnuplot-nox parallel
+# make test-slurm's: a Slurm controller, node daemon and client, and MUNGE for their authentication
+SLURM_PKGS := slurm-wlm munge
 
 # The layers, each a directory of src/ (README, "Layout"); includes name the directory ("emb/emb.h").
 SRC_DIRS := core data model emb cli
@@ -38,7 +40,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/%)
 TEST_SH  := $(sort $(wildcard tests/test_*.sh))
 
 .PRECIOUS: $(BUILD)/obj/tests/%.o
-.PHONY: all test test-cores asan bench bench-peer clean deps help check-deps
+.PHONY: all test test-cores test-slurm asan bench bench-peer clean deps deps-slurm help check-deps
 .DEFAULT_GOAL := all
 
 all: check-deps $(BUILD)/hashemb
@@ -47,10 +49,13 @@ help:
 	@echo "make            build build/hashemb"
 	@echo "make test       build with warnings as errors, run the unit tests and the end-to-end tests"
 	@echo "make test-cores the unit tests once per OpenBLAS core this CPU can run (OPENBLAS_CORETYPE forced)"
+	@echo "make test-slurm a real single-node Slurm cluster (started and stopped by the test, as root): the"
+	@echo "                tiny sweep as a job array, and a requeued task that resumes from its checkpoint"
 	@echo "make asan       the same tests under AddressSanitizer, UBSan and LeakSanitizer (build/asan)"
 	@echo "make bench      speed and memory measurements, written to results/bench/"
 	@echo "make bench-peer install Debian's python3-torch for the PyTorch peer in make bench"
 	@echo "make deps       install the Debian packages that are missing ($(DEB_PKGS))"
+	@echo "make deps-slurm install those make test-slurm needs ($(SLURM_PKGS))"
 	@echo "make clean      remove build/"
 
 # What the build needs, and what was found.
@@ -119,6 +124,13 @@ test: check-deps
 test-cores: check-deps
 	@$(MAKE) --no-print-directory WERROR=1 tests
 	@BUILD=$(BUILD) ./tests/run_cores.sh $(TEST_BIN)
+
+# Slurm: installs slurm-wlm and munge where missing (as make deps does), then the cluster test.
+test-slurm: deps-slurm all
+	@./tests/slurm/test_slurm.sh
+
+deps-slurm:
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(SLURM_PKGS)"
 
 asan: check-deps
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 SAN=address,undefined WERROR=1 tests

@@ -525,8 +525,11 @@ launch() { # RUN: starts hashemb train for it (its log: runs/RUN.log)
     local run=$1 c
     local -a argv
     IFS=$'\t' read -ra argv <<< "${RUN_ARGV[$run]}"
-    # no --quiet: the run's log keeps its configuration table and a line per epoch
-    ( exec "$H" train "${argv[@]}" --threads "$threads" --out "$ROOT/results/$sweep/runs/$run.tsv" 2> "results/$sweep/runs/$run.log" ) &
+    # no --quiet: the run's log keeps its configuration table and a line per epoch; --resume: a
+    # checkpoint after every epoch in runs/RUN.ckpt, continued by whoever runs RUN next after a crash,
+    # and removed once the row is written (reap)
+    ( exec "$H" train "${argv[@]}" --threads "$threads" --resume "$ROOT/results/$sweep/runs/$run.ckpt" \
+        --out "$ROOT/results/$sweep/runs/$run.tsv" 2> "results/$sweep/runs/$run.log" ) &
     c=$!; pids[$c]=$run
     claim_add_child "results/$sweep/runs/$run.claim" "$c"
 }
@@ -546,7 +549,7 @@ reap() {
     wait -n -p pid; st=$?
     run=${pids[$pid]}; unset "pids[$pid]"
     done_n=$((done_n + 1))
-    if [ "$st" -eq 0 ] && [ -f "results/$sweep/runs/$run.tsv" ]; then :
+    if [ "$st" -eq 0 ] && [ -f "results/$sweep/runs/$run.tsv" ]; then rm -rf -- "results/$sweep/runs/$run.ckpt"
     else
         fail_n=$((fail_n + 1))
         why=$(fail_reason "results/$sweep/runs/$run.log")
@@ -650,11 +653,14 @@ for sweep in "${sweeps[@]}"; do
     fi
     if [ "$mode" = emit ]; then
         # one shell command line per run, every word quoted: `bash -c LINE`, `sh -c LINE`, GNU
-        # parallel and experiments/slurm.sbatch run exactly these arguments
+        # parallel and experiments/slurm.sbatch run exactly these arguments; with --resume, as a plain
+        # run's, so that a line run again (a requeued Slurm task) continues from its last epoch, and
+        # the checkpoint removed once the row is written
         for run in "${todo[@]}"; do
             IFS=$'\t' read -ra argv <<< "${RUN_ARGV[$run]}"
-            printf '%s 2> %s\n' "$(shq "$H" train "${argv[@]}" --threads "$threads" --out "$ROOT/results/$sweep/runs/$run.tsv")" \
-                "$(shq "$ROOT/results/$sweep/runs/$run.log")"
+            printf '%s 2> %s && rm -rf -- %s\n' "$(shq "$H" train "${argv[@]}" --threads "$threads" \
+                --resume "$ROOT/results/$sweep/runs/$run.ckpt" --out "$ROOT/results/$sweep/runs/$run.tsv")" \
+                "$(shq "$ROOT/results/$sweep/runs/$run.log")" "$(shq "$ROOT/results/$sweep/runs/$run.ckpt")"
         done
         continue
     fi

@@ -133,7 +133,10 @@ mkcopy "$T/d"
 (cd "$T/d" && ./run_all.sh --emit tiny > "$T/d.cmds" 2> "$T/d.err") || bad "--emit failed"
 [ "$(wc -l < "$T/d.cmds")" = 10 ] || bad "--emit prints one command line per run ($(wc -l < "$T/d.cmds"))"
 grep -q -- "--threads" "$T/d.cmds" || bad "emitted lines fix --threads"
-if command -v parallel > /dev/null; then parallel -j 2 < "$T/d.cmds"; else bash "$T/d.cmds"; fi
+# GNU parallel (make deps installs it): each line as a job, two at a time
+if command -v parallel > /dev/null; then parallel -j 2 < "$T/d.cmds" || bad "parallel -j 2 failed"
+else bad "GNU parallel not found: make deps installs it (Debian's parallel)"; fi
+ls -d "$T"/d/results/tiny/runs/*.ckpt > /dev/null 2>&1 && bad "emitted lines left their checkpoints behind"
 (cd "$T/d" && ./run_all.sh --collect tiny --no-plots > /dev/null 2>&1) || bad "--collect failed"
 strip() { awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) if ($i ~ /^(peak_rss_bytes|train_seconds|samples_per_sec|threads)_/) drop[i] = 1 }
     { s = ""; for (i = 1; i <= NF; i++) if (!drop[i]) s = s $i "\t"; print s }' "$1"; }
