@@ -11,6 +11,8 @@
 #                       one per line, for GNU parallel or a Slurm array (experiments/slurm.sbatch)
 #     --collect         aggregate and plot what has been run (anywhere), run nothing
 #     --threads N       threads per run (default: cores / jobs)
+#     --nodes N         with --dry-run: also the estimate on N machines like this one (a Slurm job
+#                       array of --emit's lines, or N drivers sharing results/), longest runs first
 #     --no-plots        skip the figures
 #     --steal-claims    take over runs and datasets claimed by drivers on other hosts (only when
 #                       those drivers are known to be dead)
@@ -26,7 +28,7 @@ cd "$(dirname "$0")" || exit 1
 ROOT=$PWD
 H=${HASHEMB:-$ROOT/build/hashemb}   # (tests point HASHEMB at a built binary and set HASHEMB_NO_BUILD=1)
 
-jobs=1 data_override="" mode=run threads="" plots=1 steal=0
+jobs=1 data_override="" mode=run threads="" plots=1 steal=0 nodes=0
 sweeps=()
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 die() { echo "run_all.sh: $*" >&2; exit 2; }
@@ -36,6 +38,7 @@ while [ $# -gt 0 ]; do
     --jobs) [ $# -ge 2 ] && [[ $2 =~ ^[1-9][0-9]*$ ]] || die "--jobs: needs a positive whole number"; jobs=$2; shift 2 ;;
     --threads) [ $# -ge 2 ] && [[ $2 =~ ^[1-9][0-9]*$ ]] || die "--threads: needs a positive whole number"; threads=$2; shift 2 ;;
     --data) [ $# -ge 2 ] && [ -n "$2" ] || die "--data: needs a prepared dataset directory"; data_override=$2; shift 2 ;;
+    --nodes) [ $# -ge 2 ] && [[ $2 =~ ^[1-9][0-9]*$ ]] || die "--nodes: needs a positive whole number"; nodes=$2; shift 2 ;;
     --dry-run) mode=dry; shift ;;
     --emit) mode=emit; shift ;;
     --collect) mode=collect; shift ;;
@@ -637,15 +640,23 @@ for sweep in "${sweeps[@]}"; do
     log "sweep $sweep: $npoints grid points, ${#RUN_ORDER[@]} runs (${#todo[@]} to do)"
 
     if [ "$mode" = dry ] || [ "$mode" = run ]; then
-        tot_sec=0 max_bytes=0
+        tot_sec=0 max_bytes=0 run_secs=()
         for run in "${todo[@]}"; do
             IFS=$'\t' read -ra argv <<< "${RUN_ARGV[$run]}"
             read -r sec bytes <<< "$(estimate "${argv[@]}")"
             tot_sec=$((tot_sec + sec)); [ "$bytes" -gt "$max_bytes" ] && max_bytes=$bytes
+            run_secs+=("$sec")
             [ "$mode" = dry ] && printf '  %-60s ~%s, ~%s\n' "$run" "$(human_time "$sec")" "$(human_bytes "$bytes")"
         done
         avail=$(awk '/MemAvailable/ { printf "%.0f", $2 * 1024 }' /proc/meminfo)
-        log "  estimate: $(human_time $((tot_sec / jobs))) with --jobs $jobs ($threads threads each), up to $(human_bytes "$max_bytes") per run"
+        log "  estimate: $(human_time $((tot_sec / jobs))) with --jobs $jobs ($threads threads each), up to $(human_bytes "$max_bytes") per run (every run to its last epoch: early stopping ends many sooner)"
+        if [ "$nodes" -gt 0 ] && [ ${#run_secs[@]} -gt 0 ]; then
+            # longest first, each onto the machine slot that frees first (nodes x jobs slots)
+            span=$(printf '%s\n' "${run_secs[@]}" | sort -rn | awk -v k=$((nodes * jobs)) '
+                { m = 1; for (i = 2; i <= k; i++) if (load[i] < load[m]) m = i; load[m] += $1 }
+                END { x = 0; for (i = 1; i <= k; i++) if (load[i] > x) x = load[i]; print x }')
+            log "  on $nodes node(s) like this one: $(human_time "$span") ($((nodes * jobs)) runs at once, longest first; the longest run alone $(human_time "$(printf '%s\n' "${run_secs[@]}" | sort -rn | head -1)"), each node needing up to $(human_bytes "$max_bytes") per run)"
+        fi
         if [ $((max_bytes * jobs)) -gt "${avail:-0}" ]; then
             echo "run_all.sh: warning: $jobs runs at once may need $(human_bytes $((max_bytes * jobs))), more than the $(human_bytes "$avail") available: use fewer --jobs" >&2
         fi

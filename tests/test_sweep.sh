@@ -167,5 +167,10 @@ grep -q "no sweep 'nosuchsweep'" "$T/e.err" || bad "unknown sweep named"
 (cd "$T/a" && ./run_all.sh --jobs x tiny > /dev/null 2> "$T/e.err"); [ $? = 2 ] || bad "--jobs x: exit 2"
 (cd "$T/a" && ./run_all.sh --dry-run tiny > "$T/dry.out" 2>&1) || bad "--dry-run failed"
 grep -q "estimate" "$T/dry.out" || bad "--dry-run prints an estimate"
+# --nodes N: the estimate on N machines is printed too; a count below 1 is refused
+sed 's/--epochs 1/--epochs 2/' "$T/a/experiments/tiny.sweep" > "$T/a/experiments/nodes.sweep"
+(cd "$T/a" && ./run_all.sh --dry-run --nodes 3 nodes > "$T/nodes.out" 2>&1) || bad "--dry-run --nodes 3 failed: $(tail -2 "$T/nodes.out")"
+grep -q "on 3 node(s) like this one: " "$T/nodes.out" || bad "--nodes 3: no estimate for 3 nodes: $(tail -3 "$T/nodes.out")"
+(cd "$T/a" && ./run_all.sh --dry-run --nodes 0 nodes > /dev/null 2>&1); [ $? = 2 ] || bad "--nodes 0: exit 2"
 [ $fail = 0 ] && echo "test_sweep.sh: all passed"
 exit $fail
