@@ -45,7 +45,8 @@ static const char USAGE_TAIL[] =
     "                                     and stop without evaluating: for timing (metrics NA)\n"
     "  --save DIR                         after every epoch, write a checkpoint (model, tables,\n"
     "                                     optimizer state, progress) to DIR/last, and the best\n"
-    "                                     epoch's to DIR/best (atomically; DIR is created)\n"
+    "                                     epoch's to DIR/best (atomically; DIR is created; a\n"
+    "                                     DIR/last already there is refused: --resume continues it)\n"
     "  --resume DIR                       continue from DIR/last as if never stopped (the same\n"
     "                                     flags; a fresh start when DIR/last is absent) and save\n"
     "                                     there (or to --save)\n"
@@ -234,6 +235,11 @@ int train_parse_args(TrainConfig *c, int argc, char **argv) {
         if (access(c->save, W_OK))
             return cmd_usage_error("train", USAGE, "--save: cannot write into directory '%s': %s", c->save,
                                    strerror(errno));
+        char last[4096];
+        snprintf(last, sizeof last, "%s/last", c->save);
+        if (!c->resume && !access(last, F_OK))
+            return cmd_usage_error("train", USAGE, "--save: %s exists: --resume %s continues that run, or "
+                                   "give another directory", last, c->save);
     }
     if (c->emb.kind != EMB_FULL && !ratio_given)
         return cmd_usage_error("train", USAGE, "--ratio: needed with --emb %s", EMB_NAMES[c->emb.kind]);
