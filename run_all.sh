@@ -636,6 +636,10 @@ for sweep in "${sweeps[@]}"; do
             # claim of a finished run is taken over and dropped (a live or another host's is left)
             claim_try "results/$sweep/runs/$run.claim" && claim_release "results/$sweep/runs/$run.claim"
         fi
+        # a finished run's checkpoint, left by a driver or task that died between the row and its removal
+        if [ -f "results/$sweep/runs/$run.tsv" ] && [ -d "results/$sweep/runs/$run.ckpt" ] && [ "$mode" != dry ]; then
+            rm -rf -- "results/$sweep/runs/$run.ckpt"
+        fi
     done
     log "sweep $sweep: $npoints grid points, ${#RUN_ORDER[@]} runs (${#todo[@]} to do)"
 
@@ -665,11 +669,13 @@ for sweep in "${sweeps[@]}"; do
     if [ "$mode" = emit ]; then
         # one shell command line per run, every word quoted: `bash -c LINE`, `sh -c LINE`, GNU
         # parallel and experiments/slurm.sbatch run exactly these arguments; with --resume, as a plain
-        # run's, so that a line run again (a requeued Slurm task) continues from its last epoch, and
-        # the checkpoint removed once the row is written
+        # run's, so that a line run again (a requeued Slurm task) continues from its last epoch; the
+        # checkpoint removed once the row is written; a line whose row exists does nothing; the log
+        # appended to, so that a requeued task's earlier attempt stays in it
         for run in "${todo[@]}"; do
             IFS=$'\t' read -ra argv <<< "${RUN_ARGV[$run]}"
-            printf '%s 2> %s && rm -rf -- %s\n' "$(shq "$H" train "${argv[@]}" --threads "$threads" \
+            printf 'if [ ! -f %s ]; then %s 2>> %s && rm -rf -- %s; fi\n' "$(shq "$ROOT/results/$sweep/runs/$run.tsv")" \
+                "$(shq "$H" train "${argv[@]}" --threads "$threads" \
                 --resume "$ROOT/results/$sweep/runs/$run.ckpt" --out "$ROOT/results/$sweep/runs/$run.tsv")" \
                 "$(shq "$ROOT/results/$sweep/runs/$run.log")" "$(shq "$ROOT/results/$sweep/runs/$run.ckpt")"
         done

@@ -23,7 +23,8 @@ for th in 1 2; do
     (HASHEMB_TEST_KILL=save:1 "$H" "${A[@]}" --save "$T/s$th" --out "$T/k$th.tsv"; exit $?) 2>/dev/null
     [ $? = 137 ] || bad "HASHEMB_TEST_KILL=save:1 should end in SIGKILL"
     [ -f "$T/s$th/last" ] && [ -f "$T/s$th/best" ] && [ ! -e "$T/k$th.tsv" ] || bad "after the kill: DIR/last and DIR/best, no row"
-    "$H" "${A[@]}" --resume "$T/s$th" --out "$T/k$th.tsv" || bad "resume after a kill between epochs"
+    "$H" "${A[@]}" --resume "$T/s$th" --out "$T/k$th.tsv" 2> "$T/r.err" || bad "resume after a kill between epochs"
+    grep -q "1 epoch(s) done, continuing" "$T/r.err" || bad "the resume did not continue from epoch 1: $(cat "$T/r.err")"
     same "$T/k$th.tsv" "$T/u$th.tsv" "killed between epochs, $th thread(s)"
     # killed in the middle of epoch 3 (step 60 of 75), resumed from epoch 2's checkpoint and killed
     # again in epoch 3 (the resumed process's step 12), resumed again
@@ -31,10 +32,12 @@ for th in 1 2; do
     [ $? = 137 ] || bad "HASHEMB_TEST_KILL=step:60 should end in SIGKILL"
     (HASHEMB_TEST_KILL=step:12 "$H" "${A[@]}" --resume "$T/m$th" --out "$T/m$th.tsv"; exit $?) 2>/dev/null
     [ $? = 137 ] || bad "HASHEMB_TEST_KILL=step:12 after a resume should end in SIGKILL"
-    "$H" "${A[@]}" --resume "$T/m$th" --out "$T/m$th.tsv" || bad "resume after two kills mid-epoch"
+    "$H" "${A[@]}" --resume "$T/m$th" --out "$T/m$th.tsv" 2> "$T/r.err" || bad "resume after two kills mid-epoch"
+    grep -q "2 epoch(s) done, continuing" "$T/r.err" || bad "the second resume did not continue from epoch 2: $(cat "$T/r.err")"
     same "$T/m$th.tsv" "$T/u$th.tsv" "killed twice mid-epoch, $th thread(s)"
     # a finished run resumed: the same row again, nothing trained
-    "$H" "${A[@]}" --resume "$T/m$th" --out "$T/f$th.tsv" || bad "resume of a finished run"
+    "$H" "${A[@]}" --resume "$T/m$th" --out "$T/f$th.tsv" 2> "$T/r.err" || bad "resume of a finished run"
+    grep -q "3 epoch(s) done, the run had ended" "$T/r.err" || bad "a finished run resumed: $(cat "$T/r.err")"
     same "$T/f$th.tsv" "$T/u$th.tsv" "a finished run resumed, $th thread(s)"
     # eval of DIR/best: the row's test and valid AUC
     "$H" eval --model "$T/m$th/best" --data "$T/tiny" --threads $th > "$T/e$th.out" || bad "eval"
@@ -47,10 +50,10 @@ for th in 1 2; do
 done
 echo "  hash, 1 and 2 threads: killed between epochs, twice mid-epoch, finished: the uninterrupted row; eval AUC $ea"
 
-# --- from outside: SIGKILL once the first checkpoint exists, wherever the run is then (8 epochs, so
-# that the run is still going) ---
-"$H" gen --profile tiny --rows 30000 --seed 7 --out "$T/long" 2>/dev/null || bad "gen long"
-B=(train "${FLAGS[@]}" --data "$T/long" --epochs 8 --emb full --threads 2)
+# --- from outside: SIGKILL once the first checkpoint exists, wherever the run is then (10 epochs of
+# a wider model: about 2 s here, the kill comes after the first's 0.2 s) ---
+"$H" gen --profile tiny --rows 60000 --seed 7 --out "$T/long" 2>/dev/null || bad "gen long"
+B=(train "${FLAGS[@]}" --data "$T/long" --mlp 256,256 --batch 256 --epochs 10 --patience 11 --emb full --threads 2)
 "$H" "${B[@]}" --out "$T/xu.tsv" || bad "uninterrupted full run"
 "$H" "${B[@]}" --save "$T/x" --out "$T/x.tsv" &
 pid=$!
@@ -58,7 +61,8 @@ waitfor "$T/x/last" || bad "no checkpoint appeared"
 kill -9 $pid 2>/dev/null
 { wait $pid; } 2>/dev/null
 [ ! -e "$T/x.tsv" ] || bad "the run ended before the outside SIGKILL: nothing was tested"
-"$H" "${B[@]}" --resume "$T/x" --out "$T/x.tsv" || bad "resume after an outside SIGKILL"
+"$H" "${B[@]}" --resume "$T/x" --out "$T/x.tsv" 2> "$T/r.err" || bad "resume after an outside SIGKILL"
+grep -q "epoch(s) done, continuing" "$T/r.err" || bad "after the outside SIGKILL the resume did not continue: $(cat "$T/r.err")"
 same "$T/x.tsv" "$T/xu.tsv" "killed from outside"
 ls "$T"/x/*.tmp.* >/dev/null 2>&1 && bad "temporary checkpoint files left behind"
 
@@ -70,7 +74,9 @@ for s in $names; do
     [ "$s" = full ] || S+=(--ratio 4 --compress-min 50)
     "$H" "${S[@]}" --out "$T/$s.u.tsv" || { bad "$s: uninterrupted run"; continue; }
     (HASHEMB_TEST_KILL=save:1 "$H" "${S[@]}" --save "$T/$s" --out "$T/$s.tsv"; exit $?) 2>/dev/null
-    "$H" "${S[@]}" --resume "$T/$s" --out "$T/$s.tsv" || { bad "$s: resume"; continue; }
+    [ $? = 137 ] && [ -f "$T/$s/last" ] || bad "$s: not killed after its first checkpoint"
+    "$H" "${S[@]}" --resume "$T/$s" --out "$T/$s.tsv" 2> "$T/r.err" || { bad "$s: resume"; continue; }
+    grep -q "1 epoch(s) done, continuing" "$T/r.err" || bad "$s: the resume did not continue from epoch 1: $(cat "$T/r.err")"
     same "$T/$s.tsv" "$T/$s.u.tsv" "$s killed after epoch 1"
 done
 echo "  every strategy ($names): resumed after epoch 1, the uninterrupted row"
@@ -102,5 +108,15 @@ head -c 10 "$C" > "$T/tiny10"; refuse "bad magic" "$T/tiny10"
 [ $? = 2 ] && grep -q "exists: --resume" "$T/err" && [ ! -e "$T/no.tsv" ] || bad "--save over an existing checkpoint without --resume: $(head -1 "$T/err")"
 touch "$T/afile"; "$H" train "${FLAGS[@]}" --emb full --save "$T/afile" 2> "$T/err"
 [ $? = 2 ] && grep -q "not a directory" "$T/err" || bad "--save on a file: $(head -1 "$T/err")"
-echo "  refused: flipped byte, truncated, bad magic, other version, another run's flags, another vocabulary"
+# what the results depend on beyond the flags: a checkpoint of 1 thread is not continued at 2
+"$H" train "${FLAGS[@]}" --emb hash --ratio 4 --compress-min 50 --threads 2 --resume "$T/s1" --out "$T/no.tsv" 2> "$T/err"
+[ $? = 1 ] && grep -q "trained with 1 thread(s) and this run has 2" "$T/err" && [ ! -e "$T/no.tsv" ] ||
+    bad "resume at another thread count: $(head -1 "$T/err")"
+"$H" train "${FLAGS[@]}" --emb hash --ratio 4 --compress-min 50 --threads 2 --resume "$T/s2" --save "$T/m2" --out "$T/no.tsv" 2> "$T/err"
+[ $? = 2 ] && grep -q "exists: --resume" "$T/err" || bad "--resume A --save B where B holds a checkpoint: $(head -1 "$T/err")"
+# eval without --threads scores with the run's own (1 here): the row's test AUC
+ea=$("$H" eval --model "$T/m1/best" --data "$T/tiny" | awk -F'\t' '$1 == "auc" { print $2 }')
+awk -v a="$ea" -v b="$(col "$T/u1.tsv" test_auc)" 'BEGIN { exit !(a != "" && (a - b)^2 <= 1e-12) }' ||
+    bad "eval at the run's thread count by default: $ea against $(col "$T/u1.tsv" test_auc)"
+echo "  refused: flipped byte, truncated, bad magic, other version, another run's flags, another vocabulary, another thread count"
 exit $fail

@@ -128,6 +128,12 @@ ls "$T/c/results/tiny/runs/" | grep -q 'tmp' && bad "a killed run left a tempora
 ls "$T/c/results/tiny/runs/" | grep -q 'claim' && bad "the killed driver's claim was not taken over: $(ls "$T/c/results/tiny/runs/" | grep claim)"
 [ "$(tail -n +2 "$T/c/results/tiny/summary.tsv" | awk -F'\t' '$6 == "ok"' | wc -l)" = 5 ] || bad "all 5 points ok after the resume"
 
+# --- a finished run's checkpoint left behind (its driver died before removing it) goes at the next start ---
+r1=$(ls "$T/a/results/tiny/runs/"*.tsv | grep -v curve | head -1)
+mkdir -p "${r1%.tsv}.ckpt" && touch "${r1%.tsv}.ckpt/last"
+(cd "$T/a" && ./run_all.sh tiny --no-plots > /dev/null 2>&1) || bad "rerun of a finished sweep"
+[ ! -e "${r1%.tsv}.ckpt" ] || bad "a finished run's checkpoint was left in place"
+
 # --- --emit | parallel, then --collect: the same summary as a plain run, but for times and RSS ---
 mkcopy "$T/d"
 (cd "$T/d" && ./run_all.sh --emit tiny > "$T/d.cmds" 2> "$T/d.err") || bad "--emit failed"

@@ -1,6 +1,7 @@
 /* ckpt: see ckpt.h. */
 #include "cli/ckpt.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -50,6 +51,14 @@ static void put_run(W *w, const CkptRun *r) {
     put64(w, r->seed);
     put32(w, (uint32_t)sizeof r->emb);
     put(w, &r->emb, sizeof r->emb);
+    char fl[sizeof r->emb_flags] = {0}, core[sizeof r->blas_core] = {0}, sha[sizeof r->git_sha] = {0};
+    snprintf(fl, sizeof fl, "%s", r->emb_flags);
+    snprintf(core, sizeof core, "%s", r->blas_core);
+    snprintf(sha, sizeof sha, "%s", r->git_sha);
+    put(w, fl, sizeof fl);
+    put(w, core, sizeof core);
+    put(w, sha, sizeof sha);
+    put32(w, (uint32_t)r->threads);
     put32(w, (uint32_t)r->fields);
     put(w, r->cards, (size_t)r->fields * sizeof *r->cards);
     put32(w, r->counts != NULL);
@@ -144,25 +153,44 @@ static int write_file(const char *path, const CkptRun *run, const CkptProgress *
 
 int ckpt_save(const char *path, const char *best_path, const CkptRun *run, const CkptProgress *p,
               const CkptState *s, Err *e) {
-    char tmp[4200];
+    char tmp[4200], btmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
     if (write_file(tmp, run, p, s, e)) return -1;
+    /* the best first (the same bytes: a hard link, a copy where links fail), then last: a crash
+     * between the two leaves last at the epoch before, which a resume trains again, best included */
+    if (best_path) {
+        snprintf(btmp, sizeof btmp, "%s.tmp.%d", best_path, (int)getpid());
+        unlink(btmp);
+        int failed = link(tmp, btmp) ? write_file(btmp, run, p, s, e) != 0 : 0; /* write_file says why */
+        if (!failed && rename(btmp, best_path)) {
+            err_set(e, "%s: cannot rename %s into place: %s", best_path, btmp, strerror(errno));
+            failed = 1;
+        }
+        if (failed) {
+            unlink(btmp);
+            unlink(tmp);
+            return -1;
+        }
+    }
     if (rename(tmp, path)) {
         err_set(e, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
         unlink(tmp);
         return -1;
     }
-    if (!best_path) return 0;
-    /* the best is the same bytes: a hard link, renamed into place (a copy where links fail) */
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", best_path, (int)getpid());
-    unlink(tmp);
-    if (link(path, tmp) && write_file(tmp, run, p, s, e)) return -1;
-    if (rename(tmp, best_path)) {
-        err_set(e, "%s: cannot rename %s into place: %s", best_path, tmp, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
     return 0;
+}
+
+void ckpt_clean_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *de;
+    char p[4200];
+    while ((de = readdir(d)))
+        if ((!strncmp(de->d_name, "last.tmp.", 9) || !strncmp(de->d_name, "best.tmp.", 9))) {
+            snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+            unlink(p);
+        }
+    closedir(d);
 }
 
 /* --- reading: a cursor over the mapped payload that refuses to run past its end --- */
@@ -231,9 +259,29 @@ static int get_run(R *r, Ckpt *k) {
         (unsigned)run->optim >= OPT_NKINDS)
         return bad_value(r, "model description");
     if (get32(r) != sizeof run->emb) return bad_value(r, "strategy options size");
-    const void *o = take(r, sizeof run->emb);
-    if (o) memcpy(&run->emb, o, sizeof run->emb);
-    if (!r->bad && (unsigned)run->emb.kind >= EMB_NKINDS) return bad_value(r, "strategy");
+    const unsigned char *raw = take(r, sizeof run->emb);
+    const char *fl = take(r, sizeof run->emb_flags), *core = take(r, sizeof run->blas_core),
+               *sha = take(r, sizeof run->git_sha);
+    run->threads = (int)get32(r);
+    if (r->bad) return -1;
+    if (!memchr(fl, 0, sizeof run->emb_flags) || !memchr(core, 0, sizeof run->blas_core) ||
+        !memchr(sha, 0, sizeof run->git_sha))
+        return bad_value(r, "string");
+    memcpy(run->emb_flags, fl, sizeof run->emb_flags);
+    memcpy(run->blas_core, core, sizeof run->blas_core);
+    memcpy(run->git_sha, sha, sizeof run->git_sha);
+    if (run->threads < 1 || run->threads > 1024) return bad_value(r, "thread count");
+    /* the strategy options as the command line gave them, through every flag's own check (the raw
+     * struct alone would let a crafted file past them), then held to the stored struct */
+    Err pe;
+    emb_options_default(&run->emb);
+    if (emb_options_parse_string(&run->emb, run->emb_flags, &pe) || emb_options_check(&run->emb, &pe)) {
+        if (!r->bad) err_set(r->e, "%s: the configuration section's strategy flags are refused (%s)", r->path, pe.msg);
+        r->bad = 1;
+        return -1;
+    }
+    run->emb.seed = run->seed;
+    if (memcmp(&run->emb, raw, sizeof run->emb)) return bad_value(r, "strategy options (they do not match its flags)");
     run->fields = (int)get32(r);
     if (!r->bad && (run->fields < 1 || run->fields > 100000)) return bad_value(r, "field count");
     const void *c = take(r, (size_t)run->fields * 8);
@@ -270,7 +318,9 @@ static int get_progress(R *r, CkptProgress *p) {
     p->test_auc = getf64(r);
     p->test_logloss = getf64(r);
     if (r->bad) return -1;
-    if (p->epoch < 1 || p->epoch > 100000 || p->finished > 1 || p->es.best < 0 || p->es.best > p->epoch)
+    if (p->epoch < 1 || p->epoch > 100000 || p->finished < 0 || p->finished > 1 || p->es.best < 0 ||
+        p->es.best > p->epoch || p->es.since_best < 0 || p->es.since_best > p->epoch || p->step < 0 ||
+        p->optim_step < 0)
         return bad_value(r, "epoch count");
     p->curve = xcalloc((size_t)p->epoch, sizeof *p->curve);
     for (int i = 0; i < p->epoch && !r->bad; i++) {

@@ -43,7 +43,10 @@ typedef struct {
     OptKind optim;
     double lr, emb_l2;
     uint64_t seed;
-    EmbOptions emb;
+    EmbOptions emb;               /* ckpt_open: parsed again from emb_flags (every flag's check) */
+    char emb_flags[512];          /* TrainConfig.emb_flags */
+    int threads;                  /* what the run trained with: results depend on them */
+    char blas_core[32], git_sha[64];
     int fields;
     uint64_t *cards;             /* (fields) */
     const uint32_t *const *counts; /* (fields) x cards[f], or NULL: the strategy plans without them */
@@ -61,6 +64,10 @@ typedef struct {
  * best_path is not NULL, makes best_path the same file (a hard link, renamed into place). */
 int ckpt_save(const char *path, const char *best_path, const CkptRun *run, const CkptProgress *p,
               const CkptState *s, Err *e);
+
+/* Removes DIR/last.tmp.* and DIR/best.tmp.*: what processes killed in the middle of a save left
+ * (train --save and --resume own their directory). */
+void ckpt_clean_dir(const char *dir);
 
 /* An open checkpoint: mapped and checked (magic, version, length, checksum, sections). run.cards and
  * run.counts point into the mapping; progress.curve is allocated. */

@@ -23,7 +23,7 @@ static const char USAGE[] =
     "  --model FILE      a checkpoint: train --save DIR writes DIR/best and DIR/last\n"
     "  --data DIR        a prepared dataset with the model's fields and cardinalities (its vocabulary)\n"
     "  --split S         the split to score (default test)\n"
-    "  --threads N       threads (default: all cores)\n"
+    "  --threads N       threads (default: the run's, so that the sums are the run's)\n"
     "Prints key<TAB>value lines on stdout: the split's rows, auc, logloss (the model's batch size, as\n"
     "train scores), the share of OOV ids (id 0) over all fields and per field (oov_share.NAME).\n"
     "Exit status: 0 scored, 1 a damaged checkpoint or a dataset that does not match it, 2 a bad\n"
@@ -38,7 +38,7 @@ int cmd_eval(int argc, char **argv) {
                                          {"help", no_argument, 0, O_HELP},
                                          {0, 0, 0, 0}};
     const char *mpath = NULL, *data = NULL;
-    int split = DS_TEST, threads = omp_get_num_procs(), k, idx;
+    int split = DS_TEST, threads = 0, k, idx;
     long long v;
     Err e;
     optind = 1;
@@ -101,7 +101,8 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "hashemb eval: %s: the %s split has no rows\n", data, DS_SPLIT_NAMES[split]);
         goto done;
     }
-    blas_set_threads(threads);
+    /* the run's own thread count by default: the dense products' sums split by threads */
+    blas_set_threads(threads ? threads : run->threads);
     /* the tables as the run built them, without optimizer state (eval does not step) */
     const int F = run->fields, w = model_width(run->model, run->dim), B = run->batch;
     if (emb_plan_make_counts(&plan, run->cards, run->counts, F, w, &run->emb, &e)) {

@@ -179,10 +179,15 @@ int train_parse_args(TrainConfig *c, int argc, char **argv) {
         case O_QUIET: c->quiet = 1; break;
         case O_PROFILE: c->profile = 1; break;
         case O_HELP: fputs(USAGE, stdout); return 1;
-        case O_STRATEGY:
+        case O_STRATEGY: {
             if (emb_options_parse_flag(&c->emb, flag, optarg, &e)) goto bad;
             ratio_given |= !strcmp(flag, "ratio");
+            const size_t at = strlen(c->emb_flags);
+            if (strchr(optarg, ' ') || (size_t)snprintf(c->emb_flags + at, sizeof c->emb_flags - at, "%s--%s %s",
+                                                        at ? " " : "", flag, optarg) >= sizeof c->emb_flags - at)
+                return cmd_usage_error("train", USAGE, "--%s: '%s': the strategy flags are too long", flag, optarg);
             break;
+        }
         default: return cmd_bad_option("train", USAGE);
         }
         (void)x;
@@ -237,7 +242,7 @@ int train_parse_args(TrainConfig *c, int argc, char **argv) {
                                    strerror(errno));
         char last[4096];
         snprintf(last, sizeof last, "%s/last", c->save);
-        if (!c->resume && !access(last, F_OK))
+        if ((!c->resume || strcmp(c->resume, c->save)) && !access(last, F_OK))
             return cmd_usage_error("train", USAGE, "--save: %s exists: --resume %s continues that run, or "
                                    "give another directory", last, c->save);
     }
@@ -764,6 +769,10 @@ static void ckpt_run_of(const Run *r, CkptRun *k) {
     k->emb_l2 = c->emb_l2;
     k->seed = c->seed;
     k->emb = c->emb;
+    snprintf(k->emb_flags, sizeof k->emb_flags, "%s", c->emb_flags);
+    k->threads = c->threads;
+    snprintf(k->blas_core, sizeof k->blas_core, "%s", blas_core());
+    snprintf(k->git_sha, sizeof k->git_sha, "%s", HASHEMB_GIT_SHA);
     k->fields = (int)r->ds.fields;
     k->cards = r->ds.cards;
     k->counts = (const uint32_t *const *)r->counts;
@@ -793,7 +802,7 @@ static int resume_checkpoint(Run *r) {
     char last[4096];
     snprintf(last, sizeof last, "%s/last", c->resume);
     if (access(last, F_OK)) {
-        if (!c->quiet) fprintf(stderr, "hashemb train: --resume: no %s yet: starting from the beginning\n", last);
+        fprintf(stderr, "hashemb train: --resume: no %s yet: starting from the beginning\n", last);
         return 1;
     }
     Ckpt k;
@@ -813,11 +822,29 @@ static int resume_checkpoint(Run *r) {
                         "than the run that saved it (made again?)\n", last, c->data);
         goto done;
     }
-    if (k.progress.epoch > c->epochs) {
-        fprintf(stderr, "hashemb train: --resume: %s has %d epochs, more than --epochs %d\n", last,
-                k.progress.epoch, c->epochs);
+    /* the config string prints numbers with %g: the exact values too */
+    if (k.run.lr != c->lr || k.run.emb_l2 != c->emb_l2 || memcmp(&k.run.emb, &c->emb, sizeof c->emb)) {
+        fprintf(stderr, "hashemb train: --resume: %s is another run's: its --lr, --emb-l2 or strategy "
+                        "options differ from this run's beyond the digits the configuration shows (it had %s)\n",
+                last, k.run.emb_flags);
         goto done;
     }
+    /* what the results depend on beyond the configuration: the thread count and the OpenBLAS kernels */
+    if (k.run.threads != c->threads) {
+        fprintf(stderr, "hashemb train: --resume: %s trained with %d thread(s) and this run has %d: the sums "
+                        "split differently, so the run would match neither; pass --threads %d (or remove %s to "
+                        "start over)\n", last, k.run.threads, c->threads, k.run.threads, c->resume);
+        goto done;
+    }
+    if (strcmp(k.run.blas_core, blas_core())) {
+        fprintf(stderr, "hashemb train: --resume: %s trained on OpenBLAS core %s and this one runs %s: the "
+                        "products round differently; set OPENBLAS_CORETYPE=%s if this CPU runs it (or remove "
+                        "%s to start over)\n", last, k.run.blas_core, blas_core(), k.run.blas_core, c->resume);
+        goto done;
+    }
+    if (strcmp(k.run.git_sha, HASHEMB_GIT_SHA))
+        fprintf(stderr, "hashemb train: --resume: warning: %s was written by hashemb %s, this is %s: the row "
+                        "names this build\n", last, k.run.git_sha, HASHEMB_GIT_SHA);
     CkptState st = {&r->model, r->dense_m, r->dense_v, &r->emb, 0};
     if (ckpt_restore(&k, &st, &e)) {
         fprintf(stderr, "hashemb train: --resume: %s\n", e.msg);
@@ -828,9 +855,8 @@ static int resume_checkpoint(Run *r) {
     r->prog = k.progress;
     r->prog.curve = curve;
     r->opt.step = k.progress.optim_step;
-    if (!c->quiet)
-        fprintf(stderr, "hashemb train: --resume: %s: %d epoch(s) done, %s\n", last, r->prog.epoch,
-                r->prog.finished ? "the run had ended" : "continuing");
+    fprintf(stderr, "hashemb train: --resume: %s: %d epoch(s) done, %s\n", last, r->prog.epoch,
+            r->prog.finished ? "the run had ended" : "continuing");
     rc = 0;
 done:
     ckpt_close(&k);
@@ -1023,6 +1049,7 @@ int cmd_train(int argc, char **argv) {
         }
         st = -1;
     }
+    if (st == 0 && c.save) ckpt_clean_dir(c.save); /* what a process killed while saving left */
     if (st == 0 && c.resume && resume_checkpoint(r) < 0) rc = 1, st = -1;
     if (st == 0) {
         if (!c.quiet) print_config(r, r->variant);

@@ -34,6 +34,8 @@ typedef struct {
      * --resume DIR: continue from DIR/last when it exists (and save there, without --save) */
     const char *save, *resume;
     long steps; /* --steps N: train N batches, then stop without evaluating (timing); 0: epochs */
+    char emb_flags[512]; /* the strategy flags as given ("--emb hash --ratio 100"): a checkpoint keeps
+                          * them, and eval parses them again, every check included */
 } TrainConfig;
 
 void train_config_default(TrainConfig *c);

@@ -51,7 +51,11 @@ munged --key-file="$T/mkey/munge.key" --socket="$T/msock/munge.sock" --pid-file=
 HOST=$(hostname -s)
 NODE=$(slurmd -C | head -1) # NodeName=HOST CPUs=... RealMemory=...: this machine as slurmd sees it
 CPUS=$(sed -n 's/.* CPUs=\([0-9]*\).*/\1/p' <<< "$NODE")
-free_port() { local p; for p in $(seq "$1" $(($1 + 200))); do ss -ltn "( sport = :$p )" 2>/dev/null | grep -q ":$p" || { echo "$p"; return; }; done; echo "$1"; }
+free_port() { # the first port from $1 nothing listens on (bash's /dev/tcp: no ss or netstat needed)
+    local p
+    for p in $(seq "$1" $(($1 + 200))); do (exec 3<> "/dev/tcp/127.0.0.1/$p") 2> /dev/null || { echo "$p"; return; }; done
+    echo "$1"
+}
 PC=$(free_port 26817); PD=$(free_port $((PC + 1)))
 cat > "$SLURM_CONF" << EOF
 ClusterName=hashembtest
@@ -96,8 +100,17 @@ strip() { awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) if ($i ~ /^(peak_rss_b
 # a row without time, RSS, git_sha and config (whose --data path is the copy's) or run_id (its hash)
 rowstrip() { awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) if ($i ~ /^(peak_rss_bytes|git_sha|config|run_id)$/ || $i ~ /_seconds$|_per_sec$/) drop[i] = 1 }
     { s = ""; for (i = 1; i <= NF; i++) if (!drop[i]) s = s $i "\t"; print s }' "$1"; }
-# wait_job ID SECONDS: until no task of the job is pending or running
-wait_job() { local i; for i in $(seq $(($2 * 5))); do [ -z "$(squeue -h -j "$1" 2>/dev/null)" ] && return 0; sleep 0.2; done; return 1; }
+# wait_job ID SECONDS: until no task of the job is pending or running (squeue answering; an error,
+# e.g. a controller that timed out, is not taken for the end)
+wait_job() {
+    local i out
+    for i in $(seq $(($2 * 5))); do
+        if out=$(squeue -h -j "$1" 2>&1); then [ -z "$out" ] && return 0
+        elif [[ $out == *"Invalid job id"* ]]; then return 0; fi
+        sleep 0.2
+    done
+    return 1
+}
 
 # --- the tiny sweep: plain, and as a Slurm job array ---
 mkcopy "$T/plain"
@@ -136,7 +149,8 @@ for d in "$T/plain" "$T/slurm"; do cp "$T/requeue.sweep" "$d/experiments/"; done
 N=$(wc -l < "$T/rq.cmds")
 jid=$(cd "$T/slurm" && sbatch --parsable --array=1-"$N" --cpus-per-task=1 --mem=1G --requeue --open-mode=append \
     --output="$T/slurm/results/slurm-%A_%a.out" experiments/slurm.sbatch "$T/rq.cmds") || bad "sbatch (requeue) failed"
-run1=$(sed -n '1s/.*runs\/\([^ /]*\)\.ckpt$/\1/p' "$T/rq.cmds")
+run1=$(sed -n '1s/.* --resume [^ ]*runs\/\([^ /]*\)\.ckpt .*/\1/p' "$T/rq.cmds")
+[ -n "$run1" ] || bad "no --resume checkpoint in the first emitted line: $(head -1 "$T/rq.cmds")"
 ck=$T/slurm/results/requeue/runs/$run1.ckpt/last
 for i in $(seq 600); do [ -f "$ck" ] && break; sleep 0.1; done
 if [ -f "$ck" ]; then
