@@ -177,6 +177,16 @@ int ckpt_save(const char *path, const char *best_path, const CkptRun *run, const
         unlink(tmp);
         return -1;
     }
+    /* the renames themselves on disk (a power cut, not a kill, could otherwise undo them) */
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    const int dfd = open(slash ? (dir[0] ? dir : "/") : ".", O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
     return 0;
 }
 
