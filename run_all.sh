@@ -467,7 +467,7 @@ sgemm_cal() { # MODEL MLP DIM BATCH FIELDS
     cat "$f"
 }
 
-estimate() { # ARGS (a run's train arguments) -> "seconds bytes"
+estimate() { # ARGS (a run's train arguments) -> "seconds bytes checkpoint_bytes"
     local a v data="" epochs=3 mlp=400,400,400 dim=16 batch=4096 rows=0 fields=0 params model=deepfm
     local -a pa=()
     while [ $# -gt 0 ]; do
@@ -517,7 +517,10 @@ estimate() { # ARGS (a run's train arguments) -> "seconds bytes"
         sps = 1 / spt
         sec = rows * ep / sps * 1.15 + 2
         bytes = p * 4 * 3 + p * 1 + b * f * w * 4 * 2 + 3 * macs * 4 * 4 + rows * (f * 4 + 5) + 64e6
-        printf "%.0f %.0f\n", sec, bytes }'
+        # a checkpoint: the tables, the dense model (about its MACs in parameters) and Adam state for
+        # both, 12 bytes a parameter; up to three on disk while one is written (last, best, the new)
+        ck = 3 * 12 * (p + macs)
+        printf "%.0f %.0f %.0f\n", sec, bytes, ck }'
 }
 
 human_bytes() { awk -v b="$1" 'BEGIN { split("B KB MB GB TB", u); i = 1; while (b >= 1024 && i < 5) { b /= 1024; i++ } printf "%.1f %s", b, u[i] }'; }
@@ -644,14 +647,16 @@ for sweep in "${sweeps[@]}"; do
     log "sweep $sweep: $npoints grid points, ${#RUN_ORDER[@]} runs (${#todo[@]} to do)"
 
     if [ "$mode" = dry ] || [ "$mode" = run ]; then
-        tot_sec=0 max_bytes=0 run_secs=()
+        tot_sec=0 max_bytes=0 max_ck=0 run_secs=()
         for run in "${todo[@]}"; do
             IFS=$'\t' read -ra argv <<< "${RUN_ARGV[$run]}"
-            read -r sec bytes <<< "$(estimate "${argv[@]}")"
+            read -r sec bytes ck <<< "$(estimate "${argv[@]}")"
             tot_sec=$((tot_sec + sec)); [ "$bytes" -gt "$max_bytes" ] && max_bytes=$bytes
+            [ "${ck:-0}" -gt "$max_ck" ] && max_ck=$ck
             run_secs+=("$sec")
             [ "$mode" = dry ] && printf '  %-60s ~%s, ~%s\n' "$run" "$(human_time "$sec")" "$(human_bytes "$bytes")"
         done
+        [ "$mode" = dry ] && log "  disk: checkpoints (runs/RUN.ckpt, removed when a run ends) up to $(human_bytes $((max_ck * jobs))) at once ($jobs run(s) at a time)"
         avail=$(awk '/MemAvailable/ { printf "%.0f", $2 * 1024 }' /proc/meminfo)
         log "  estimate: $(human_time $((tot_sec / jobs))) with --jobs $jobs ($threads threads each), up to $(human_bytes "$max_bytes") per run (every run to its last epoch: early stopping ends many sooner)"
         if [ "$nodes" -gt 0 ] && [ ${#run_secs[@]} -gt 0 ]; then
