@@ -145,6 +145,10 @@ ls -d "$T"/init*.tmp.* >/dev/null 2>&1 && bad "--dump-init: temporary directory 
 awk -v t="$(col "$T/steps.tsv" train_seconds)" -v s="$(col "$T/steps.tsv" samples_per_sec)" \
     'BEGIN { exit !((t * s - 51072)^2 < 1) }' || bad "--steps 200: samples/s x seconds is not 48,000 + 12 x 256 samples"
 grep -q " steps=200" "$T/steps.tsv" || bad "--steps in the config column"
+# one dataset spelled two ways is one run: the same run_id
+"$H" train --data "$T/./tiny/" --emb full --dim 8 --mlp 16 --batch 256 --steps 200 --threads 2 --quiet \
+    --out "$T/steps2.tsv" || bad "--steps run, --data spelled otherwise"
+[ "$(col "$T/steps.tsv" run_id)" = "$(col "$T/steps2.tsv" run_id)" ] || bad "--data T/./tiny/ and T/tiny: two run_ids"
 "$H" train --data "$T/tiny" --emb full --steps 5 --save "$T/ss" 2> /dev/null
 [ $? = 2 ] || bad "--steps with --save: refused"
 

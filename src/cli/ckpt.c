@@ -58,6 +58,9 @@ static void put_run(W *w, const CkptRun *r) {
     put(w, fl, sizeof fl);
     put(w, core, sizeof core);
     put(w, sha, sizeof sha);
+    char ord[sizeof r->id_order] = {0};
+    snprintf(ord, sizeof ord, "%s", r->id_order);
+    put(w, ord, sizeof ord);
     put32(w, (uint32_t)r->threads);
     put32(w, (uint32_t)r->fields);
     put(w, r->cards, (size_t)r->fields * sizeof *r->cards);
@@ -271,12 +274,13 @@ static int get_run(R *r, Ckpt *k) {
     if (get32(r) != sizeof run->emb) return bad_value(r, "strategy options size");
     const unsigned char *raw = take(r, sizeof run->emb);
     const char *fl = take(r, sizeof run->emb_flags), *core = take(r, sizeof run->blas_core),
-               *sha = take(r, sizeof run->git_sha);
+               *sha = take(r, sizeof run->git_sha), *ord = take(r, sizeof run->id_order);
     run->threads = (int)get32(r);
     if (r->bad) return -1;
     if (!memchr(fl, 0, sizeof run->emb_flags) || !memchr(core, 0, sizeof run->blas_core) ||
-        !memchr(sha, 0, sizeof run->git_sha))
+        !memchr(sha, 0, sizeof run->git_sha) || !memchr(ord, 0, sizeof run->id_order))
         return bad_value(r, "string");
+    memcpy(run->id_order, ord, sizeof run->id_order);
     memcpy(run->emb_flags, fl, sizeof run->emb_flags);
     memcpy(run->blas_core, core, sizeof run->blas_core);
     memcpy(run->git_sha, sha, sizeof run->git_sha);

@@ -47,6 +47,7 @@ typedef struct {
     char emb_flags[512];          /* TrainConfig.emb_flags */
     int threads;                  /* what the run trained with: results depend on them */
     char blas_core[32], git_sha[64];
+    char id_order[16];            /* the dataset's id order (dataset.meta), "" when it has none */
     int fields;
     uint64_t *cards;             /* (fields) */
     const uint32_t *const *counts; /* (fields) x cards[f], or NULL: the strategy plans without them */

@@ -91,11 +91,18 @@ int cmd_eval(int argc, char **argv) {
     for (int f = 0; f < run->fields; f++)
         if (ds.cards[f] != run->cards[f]) {
             fprintf(stderr, "hashemb eval: %s: field %d (%s) has %llu ids, the model %s was trained with "
-                            "%llu: another vocabulary (prep the data with the model's)\n",
+                            "%llu: another vocabulary (score a split of the dataset the model was trained on, or "
+                            "data prepared together with it: prep --train TRAIN --test NEW)\n",
                     data, f + 1, ds.field_names[f], (unsigned long long)ds.cards[f], mpath,
                     (unsigned long long)run->cards[f]);
             goto done;
         }
+    const char *ord = ds_meta_get(&ds.meta, "id_order");
+    if (run->id_order[0] && ord && strcmp(ord, run->id_order)) {
+        fprintf(stderr, "hashemb eval: %s numbers its ids in %s order, the model %s was trained on ids in %s "
+                        "order: another vocabulary, though of the same sizes\n", data, ord, mpath, run->id_order);
+        goto done;
+    }
     const DsSplit *s = &ds.split[split];
     if (s->rows == 0) {
         fprintf(stderr, "hashemb eval: %s: the %s split has no rows\n", data, DS_SPLIT_NAMES[split]);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <omp.h>
 #include <signal.h>
@@ -194,6 +195,11 @@ int train_parse_args(TrainConfig *c, int argc, char **argv) {
     }
     if (optind < argc) return cmd_usage_error("train", USAGE, "unexpected argument '%s'", argv[optind]);
     if (!c->data) return cmd_usage_error("train", USAGE, "--data: missing (the prepared dataset)");
+    {   /* the path resolved, so that one dataset spelled two ways ("d/", "../x/d", a link) is one run:
+         * the config column, run_id and a checkpoint's identity read it */
+        static char resolved[PATH_MAX];
+        if (realpath(c->data, resolved)) c->data = resolved;
+    }
     if (c->out) {
         /* fail now, not after hours of training: an empty name, a directory, or a name whose curve
          * file (.curve.tsv beside it) is a directory, would only fail at the end */
@@ -773,6 +779,8 @@ static void ckpt_run_of(const Run *r, CkptRun *k) {
     k->threads = c->threads;
     snprintf(k->blas_core, sizeof k->blas_core, "%s", blas_core());
     snprintf(k->git_sha, sizeof k->git_sha, "%s", HASHEMB_GIT_SHA);
+    const char *ord = ds_meta_get(&r->ds.meta, "id_order");
+    snprintf(k->id_order, sizeof k->id_order, "%s", ord ? ord : "");
     k->fields = (int)r->ds.fields;
     k->cards = r->ds.cards;
     k->counts = (const uint32_t *const *)r->counts;
