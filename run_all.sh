@@ -49,6 +49,7 @@ while [ $# -gt 0 ]; do
     *) sweeps+=("$1"); shift ;;
     esac
 done
+[ "$nodes" -gt 0 ] && [ "$mode" != dry ] && die "--nodes: only with --dry-run (it sizes the sweep for N machines)"
 [ ${#sweeps[@]} -eq 0 ] && sweeps=(quick)
 for s in "${sweeps[@]}"; do
     # the name becomes a path under results/ and plots/out/ and a gnuplot string

@@ -136,9 +136,9 @@ mkdir -p "${r1%.tsv}.ckpt" && touch "${r1%.tsv}.ckpt/last"
 
 # --- --emit | parallel, then --collect: the same summary as a plain run, but for times and RSS ---
 mkcopy "$T/d"
-(cd "$T/d" && ./run_all.sh --emit tiny > "$T/d.cmds" 2> "$T/d.err") || bad "--emit failed"
+(cd "$T/d" && ./run_all.sh --emit --threads 1 tiny > "$T/d.cmds" 2> "$T/d.err") || bad "--emit failed"
 [ "$(wc -l < "$T/d.cmds")" = 10 ] || bad "--emit prints one command line per run ($(wc -l < "$T/d.cmds"))"
-grep -q -- "--threads" "$T/d.cmds" || bad "emitted lines fix --threads"
+grep -q -- "--threads 1 " "$T/d.cmds" || bad "emitted lines fix --threads (1 here)"
 # GNU parallel (make deps installs it): each line as a job, two at a time
 if command -v parallel > /dev/null; then parallel -j 2 < "$T/d.cmds" || bad "parallel -j 2 failed"
 else bad "GNU parallel not found: make deps installs it (Debian's parallel)"; fi
@@ -146,8 +146,11 @@ ls -d "$T"/d/results/tiny/runs/*.ckpt > /dev/null 2>&1 && bad "emitted lines lef
 (cd "$T/d" && ./run_all.sh --collect tiny --no-plots > /dev/null 2>&1) || bad "--collect failed"
 strip() { awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) if ($i ~ /^(peak_rss_bytes|train_seconds|samples_per_sec|threads)_/) drop[i] = 1 }
     { s = ""; for (i = 1; i <= NF; i++) if (!drop[i]) s = s $i "\t"; print s }' "$1"; }
-[ "$(strip "$T/a/results/tiny/summary.tsv")" = "$(strip "$T/d/results/tiny/summary.tsv")" ] ||
-    bad "--emit/--collect summary differs from a plain run's: $(diff <(strip "$T/a/results/tiny/summary.tsv") <(strip "$T/d/results/tiny/summary.tsv") | head -4)"
+# against a plain run at the emitted lines' thread count (1: the sums split by threads)
+mkcopy "$T/p1"
+(cd "$T/p1" && ./run_all.sh tiny --threads 1 --no-plots > /dev/null 2>&1) || bad "plain run at 1 thread"
+[ "$(strip "$T/p1/results/tiny/summary.tsv")" = "$(strip "$T/d/results/tiny/summary.tsv")" ] ||
+    bad "--emit/--collect summary differs from a plain run's: $(diff <(strip "$T/p1/results/tiny/summary.tsv") <(strip "$T/d/results/tiny/summary.tsv") | head -4)"
 
 # --- two learning rates: the summary keeps the better one, and the learning curves show its runs ---
 mkcopy "$T/l"

@@ -821,8 +821,13 @@ static int resume_checkpoint(Run *r) {
     }
     int rc = -1;
     if (strcmp(k.run.config, r->config)) {
-        fprintf(stderr, "hashemb train: --resume: %s is another run's: it was\n  %s\nand this one is\n  %s\n",
-                last, k.run.config, r->config);
+        /* the first key=value that differs, then both strings whole */
+        const char *a = k.run.config, *b = r->config;
+        while (*a && *a == *b) a++, b++;
+        while (a > k.run.config && a[-1] != ' ') a--, b--;
+        fprintf(stderr, "hashemb train: --resume: %s is another run's: it has %.*s where this run has %.*s (a "
+                        "run continues only with its own flags; to train it further, start a new one)\n  it:   %s\n"
+                        "  this: %s\n", last, (int)strcspn(a, " "), a, (int)strcspn(b, " "), b, k.run.config, r->config);
         goto done;
     }
     if (k.run.fields != (int)r->ds.fields || memcmp(k.run.cards, r->ds.cards, (size_t)k.run.fields * 8)) {
