@@ -21,7 +21,8 @@
 # each run, each dataset being made and each aggregation is claimed first (see "claims" below). A
 # driver skips what another one holds; it waits for drivers of this host, and takes over from those
 # that died; runs held by drivers of other hosts are left to them and named at the end (exit 3).
-# Exit status: 0 all done, 1 a run or a step failed, 2 bad command line, 3 runs left to other hosts.
+# Exit status: 0 all done, 1 a run or a step failed, 2 bad command line, 3 runs left to other hosts
+# (or, with --collect, runs without a result yet).
 set -uo pipefail
 unset CDPATH
 cd "$(dirname "$0")" || exit 1
@@ -729,6 +730,11 @@ for sweep in "${sweeps[@]}"; do
     fi
     claim_release "results/$sweep/aggregate.claim"
     log "  summary: results/$sweep/summary.tsv, headline: results/$sweep/headline.tsv"
+    if [ "$mode" = collect ] && [ ${#todo[@]} -gt 0 ]; then
+        # runs not (yet) done elsewhere: their points are in the summary as error, and the exit says so
+        echo "run_all.sh: $sweep: ${#todo[@]} of ${#RUN_ORDER[@]} run(s) have no result yet (their points are 'error' in the summary until they do), e.g. ${todo[0]}" >&2
+        total_away=$((total_away + ${#todo[@]}))
+    fi
     [ -f "results/$sweep/headline.tsv" ] && [ "$mode" = run ] && { if command -v column > /dev/null; then column -t -s $'\t' "results/$sweep/headline.tsv"; else cat "results/$sweep/headline.tsv"; fi; } | sed 's/^/    /'
     if [ -f "results/$sweep/errors.tsv" ]; then
         nerr=$(wc -l < "results/$sweep/errors.tsv")

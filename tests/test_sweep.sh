@@ -146,6 +146,13 @@ ls -d "$T"/d/results/tiny/runs/*.ckpt > /dev/null 2>&1 && bad "emitted lines lef
 (cd "$T/d" && ./run_all.sh --collect tiny --no-plots > /dev/null 2>&1) || bad "--collect failed"
 strip() { awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) if ($i ~ /^(peak_rss_bytes|train_seconds|samples_per_sec|threads)_/) drop[i] = 1 }
     { s = ""; for (i = 1; i <= NF; i++) if (!drop[i]) s = s $i "\t"; print s }' "$1"; }
+# --collect with a run missing: its point is error, and the exit status (3) says runs are missing
+r1=$(ls "$T/d/results/tiny/runs/"*.tsv | grep -v curve | head -1)
+mv "$r1" "$T/held.tsv"
+(cd "$T/d" && ./run_all.sh --collect tiny --no-plots > /dev/null 2> "$T/coll.err"); st=$?
+[ $st = 3 ] && grep -q "1 of 10 run(s) have no result yet" "$T/coll.err" || bad "--collect with a run missing: exit $st, $(tail -1 "$T/coll.err")"
+mv "$T/held.tsv" "$r1"
+(cd "$T/d" && ./run_all.sh --collect tiny --no-plots > /dev/null 2>&1) || bad "--collect after the run came back"
 # against a plain run at the emitted lines' thread count (1: the sums split by threads)
 mkcopy "$T/p1"
 (cd "$T/p1" && ./run_all.sh tiny --threads 1 --no-plots > /dev/null 2>&1) || bad "plain run at 1 thread"
