@@ -35,11 +35,17 @@ static void put(W *w, const void *p, size_t n) {
 static void put32(W *w, uint32_t v) { put(w, &v, 4); }
 static void put64(W *w, uint64_t v) { put(w, &v, 8); }
 static void putf64(W *w, double v) { put(w, &v, 8); }
+/* a string in a field of `size` bytes, zero-padded (every size here a multiple of 4, so that what
+ * follows stays 4-aligned) */
+static void put_str(W *w, const char *str, size_t size) {
+    char b[1024] = {0};
+    CHECK(size <= sizeof b);
+    snprintf(b, size, "%s", str);
+    put(w, b, size);
+}
 
 static void put_run(W *w, const CkptRun *r) {
-    char config[sizeof r->config] = {0}; /* fixed size, zero-padded: what follows stays 4-aligned */
-    snprintf(config, sizeof config, "%s", r->config);
-    put(w, config, sizeof config);
+    put_str(w, r->config, sizeof r->config);
     put32(w, (uint32_t)r->model);
     put32(w, (uint32_t)r->dim);
     put32(w, (uint32_t)r->nhidden);
@@ -51,16 +57,10 @@ static void put_run(W *w, const CkptRun *r) {
     put64(w, r->seed);
     put32(w, (uint32_t)sizeof r->emb);
     put(w, &r->emb, sizeof r->emb);
-    char fl[sizeof r->emb_flags] = {0}, core[sizeof r->blas_core] = {0}, sha[sizeof r->git_sha] = {0};
-    snprintf(fl, sizeof fl, "%s", r->emb_flags);
-    snprintf(core, sizeof core, "%s", r->blas_core);
-    snprintf(sha, sizeof sha, "%s", r->git_sha);
-    put(w, fl, sizeof fl);
-    put(w, core, sizeof core);
-    put(w, sha, sizeof sha);
-    char ord[sizeof r->id_order] = {0};
-    snprintf(ord, sizeof ord, "%s", r->id_order);
-    put(w, ord, sizeof ord);
+    put_str(w, r->emb_flags, sizeof r->emb_flags);
+    put_str(w, r->blas_core, sizeof r->blas_core);
+    put_str(w, r->git_sha, sizeof r->git_sha);
+    put_str(w, r->id_order, sizeof r->id_order);
     put32(w, (uint32_t)r->threads);
     put32(w, (uint32_t)r->fields);
     put(w, r->cards, (size_t)r->fields * sizeof *r->cards);
@@ -250,13 +250,21 @@ static int bad_value(R *r, const char *what) {
     r->bad = 1;
     return -1;
 }
+/* a string field of sizeof dst bytes, which must hold its terminating zero */
+static void get_str(R *r, char *dst, size_t size) {
+    const char *q = take(r, size);
+    if (!q) return;
+    if (!memchr(q, 0, size)) {
+        bad_value(r, "string");
+        return;
+    }
+    memcpy(dst, q, size);
+}
 
 static int get_run(R *r, Ckpt *k) {
     CkptRun *run = &k->run;
     r->section = "configuration";
-    const char *s = take(r, sizeof run->config);
-    if (s && !memchr(s, 0, sizeof run->config)) return bad_value(r, "configuration string");
-    if (s) memcpy(run->config, s, sizeof run->config);
+    get_str(r, run->config, sizeof run->config);
     run->model = (ModelKind)get32(r);
     run->dim = (int)get32(r);
     run->nhidden = (int)get32(r);
@@ -273,17 +281,12 @@ static int get_run(R *r, Ckpt *k) {
         return bad_value(r, "model description");
     if (get32(r) != sizeof run->emb) return bad_value(r, "strategy options size");
     const unsigned char *raw = take(r, sizeof run->emb);
-    const char *fl = take(r, sizeof run->emb_flags), *core = take(r, sizeof run->blas_core),
-               *sha = take(r, sizeof run->git_sha), *ord = take(r, sizeof run->id_order);
+    get_str(r, run->emb_flags, sizeof run->emb_flags);
+    get_str(r, run->blas_core, sizeof run->blas_core);
+    get_str(r, run->git_sha, sizeof run->git_sha);
+    get_str(r, run->id_order, sizeof run->id_order);
     run->threads = (int)get32(r);
     if (r->bad) return -1;
-    if (!memchr(fl, 0, sizeof run->emb_flags) || !memchr(core, 0, sizeof run->blas_core) ||
-        !memchr(sha, 0, sizeof run->git_sha) || !memchr(ord, 0, sizeof run->id_order))
-        return bad_value(r, "string");
-    memcpy(run->id_order, ord, sizeof run->id_order);
-    memcpy(run->emb_flags, fl, sizeof run->emb_flags);
-    memcpy(run->blas_core, core, sizeof run->blas_core);
-    memcpy(run->git_sha, sha, sizeof run->git_sha);
     if (run->threads < 1 || run->threads > 1024) return bad_value(r, "thread count");
     /* the strategy options as the command line gave them, through every flag's own check (the raw
      * struct alone would let a crafted file past them), then held to the stored struct */

@@ -138,11 +138,7 @@ int cmd_eval(int argc, char **argv) {
     }
     E = xaligned((size_t)B * F * w * sizeof(float));
     logits = xaligned((size_t)s->rows * sizeof(float));
-    for (uint64_t b0 = 0; b0 < s->rows; b0 += (uint64_t)B) {
-        const int n = (int)(s->rows - b0 < (uint64_t)B ? s->rows - b0 : (uint64_t)B);
-        emb_forward(&emb, E, s->ids + b0 * (uint64_t)F, n);
-        model_forward(&model, logits + b0, E, n);
-    }
+    train_predict(&emb, &model, s, B, E, logits);
     char a[32], l[32], o[32];
     result_fmt(a, sizeof a, metric_auc(logits, s->labels, s->rows));
     result_fmt(l, sizeof l, metric_logloss_logit(logits, s->labels, s->rows));

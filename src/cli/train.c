@@ -363,12 +363,12 @@ static void gather_batch(Run *r, const DsSplit *s, const uint32_t *rows, int B) 
 }
 
 /* Logits of every row of a split, in order. */
-static void predict_split(Run *r, const DsSplit *s) {
-    const int maxB = r->c->batch, F = (int)s->fields;
-    for (uint64_t b0 = 0; b0 < s->rows; b0 += (uint64_t)maxB) {
-        int B = (int)(s->rows - b0 < (uint64_t)maxB ? s->rows - b0 : (uint64_t)maxB);
-        emb_forward(&r->emb, r->E, s->ids + b0 * (uint64_t)F, B);
-        model_forward(&r->model, r->eval_logits + b0, r->E, B);
+void train_predict(const Emb *emb, Model *model, const DsSplit *s, int max_batch, float *E, float *logits) {
+    const int F = (int)s->fields;
+    for (uint64_t b0 = 0; b0 < s->rows; b0 += (uint64_t)max_batch) {
+        int B = (int)(s->rows - b0 < (uint64_t)max_batch ? s->rows - b0 : (uint64_t)max_batch);
+        emb_forward(emb, E, s->ids + b0 * (uint64_t)F, B);
+        model_forward(model, logits + b0, E, B);
     }
 }
 
@@ -378,7 +378,7 @@ static void evaluate(Run *r, int split, double *auc, double *logloss) {
         *auc = *logloss = NAN;
         return;
     }
-    predict_split(r, s);
+    train_predict(&r->emb, &r->model, s, r->c->batch, r->E, r->eval_logits);
     *auc = metric_auc(r->eval_logits, s->labels, s->rows);
     *logloss = metric_logloss_logit(r->eval_logits, s->labels, s->rows);
 }

@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "data/dataset.h"
 #include "emb/emb.h"
 #include "model/model.h"
 #include "model/optim.h"
@@ -43,6 +44,10 @@ void train_config_default(TrainConfig *c);
 int train_parse_args(TrainConfig *c, int argc, char **argv);
 /* The canonical configuration string (no --out, no --threads): run_id is its hash. */
 void train_config_string(const TrainConfig *c, char *buf, size_t n);
+
+/* Logits of a split's rows, in order, in batches of max_batch (the batch a run scores with, so that
+ * eval's sums are train's): E is a (max_batch, F, w) work buffer. */
+void train_predict(const Emb *emb, Model *model, const DsSplit *s, int max_batch, float *E, float *logits);
 
 /* The block-shuffled order of SPEC 5 for one epoch: fills order (rows) with a permutation of
  * 0..rows-1 made of shuffled contiguous blocks, rows shuffled within each block. */

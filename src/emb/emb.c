@@ -158,14 +158,17 @@ uint64_t emb_plan_bytes(const EmbPlan *p, OptKind opt, int max_batch) {
     return n;
 }
 
-double emb_plan_macs(const EmbPlan *p) {
+static double plan_macs(const EmbPlan *p, int weighted) {
     double n = 0;
     for (int i = 0; i < p->fields; i++) {
         const EmbStrategy *s = emb_field_strategy(p, &p->f[i]);
-        if (s->plan_macs && p->f[i].feasible) n += s->plan_macs(&p->f[i], p->w);
+        if (s->plan_macs && p->f[i].feasible) n += s->plan_macs(&p->f[i], p->w) * (weighted ? s->mac_cost : 1.0);
     }
     return n;
 }
+
+double emb_plan_macs(const EmbPlan *p) { return plan_macs(p, 0); }
+double emb_plan_cost_macs(const EmbPlan *p) { return plan_macs(p, 1); }
 
 uint64_t emb_plan_create_temp_bytes(const EmbPlan *p) {
     uint64_t n = 0;
@@ -173,15 +176,6 @@ uint64_t emb_plan_create_temp_bytes(const EmbPlan *p) {
         const EmbStrategy *s = emb_field_strategy(p, &p->f[i]);
         const uint64_t b = s->create_temp_bytes && p->f[i].feasible ? s->create_temp_bytes(&p->f[i]) : 0;
         if (b > n) n = b;
-    }
-    return n;
-}
-
-double emb_plan_cost_macs(const EmbPlan *p) {
-    double n = 0;
-    for (int i = 0; i < p->fields; i++) {
-        const EmbStrategy *s = emb_field_strategy(p, &p->f[i]);
-        if (s->plan_macs && p->f[i].feasible) n += s->plan_macs(&p->f[i], p->w) * s->mac_cost;
     }
     return n;
 }
